@@ -1,0 +1,263 @@
+//! The result model: a run of a plan on one machine, its cases, verdicts and evidence.
+//!
+//! This is the content of `results.json` (see `reports/schema/results.schema.json`).
+//! Every change to a serialized field bumps [`SCHEMA_VERSION`] and adds a fixture
+//! of the new version under `reports/tests/fixtures/`.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// The version of the `results.json` format written by this build.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A whole run: what was run, where, and what came of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunRecord {
+    pub schema_version: u32,
+    /// The run's id in the lab store (a UUID).
+    pub run_id: String,
+    pub tool: Tool,
+    pub plan: PlanRef,
+    pub host: Host,
+    pub profile: HardwareSummary,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub finished: OffsetDateTime,
+    /// Raw facts collected during discovery, each kept as evidence.
+    pub inventory: Vec<Evidence>,
+    pub cases: Vec<CaseResult>,
+    pub summary: Summary,
+}
+
+/// The program that produced a record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+/// Which plan ran: its id, version and the sha256 digest of its definition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanRef {
+    pub id: String,
+    pub version: String,
+    pub digest: String,
+}
+
+/// The identity of the machine under test and of its OS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Host {
+    pub hostname: String,
+    /// `/etc/machine-id` when readable.
+    pub machine_id: Option<String>,
+    /// `uname -m`.
+    pub arch: String,
+    /// `uname -r`.
+    pub kernel: String,
+    /// `PRETTY_NAME` of `/etc/os-release`.
+    pub os_name: String,
+    /// `ID` of `/etc/os-release`.
+    pub os_id: String,
+    /// `VERSION_ID` of `/etc/os-release`.
+    pub os_version: String,
+}
+
+/// The hardware profile as published with a result: enough to say what was certified.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct HardwareSummary {
+    /// CPU platform family from hwdb's fixed vocabulary (`intel`, `kunpeng`, …).
+    pub cpu_family: String,
+    pub cpu_vendor: String,
+    pub cpu_model: String,
+    /// Microarchitecture / core name when known (`TSV110`, `Zen 4`, …).
+    pub cpu_core: Option<String>,
+    pub sockets: Option<u32>,
+    pub cores: Option<u32>,
+    pub threads: Option<u32>,
+    pub memory_bytes: Option<u64>,
+    pub system_vendor: Option<String>,
+    pub system_product: Option<String>,
+    pub bios_version: Option<String>,
+    pub pci_devices: Vec<PciSummary>,
+    pub accelerators: Vec<String>,
+}
+
+/// One PCI function as published.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PciSummary {
+    pub address: String,
+    /// `vvvv:dddd`, lowercase hex.
+    pub id: String,
+    /// Class code, `cc:ss` or `ccssii`, lowercase hex.
+    pub class: String,
+    pub name: Option<String>,
+    pub driver: Option<String>,
+}
+
+/// What a case concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// The product meets the requirement.
+    Pass,
+    /// The product does not meet the requirement.
+    Fail,
+    /// The case does not apply to this machine, with a stated reason.
+    Skip,
+    /// The infrastructure failed (command could not run, timeout, lost
+    /// connection): says nothing about the product.
+    Error,
+    /// The system under test died unexpectedly while the case ran.
+    Crash,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Skip => "skip",
+            Verdict::Error => "error",
+            Verdict::Crash => "crash",
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether a bigger value of a metric is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Better {
+    Higher,
+    Lower,
+}
+
+/// A measured figure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metric {
+    pub name: String,
+    pub value: f64,
+    pub unit: String,
+    pub better: Better,
+}
+
+/// A stored blob, named by the sha256 of its content.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactRef {
+    /// Lowercase hex sha256 of the content; the file is `evidence/<sha256>`.
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// What a verdict rests on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Evidence {
+    /// A command run on the target.
+    Command {
+        cmd: String,
+        /// Exit status; `null` when killed or timed out.
+        exit: Option<i32>,
+        timed_out: bool,
+        duration_ms: u64,
+        stdout: ArtifactRef,
+        stderr: ArtifactRef,
+    },
+    /// A file read from the target.
+    File { path: String, content: ArtifactRef },
+    /// A file that could not be read, and why: absence is evidence too.
+    Missing { path: String, error: String },
+}
+
+/// The result of one case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseResult {
+    pub id: String,
+    pub title: String,
+    /// A failure of this case blocks certification.
+    pub blocker: bool,
+    pub verdict: Verdict,
+    /// Why: one or more human sentences; for skips, why the case does not apply.
+    pub reason: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started: OffsetDateTime,
+    pub duration_ms: u64,
+    pub metrics: Vec<Metric>,
+    pub evidence: Vec<Evidence>,
+}
+
+/// Counts of cases by verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    pub total: u32,
+    pub pass: u32,
+    pub fail: u32,
+    pub skip: u32,
+    pub error: u32,
+    pub crash: u32,
+    pub outcome: Outcome,
+}
+
+/// The run's overall outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Every selected case passed (skips allowed).
+    #[default]
+    Pass,
+    /// At least one case failed or crashed the machine.
+    Fail,
+    /// No failure, but at least one case could not be judged.
+    Error,
+}
+
+impl Summary {
+    /// Counts `cases` and derives the outcome: a failure or crash wins over an error.
+    pub fn of(cases: &[CaseResult]) -> Summary {
+        let mut s = Summary::default();
+        for c in cases {
+            s.total += 1;
+            match c.verdict {
+                Verdict::Pass => s.pass += 1,
+                Verdict::Fail => s.fail += 1,
+                Verdict::Skip => s.skip += 1,
+                Verdict::Error => s.error += 1,
+                Verdict::Crash => s.crash += 1,
+            }
+        }
+        s.outcome = if s.fail + s.crash > 0 {
+            Outcome::Fail
+        } else if s.error > 0 {
+            Outcome::Error
+        } else {
+            Outcome::Pass
+        };
+        s
+    }
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::Error => "error",
+        }
+    }
+}
