@@ -65,4 +65,8 @@ pub struct Inventory {
     pub kernel_release: Option<String>,
     /// `uname -m`
     pub machine: Option<String>,
+    /// A raw x86 CPUID dump (hwloc `hwloc-gather-cpuid` format), for
+    /// machines known only by such a dump.
+    #[serde(default)]
+    pub cpuid: Option<Fact>,
 }

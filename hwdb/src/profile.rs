@@ -83,6 +83,10 @@ pub struct SystemProfile {
     pub chassis_type: Option<String>,
     /// A BMC is visible (dmidecode type 38, or an IPMI device).
     pub bmc_present: Option<bool>,
+    /// The OS runs under a hypervisor (lscpu `Hypervisor vendor`, the x86
+    /// `hypervisor` flag, or a hypervisor's DMI product name).
+    #[serde(default)]
+    pub hypervisor: Option<String>,
 }
 
 /// One installed memory device (dmidecode type 17).
@@ -147,6 +151,10 @@ pub struct PciDevice {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Accelerator {
     pub address: String,
+    #[serde(default)]
+    pub vendor_id: u16,
+    #[serde(default)]
+    pub device_id: u16,
     pub vendor: String,
     pub model: String,
     pub link_speed: Option<String>,

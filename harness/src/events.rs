@@ -1,0 +1,100 @@
+//! The one closed set of things a run reports while it happens.
+//!
+//! The runner never prints: it emits [`RunEvent`]s to a callback. The
+//! terminal display, the JSON output and the store's event log are
+//! separate consumers.
+
+use serde::Serialize;
+use std::time::Duration;
+
+use certlab_reports::{CaseResult, Summary};
+
+/// Where a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Discover,
+    Select,
+    Execute,
+    Publish,
+    Finished,
+}
+
+/// Something that happened in a run.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum RunEvent {
+    RunStarted {
+        run_id: String,
+        plan_id: String,
+        plan_version: String,
+        target: String,
+        out_dir: String,
+    },
+    StageChanged {
+        stage: Stage,
+    },
+    /// Discovery finished; `notes` say which facts could not be collected.
+    Discovered {
+        hostname: String,
+        kernel: String,
+        cpu: String,
+        family: String,
+        facts: usize,
+        notes: Vec<String>,
+    },
+    /// The plan's cases were matched against the machine.
+    Selected {
+        selected: usize,
+        skipped: usize,
+    },
+    CaseStarted {
+        index: usize,
+        total: usize,
+        id: String,
+        title: String,
+    },
+    CaseFinished {
+        index: usize,
+        total: usize,
+        result: Box<CaseResult>,
+    },
+    /// Outputs written.
+    Published {
+        results: String,
+        junit: String,
+        html: String,
+        bundle: String,
+        key_id: String,
+    },
+    RunFinished {
+        summary: Summary,
+        #[serde(with = "duration_ms")]
+        elapsed: Duration,
+    },
+}
+
+impl RunEvent {
+    /// The event's kind, as stored in the event log.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RunEvent::RunStarted { .. } => "run_started",
+            RunEvent::StageChanged { .. } => "stage_changed",
+            RunEvent::Discovered { .. } => "discovered",
+            RunEvent::Selected { .. } => "selected",
+            RunEvent::CaseStarted { .. } => "case_started",
+            RunEvent::CaseFinished { .. } => "case_finished",
+            RunEvent::Published { .. } => "published",
+            RunEvent::RunFinished { .. } => "run_finished",
+        }
+    }
+}
+
+mod duration_ms {
+    use serde::Serializer;
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+}

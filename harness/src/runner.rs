@@ -1,0 +1,350 @@
+//! Runs a plan on one target: discover, select, execute, publish.
+//!
+//! Each case's result is written to the store as soon as it finishes, so an
+//! interrupted run keeps every verdict it reached. The runner emits
+//! [`RunEvent`]s and never prints.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use certlab_hwdb::{HardwareProfile, Inventory, PciIds};
+use certlab_lab::Target;
+use certlab_reports::{
+    ArtifactRef, ArtifactStore, CaseResult, PlanRef, RunRecord, Summary, Tool, Verdict,
+    SCHEMA_VERSION,
+};
+use certlab_suites::{
+    checks, discover, summary::hardware_summary, Applies, ArtifactSink, CaseCtx, Plan,
+};
+use ed25519_dalek::SigningKey;
+use time::OffsetDateTime;
+
+use crate::events::{RunEvent, Stage};
+use crate::store::{NewRun, Store, StoreError};
+
+/// Extra time a case gets beyond its own timeout before the runner gives up on it.
+pub const CASE_GRACE: Duration = Duration::from_secs(30);
+
+/// What to run, where, and where the outputs go.
+pub struct RunSpec {
+    pub run_id: String,
+    pub plan: Plan,
+    pub target: Arc<dyn Target>,
+    pub out_dir: PathBuf,
+    pub signer: SigningKey,
+    pub tool_version: String,
+}
+
+/// Paths of what a finished run wrote.
+#[derive(Debug, Clone)]
+pub struct Outputs {
+    pub results: PathBuf,
+    pub junit: PathBuf,
+    pub html: PathBuf,
+    pub bundle: PathBuf,
+    pub key_id: String,
+}
+
+/// Why a run could not be carried out (never a product verdict).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Report(#[from] certlab_reports::ReportError),
+    #[error("lab store: {0}")]
+    Store(#[from] StoreError),
+    #[error("discovery on {target} failed: {reason}")]
+    Discovery { target: String, reason: String },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// [`ArtifactStore`] as the suites' evidence sink.
+struct EvidenceDir(ArtifactStore);
+
+impl ArtifactSink for EvidenceDir {
+    fn put(&self, bytes: &[u8]) -> Result<ArtifactRef, String> {
+        self.0.put(bytes).map_err(|e| e.to_string())
+    }
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), RunError> {
+    std::fs::write(path, bytes).map_err(|source| RunError::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Runs `spec` and returns the record and where it was written.
+pub async fn certify(
+    spec: RunSpec,
+    store: &Store,
+    on_event: &mut (dyn FnMut(&RunEvent) + Send),
+) -> Result<(RunRecord, Outputs), RunError> {
+    let started_at = Instant::now();
+    let started = OffsetDateTime::now_utc();
+    std::fs::create_dir_all(&spec.out_dir).map_err(|source| RunError::Io {
+        path: spec.out_dir.display().to_string(),
+        source,
+    })?;
+    let sink: Arc<EvidenceDir> = Arc::new(EvidenceDir(ArtifactStore::open(
+        spec.out_dir.join("evidence"),
+    )?));
+    let mut seq = 0u64;
+    let mut emit = |ev: &RunEvent| on_event(ev);
+
+    emit(&RunEvent::RunStarted {
+        run_id: spec.run_id.clone(),
+        plan_id: spec.plan.id.clone(),
+        plan_version: spec.plan.version.clone(),
+        target: spec.target.name().to_string(),
+        out_dir: spec.out_dir.display().to_string(),
+    });
+    emit(&RunEvent::StageChanged {
+        stage: Stage::Discover,
+    });
+    let target = spec.target.clone();
+    let sink2 = sink.clone();
+    let discovery = tokio::task::spawn_blocking(move || discover(target.as_ref(), sink2.as_ref()))
+        .await
+        .map_err(|e| RunError::Internal(format!("discovery task: {e}")))?
+        .map_err(|e| RunError::Discovery {
+            target: spec.target.name().to_string(),
+            reason: e.to_string(),
+        })?;
+    let profile = certlab_hwdb::identify(&discovery.inventory, PciIds::embedded());
+
+    store
+        .create_run(&NewRun {
+            id: spec.run_id.clone(),
+            plan_id: spec.plan.id.clone(),
+            plan_version: spec.plan.version.clone(),
+            plan_digest: spec.plan.digest.clone(),
+            target: spec.target.name().to_string(),
+            hostname: discovery.host.hostname.clone(),
+            kernel: discovery.host.kernel.clone(),
+            started,
+            out_dir: Some(spec.out_dir.display().to_string()),
+        })
+        .await?;
+    let discovered = RunEvent::Discovered {
+        hostname: discovery.host.hostname.clone(),
+        kernel: discovery.host.kernel.clone(),
+        cpu: profile.cpu.model_name.clone(),
+        family: profile.cpu.family.as_str().to_string(),
+        facts: discovery.evidence.len(),
+        notes: discovery.notes.clone(),
+    };
+    emit(&discovered);
+    log_event(store, &spec.run_id, &mut seq, &discovered).await?;
+
+    emit(&RunEvent::StageChanged {
+        stage: Stage::Select,
+    });
+    let selection = spec.plan.select(&profile, &discovery.inventory);
+    let selected = selection
+        .iter()
+        .filter(|s| s.selected == Applies::Yes)
+        .count();
+    let ev = RunEvent::Selected {
+        selected,
+        skipped: selection.len() - selected,
+    };
+    emit(&ev);
+    log_event(store, &spec.run_id, &mut seq, &ev).await?;
+
+    emit(&RunEvent::StageChanged {
+        stage: Stage::Execute,
+    });
+    let profile = Arc::new(profile);
+    let inventory = Arc::new(discovery.inventory.clone());
+    let total = selection.len();
+    let mut cases = Vec::with_capacity(total);
+    for (index, sel) in selection.into_iter().enumerate() {
+        let case = sel.case;
+        emit(&RunEvent::CaseStarted {
+            index,
+            total,
+            id: case.id.clone(),
+            title: case.title.clone(),
+        });
+        let case_started = OffsetDateTime::now_utc();
+        let t0 = Instant::now();
+        let (verdict, reason, metrics, evidence) = match sel.selected {
+            Applies::No(reason) => (Verdict::Skip, reason, Vec::new(), Vec::new()),
+            Applies::Yes => {
+                run_case(
+                    &case,
+                    spec.target.clone(),
+                    profile.clone(),
+                    inventory.clone(),
+                    sink.clone(),
+                )
+                .await
+            }
+        };
+        let result = CaseResult {
+            id: case.id.clone(),
+            title: case.title.clone(),
+            blocker: case.blocker,
+            verdict,
+            reason,
+            started: case_started,
+            duration_ms: t0.elapsed().as_millis() as u64,
+            metrics,
+            evidence,
+        };
+        store
+            .record_case(&spec.run_id, index as u32, &result)
+            .await?;
+        let ev = RunEvent::CaseFinished {
+            index,
+            total,
+            result: Box::new(result.clone()),
+        };
+        emit(&ev);
+        log_event(store, &spec.run_id, &mut seq, &ev).await?;
+        cases.push(result);
+    }
+
+    emit(&RunEvent::StageChanged {
+        stage: Stage::Publish,
+    });
+    let record = RunRecord {
+        schema_version: SCHEMA_VERSION,
+        run_id: spec.run_id.clone(),
+        tool: Tool {
+            name: "certlab".to_string(),
+            version: spec.tool_version.clone(),
+        },
+        plan: PlanRef {
+            id: spec.plan.id.clone(),
+            version: spec.plan.version.clone(),
+            digest: spec.plan.digest.clone(),
+        },
+        host: discovery.host.clone(),
+        profile: hardware_summary(&profile),
+        started,
+        finished: OffsetDateTime::now_utc(),
+        inventory: discovery.evidence.clone(),
+        summary: Summary::of(&cases),
+        cases,
+    };
+    let outputs = publish(&record, &spec.out_dir, &spec.signer)?;
+    store.finish_run(&spec.run_id, &record).await?;
+    let ev = RunEvent::Published {
+        results: outputs.results.display().to_string(),
+        junit: outputs.junit.display().to_string(),
+        html: outputs.html.display().to_string(),
+        bundle: outputs.bundle.display().to_string(),
+        key_id: outputs.key_id.clone(),
+    };
+    emit(&ev);
+    log_event(store, &spec.run_id, &mut seq, &ev).await?;
+    let ev = RunEvent::RunFinished {
+        summary: record.summary,
+        elapsed: started_at.elapsed(),
+    };
+    emit(&ev);
+    log_event(store, &spec.run_id, &mut seq, &ev).await?;
+    Ok((record, outputs))
+}
+
+/// Appends an event to the run's log in the store.
+async fn log_event(
+    store: &Store,
+    run_id: &str,
+    seq: &mut u64,
+    ev: &RunEvent,
+) -> Result<(), StoreError> {
+    let payload = serde_json::to_value(ev).unwrap_or(serde_json::Value::Null);
+    *seq += 1;
+    store
+        .append_event(run_id, *seq, OffsetDateTime::now_utc(), ev.kind(), &payload)
+        .await
+}
+
+type CaseReturn = (
+    Verdict,
+    String,
+    Vec<certlab_reports::Metric>,
+    Vec<certlab_reports::Evidence>,
+);
+
+/// Runs one case on a blocking thread, bounded by its timeout plus a grace
+/// period. Infrastructure errors, panics and overruns become `error`.
+async fn run_case(
+    case: &certlab_suites::CaseSpec,
+    target: Arc<dyn Target>,
+    profile: Arc<HardwareProfile>,
+    inventory: Arc<Inventory>,
+    sink: Arc<EvidenceDir>,
+) -> CaseReturn {
+    let Some(check) = checks::lookup(&case.check) else {
+        return (
+            Verdict::Error,
+            format!("no check named `{}`", case.check),
+            Vec::new(),
+            Vec::new(),
+        );
+    };
+    let params = case.params.clone();
+    let timeout = case.timeout;
+    let task = tokio::task::spawn_blocking(move || {
+        let ctx = CaseCtx::new(
+            target.as_ref(),
+            profile.as_ref(),
+            inventory.as_ref(),
+            &params,
+            sink.as_ref(),
+            timeout,
+        );
+        let outcome = check.run(&ctx);
+        (outcome, ctx.take_evidence())
+    });
+    match tokio::time::timeout(timeout + CASE_GRACE, task).await {
+        Ok(Ok((Ok(o), evidence))) => (o.verdict, o.reason, o.metrics, evidence),
+        Ok(Ok((Err(e), evidence))) => (Verdict::Error, e.to_string(), Vec::new(), evidence),
+        Ok(Err(join)) => (
+            Verdict::Error,
+            format!("the check panicked: {join}"),
+            Vec::new(),
+            Vec::new(),
+        ),
+        Err(_) => (
+            Verdict::Error,
+            format!(
+                "the case ran past its {} s timeout and was abandoned",
+                timeout.as_secs()
+            ),
+            Vec::new(),
+            Vec::new(),
+        ),
+    }
+}
+
+/// Writes results.json, junit.xml, report.html and the signed bundle.
+pub fn publish(record: &RunRecord, out: &Path, signer: &SigningKey) -> Result<Outputs, RunError> {
+    let results = out.join("results.json");
+    let json = serde_json::to_vec_pretty(record)
+        .map_err(|e| RunError::Internal(format!("serializing results: {e}")))?;
+    write(&results, &json)?;
+    let junit = out.join("junit.xml");
+    write(&junit, certlab_reports::junit_xml(record).as_bytes())?;
+    let html = out.join("report.html");
+    write(&html, certlab_reports::report_html(record)?.as_bytes())?;
+    let bundle = certlab_reports::write_bundle(out, signer, record.finished)?;
+    Ok(Outputs {
+        results,
+        junit,
+        html,
+        bundle,
+        key_id: certlab_reports::key_id(&signer.verifying_key()),
+    })
+}

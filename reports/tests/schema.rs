@@ -1,0 +1,140 @@
+//! results.json: the checked-in fixture of every released version, the model and the JSON Schema agree.
+
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use certlab_reports::{
+    Evidence, RunRecord, Summary, Verdict, RESULTS_SCHEMA, RESULTS_SCHEMA_ID, SCHEMA_VERSION,
+};
+use serde_json::{json, Value};
+
+fn validator() -> jsonschema::Validator {
+    let schema: Value = serde_json::from_str(RESULTS_SCHEMA).unwrap();
+    assert_eq!(schema["$id"], RESULTS_SCHEMA_ID);
+    jsonschema::validator_for(&schema).unwrap()
+}
+
+fn errors(v: &Value) -> Vec<String> {
+    validator()
+        .iter_errors(v)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect()
+}
+
+fn fixture_value() -> Value {
+    serde_json::from_str(common::FIXTURE_V1).unwrap()
+}
+
+#[test]
+fn fixture_deserializes_and_reserializes_identically() {
+    let record = common::fixture();
+    assert_eq!(record.schema_version, SCHEMA_VERSION);
+    let again = serde_json::to_value(&record).unwrap();
+    assert_eq!(again, fixture_value());
+    let back: RunRecord = serde_json::from_value(again).unwrap();
+    assert_eq!(back, record);
+}
+
+#[test]
+fn fixture_covers_every_verdict_and_evidence_kind() {
+    let record = common::fixture();
+    let verdicts: BTreeSet<Verdict> = record.cases.iter().map(|c| c.verdict).collect();
+    assert_eq!(verdicts.len(), 5, "{verdicts:?}");
+    let kinds: BTreeSet<&str> = record
+        .cases
+        .iter()
+        .flat_map(|c| &c.evidence)
+        .chain(&record.inventory)
+        .map(|e| match e {
+            Evidence::Command { .. } => "command",
+            Evidence::File { .. } => "file",
+            Evidence::Missing { .. } => "missing",
+        })
+        .collect();
+    assert_eq!(kinds.len(), 3, "{kinds:?}");
+    assert_eq!(record.summary, Summary::of(&record.cases));
+}
+
+#[test]
+fn fixture_validates_against_schema() {
+    assert_eq!(errors(&fixture_value()), Vec::<String>::new());
+}
+
+#[test]
+fn serialized_records_validate_against_schema() {
+    let mut record = common::fixture();
+    record.host.machine_id = None;
+    record.profile = Default::default();
+    record.cases.truncate(1);
+    record.summary = Summary::of(&record.cases);
+    let v = serde_json::to_value(&record).unwrap();
+    assert_eq!(errors(&v), Vec::<String>::new());
+}
+
+/// Each mutation must be rejected by the schema, and by serde as well.
+#[test]
+fn mutated_fixtures_fail_validation() {
+    type Mutation = (&'static str, fn(&mut Value));
+    let mutations: &[Mutation] = &[
+        ("unknown verdict", |v| {
+            v["cases"][0]["verdict"] = json!("flaky")
+        }),
+        ("missing case field", |v| {
+            v["cases"][0].as_object_mut().unwrap().remove("reason");
+        }),
+        ("missing top-level field", |v| {
+            v.as_object_mut().unwrap().remove("summary");
+        }),
+        ("unknown top-level field", |v| v["extra"] = json!(1)),
+        ("unknown evidence kind", |v| {
+            v["inventory"][0]["kind"] = json!("socket")
+        }),
+        ("unknown field in evidence", |v| {
+            v["inventory"][0]["mode"] = json!("0644")
+        }),
+        ("missing stdout", |v| {
+            v["inventory"][1].as_object_mut().unwrap().remove("stdout");
+        }),
+        ("time not rfc3339", |v| {
+            v["started"] = json!("14/03/2025 09:26")
+        }),
+        ("uppercase verdict", |v| {
+            v["cases"][0]["verdict"] = json!("PASS")
+        }),
+        ("unknown outcome", |v| {
+            v["summary"]["outcome"] = json!("maybe")
+        }),
+        ("negative count", |v| v["summary"]["pass"] = json!(-1)),
+        ("wrong better", |v| {
+            v["cases"][3]["metrics"][0]["better"] = json!("more")
+        }),
+        ("unknown pci field", |v| {
+            v["profile"]["pci_devices"][0]["vendor"] = json!("x")
+        }),
+    ];
+    for (what, mutate) in mutations {
+        let mut v = fixture_value();
+        mutate(&mut v);
+        assert!(!validator().is_valid(&v), "schema accepted: {what}");
+        assert!(
+            serde_json::from_value::<RunRecord>(v).is_err(),
+            "serde accepted: {what}"
+        );
+    }
+    // Schema-only rules (serde accepts these values but certlab never writes them).
+    let schema_only: &[Mutation] = &[
+        ("schema version 2", |v| v["schema_version"] = json!(2)),
+        ("uppercase digest", |v| {
+            v["inventory"][0]["content"]["sha256"] =
+                json!("E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855")
+        }),
+    ];
+    for (what, mutate) in schema_only {
+        let mut v = fixture_value();
+        mutate(&mut v);
+        assert!(!validator().is_valid(&v), "schema accepted: {what}");
+    }
+}

@@ -1,0 +1,261 @@
+//! Terminal output: progress while a run goes, tables when it is done.
+
+use std::io::{IsTerminal, Write};
+use std::time::Instant;
+
+use anyhow::Result;
+use certlab_harness::{Outputs, RunDetail, RunEvent, RunRow};
+use certlab_reports::{RunRecord, Verdict};
+
+use crate::cli::Format;
+
+/// An error and its causes on one line.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+fn paint(v: Verdict, color: bool) -> String {
+    let s = format!("{:<5}", v.as_str());
+    if !color {
+        return s;
+    }
+    let code = match v {
+        Verdict::Pass => "32",
+        Verdict::Fail | Verdict::Crash => "31",
+        Verdict::Skip => "2",
+        Verdict::Error => "33",
+    };
+    format!("\x1b[{code}m{s}\x1b[0m")
+}
+
+fn clip(s: &str, n: usize) -> String {
+    let one_line = s.replace('\n', " ");
+    if one_line.chars().count() <= n {
+        one_line
+    } else {
+        let mut t: String = one_line.chars().take(n.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// Prints a line per stage and per case on stderr (human format only).
+pub struct Progress {
+    format: Format,
+    color: bool,
+    start: Instant,
+}
+
+impl Progress {
+    pub fn new(format: Format) -> Progress {
+        Progress {
+            format,
+            color: std::io::stderr().is_terminal(),
+            start: Instant::now(),
+        }
+    }
+
+    pub fn event(&mut self, ev: &RunEvent) {
+        if self.format != Format::Human {
+            return;
+        }
+        let t = self.start.elapsed().as_secs_f64();
+        let mut err = std::io::stderr().lock();
+        let _ = match ev {
+            RunEvent::RunStarted {
+                run_id,
+                plan_id,
+                plan_version,
+                target,
+                out_dir,
+            } => writeln!(
+                err,
+                "certlab: run {run_id}: plan {plan_id} {plan_version} on {target}, outputs in {out_dir}"
+            ),
+            RunEvent::Discovered {
+                hostname,
+                kernel,
+                cpu,
+                family,
+                facts,
+                notes,
+            } => {
+                let _ = writeln!(
+                    err,
+                    "[{t:6.1}s] discovered {hostname}: {family} `{cpu}`, kernel {kernel}, {facts} facts"
+                );
+                for n in notes {
+                    let _ = writeln!(err, "          note: {n}");
+                }
+                Ok(())
+            }
+            RunEvent::Selected { selected, skipped } => writeln!(
+                err,
+                "[{t:6.1}s] {selected} cases selected, {skipped} do not apply"
+            ),
+            RunEvent::CaseFinished {
+                index,
+                total,
+                result,
+            } => writeln!(
+                err,
+                "[{t:6.1}s] {:>2}/{total} {} {:<22} {:>7.2}s  {}",
+                index + 1,
+                paint(result.verdict, self.color),
+                result.id,
+                result.duration_ms as f64 / 1000.0,
+                clip(&result.reason, 100)
+            ),
+            RunEvent::CaseStarted { .. }
+            | RunEvent::StageChanged { .. }
+            | RunEvent::Published { .. }
+            | RunEvent::RunFinished { .. } => Ok(()),
+        };
+    }
+}
+
+/// The summary table at the end of a run, on stdout.
+pub fn print_summary(r: &RunRecord, o: &Outputs) {
+    let color = std::io::stdout().is_terminal();
+    println!();
+    println!(
+        "{} — plan {} {} on {} ({} {})",
+        r.run_id, r.plan.id, r.plan.version, r.host.hostname, r.host.os_name, r.host.kernel
+    );
+    println!("{:<22} {:<5} {:>8}  reason", "case", "verdict", "time");
+    for c in &r.cases {
+        println!(
+            "{:<22} {} {:>8.2}s  {}",
+            c.id,
+            paint(c.verdict, color),
+            c.duration_ms as f64 / 1000.0,
+            clip(&c.reason, 90)
+        );
+    }
+    let s = &r.summary;
+    println!(
+        "\n{}: {} cases — {} pass, {} fail, {} skip, {} error, {} crash in {:.1}s",
+        s.outcome.as_str().to_uppercase(),
+        s.total,
+        s.pass,
+        s.fail,
+        s.skip,
+        s.error,
+        s.crash,
+        (r.finished - r.started).as_seconds_f64()
+    );
+    println!("results {}", o.results.display());
+    println!("junit   {}", o.junit.display());
+    println!("report  {}", o.html.display());
+    println!(
+        "bundle  {} (signed by key {})",
+        o.bundle.display(),
+        o.key_id
+    );
+}
+
+fn row_json(r: &RunRow) -> serde_json::Value {
+    serde_json::json!({
+        "id": r.id,
+        "plan": r.plan_id,
+        "plan_version": r.plan_version,
+        "plan_digest": r.plan_digest,
+        "target": r.target,
+        "hostname": r.hostname,
+        "kernel": r.kernel,
+        "state": r.state.as_str(),
+        "outcome": r.outcome.map(|o| o.as_str()),
+        "pass": r.pass, "fail": r.fail, "skip": r.skip, "error": r.error, "crash": r.crash,
+        "started": r.started.format(&time::format_description::well_known::Rfc3339).ok(),
+        "finished": r.finished.and_then(|f| f.format(&time::format_description::well_known::Rfc3339).ok()),
+        "interrupt_reason": r.interrupt_reason,
+        "out_dir": r.out_dir,
+    })
+}
+
+/// `runs list`.
+pub fn print_runs(rows: &[RunRow], format: Format) -> Result<()> {
+    if format == Format::Json {
+        let v: Vec<_> = rows.iter().map(row_json).collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!(
+        "{:<36} {:<20} {:<12} {:<11} {:<7} {:>4} {:>4} {:>4} {:>4}",
+        "run", "started", "plan", "state", "outcome", "pass", "fail", "skip", "err"
+    );
+    for r in rows {
+        let started = r
+            .started
+            .format(time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute]:[second]"
+            ))
+            .unwrap_or_default();
+        println!(
+            "{:<36} {:<20} {:<12} {:<11} {:<7} {:>4} {:>4} {:>4} {:>4}",
+            r.id,
+            started,
+            r.plan_id,
+            r.state.as_str(),
+            r.outcome.map_or("-", |o| o.as_str()),
+            r.pass,
+            r.fail,
+            r.skip,
+            r.error + r.crash
+        );
+    }
+    Ok(())
+}
+
+/// `runs show`.
+pub fn print_run(d: &RunDetail, format: Format) -> Result<()> {
+    if format == Format::Json {
+        let v =
+            serde_json::json!({ "run": row_json(&d.run), "cases": d.cases, "record": d.record });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    let r = &d.run;
+    println!("run      {}", r.id);
+    println!(
+        "plan     {} {} ({})",
+        r.plan_id, r.plan_version, r.plan_digest
+    );
+    println!(
+        "target   {} ({}, kernel {})",
+        r.target, r.hostname, r.kernel
+    );
+    println!(
+        "state    {}{}",
+        r.state.as_str(),
+        r.interrupt_reason
+            .as_ref()
+            .map(|w| format!(": {w}"))
+            .unwrap_or_default()
+    );
+    println!("outcome  {}", r.outcome.map_or("-", |o| o.as_str()));
+    if let Some(o) = &r.out_dir {
+        println!("outputs  {o}");
+    }
+    println!();
+    for c in &d.cases {
+        println!(
+            "{:<22} {} {:>8.2}s  {}",
+            c.id,
+            paint(c.verdict, false),
+            c.duration_ms as f64 / 1000.0,
+            clip(&c.reason, 100)
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,437 @@
+//! Kernel health checks: taint, the kernel log, EDAC error counters.
+
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+use crate::context::{CaseCtx, CaseError, CaseOutcome};
+use crate::plan::Check;
+
+/// One taint flag: bit, letter, meaning, and whether it fails certification.
+pub struct TaintFlag {
+    pub bit: u32,
+    pub letter: char,
+    pub meaning: &'static str,
+    pub fails: bool,
+}
+
+/// The kernel's taint flags (Documentation/admin-guide/tainted-kernels.rst).
+/// Flags that record a build choice or a benign fact (firmware workaround,
+/// live patch, distro auxiliary, struct randomization) do not fail.
+pub const TAINT_FLAGS: &[TaintFlag] = &[
+    TaintFlag {
+        bit: 0,
+        letter: 'P',
+        meaning: "proprietary module loaded",
+        fails: true,
+    },
+    TaintFlag {
+        bit: 1,
+        letter: 'F',
+        meaning: "module force-loaded",
+        fails: true,
+    },
+    TaintFlag {
+        bit: 2,
+        letter: 'S',
+        meaning: "kernel running on an out-of-specification system",
+        fails: true,
+    },
+    TaintFlag {
+        bit: 3,
+        letter: 'R',
+        meaning: "module force-unloaded",
+        fails: true,
+    },
+    TaintFlag {
+        bit: 4,
+        letter: 'M',
+        meaning: "machine check exception occurred",
+        fails: true,
+    },
+    TaintFlag {
+        bit: 5,
+        letter: 'B',
+        meaning: "bad page referenced or unexpected page flags",
+        fails: true,
+    },
+    TaintFlag {
+        bit: 6,
+        letter: 'U',
+        meaning: "taint requested by userspace",
+        fails: true,
+    },
+    TaintFlag {
+        bit: 7,
+        letter: 'D',
+        meaning: "kernel died recently (oops or BUG)",
+        fails: true,
+    },
+    TaintFlag {
+        bit: 8,
+        letter: 'A',
+        meaning: "ACPI table overridden by user",
+        fails: false,
+    },
+    TaintFlag {
+        bit: 9,
+        letter: 'W',
+        meaning: "kernel issued a warning",
+        fails: true,
+    },
+    TaintFlag {
+        bit: 10,
+        letter: 'C',
+        meaning: "staging driver loaded",
+        fails: true,
+    },
+    TaintFlag {
+        bit: 11,
+        letter: 'I',
+        meaning: "workaround for a platform firmware bug applied",
+        fails: false,
+    },
+    TaintFlag {
+        bit: 12,
+        letter: 'O',
+        meaning: "externally-built (out-of-tree) module loaded",
+        fails: true,
+    },
+    TaintFlag {
+        bit: 13,
+        letter: 'E',
+        meaning: "unsigned module loaded",
+        fails: true,
+    },
+    TaintFlag {
+        bit: 14,
+        letter: 'L',
+        meaning: "soft lockup occurred",
+        fails: true,
+    },
+    TaintFlag {
+        bit: 15,
+        letter: 'K',
+        meaning: "kernel live-patched",
+        fails: false,
+    },
+    TaintFlag {
+        bit: 16,
+        letter: 'X',
+        meaning: "auxiliary taint (distribution-defined)",
+        fails: false,
+    },
+    TaintFlag {
+        bit: 17,
+        letter: 'T',
+        meaning: "kernel built with the struct randomization plugin",
+        fails: false,
+    },
+    TaintFlag {
+        bit: 18,
+        letter: 'N',
+        meaning: "an in-kernel test has been run",
+        fails: true,
+    },
+    TaintFlag {
+        bit: 19,
+        letter: 'J',
+        meaning: "userspace used a mutating debug operation in fwctl",
+        fails: false,
+    },
+];
+
+/// Modules carrying taint flags, from `/proc/modules` (`name … (POE)`).
+pub fn tainting_modules(proc_modules: &str) -> Vec<(String, String)> {
+    proc_modules
+        .lines()
+        .filter_map(|l| {
+            let name = l.split_whitespace().next()?;
+            let open = l.rfind('(')?;
+            let close = l.rfind(')')?;
+            (close > open).then(|| (name.to_string(), l[open + 1..close].to_string()))
+        })
+        .filter(|(_, f)| !f.is_empty() && f.chars().all(|c| c.is_ascii_uppercase()))
+        .collect()
+}
+
+/// The kernel is not tainted by anything that voids a certification.
+pub struct Taint;
+
+impl Check for Taint {
+    fn run(&self, ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError> {
+        let Some(text) = ctx.read("/proc/sys/kernel/tainted")? else {
+            return Ok(CaseOutcome::skip("/proc/sys/kernel/tainted is absent"));
+        };
+        let Ok(value) = text.trim().parse::<u64>() else {
+            return Err(CaseError::Infra(format!(
+                "unparseable taint value `{}`",
+                text.trim()
+            )));
+        };
+        let allowed = ctx.param_strings("allow", &[]);
+        let modules = ctx
+            .read("/proc/modules")?
+            .map(|m| tainting_modules(&m))
+            .unwrap_or_default();
+        let mut failing = Vec::new();
+        let mut noted = Vec::new();
+        for bit in 0..64u32 {
+            if value & (1 << bit) == 0 {
+                continue;
+            }
+            let flag = TAINT_FLAGS.iter().find(|f| f.bit == bit);
+            let (letter, meaning, fails) = match flag {
+                Some(f) => (f.letter, f.meaning, f.fails),
+                None => ('?', "unknown taint bit", true),
+            };
+            let culprits: Vec<&str> = modules
+                .iter()
+                .filter(|(_, f)| f.contains(letter))
+                .map(|(m, _)| m.as_str())
+                .collect();
+            let mut s = format!("{letter} (bit {bit}): {meaning}");
+            if !culprits.is_empty() {
+                s.push_str(&format!(" [{}]", culprits.join(", ")));
+            }
+            if fails && !allowed.iter().any(|a| a.starts_with(letter)) {
+                failing.push(s);
+            } else {
+                noted.push(s);
+            }
+        }
+        if value == 0 {
+            return Ok(CaseOutcome::pass("the kernel is not tainted (0)"));
+        }
+        if failing.is_empty() {
+            Ok(CaseOutcome::pass(format!(
+                "tainted {value}, with flags that do not void certification: {}",
+                noted.join("; ")
+            )))
+        } else {
+            let mut r = format!("tainted {value}: {}", failing.join("; "));
+            if !noted.is_empty() {
+                r.push_str(&format!("; also {}", noted.join("; ")));
+            }
+            Ok(CaseOutcome::fail(r))
+        }
+    }
+}
+
+/// Kernel-log patterns of hardware and kernel trouble: (category, regex).
+pub const LOG_PATTERNS: &[(&str, &str)] = &[
+    (
+        "mce",
+        r"\[Hardware Error\]|[Mm]achine [Cc]heck( [Ee]xception|: | events logged)|mce: CPU\d+: .*(error|Error)",
+    ),
+    ("edac", r"EDAC .*(\b[CU]E\b|[Ee]rror)"),
+    ("aer", r"AER: .*(error|Error)|PCIe Bus Error"),
+    ("xid", r"NVRM: Xid"),
+    (
+        "oops",
+        r"Oops[:]|kernel BUG at|BUG: |general protection fault|Kernel panic",
+    ),
+    ("call-trace", r"Call Trace:"),
+    (
+        "lockup",
+        r"soft lockup|hard LOCKUP|blocked for more than \d+ seconds|rcu_(sched|preempt) (self-)?detected stall",
+    ),
+    (
+        "hardware",
+        r"Hardware Error|hardware error|I/O error, dev \w+|critical medium error",
+    ),
+];
+
+fn compiled() -> &'static Vec<(&'static str, Regex)> {
+    static CELL: OnceLock<Vec<(&'static str, Regex)>> = OnceLock::new();
+    CELL.get_or_init(|| {
+        LOG_PATTERNS
+            .iter()
+            .filter_map(|(n, p)| Regex::new(p).ok().map(|r| (*n, r)))
+            .collect()
+    })
+}
+
+/// The lines of a kernel log that match a trouble pattern: (category, line).
+pub fn scan_log<'a>(log: &'a str, ignore: &[Regex]) -> Vec<(&'static str, &'a str)> {
+    log.lines()
+        .filter(|l| !ignore.iter().any(|r| r.is_match(l)))
+        .filter_map(|l| {
+            compiled()
+                .iter()
+                .find(|(_, r)| r.is_match(l))
+                .map(|(n, _)| (*n, l.trim_end()))
+        })
+        .collect()
+}
+
+/// The kernel log since boot is free of MCE, EDAC, AER, Xid, oops and call traces.
+pub struct Log;
+
+impl Check for Log {
+    fn run(&self, ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError> {
+        let mut ignore = Vec::new();
+        for p in ctx.param_strings("ignore", &[]) {
+            ignore.push(Regex::new(&p).map_err(|e| {
+                CaseError::Infra(format!("plan parameter `ignore`: bad regex `{p}`: {e}"))
+            })?);
+        }
+        let mut log = None;
+        let mut why = Vec::new();
+        let o = ctx.run("dmesg")?;
+        if o.success() {
+            log = Some((o.stdout_str(), "dmesg"));
+        } else {
+            why.push(format!("dmesg: {}", o.stderr_str().trim()));
+            if ctx.target.has_command("journalctl") {
+                let j = ctx.run("journalctl -k -b --no-pager -q")?;
+                if j.success() && !j.stdout.is_empty() {
+                    log = Some((j.stdout_str(), "journalctl -k -b"));
+                } else {
+                    why.push(format!("journalctl: {}", j.stderr_str().trim()));
+                }
+            }
+        }
+        let Some((log, source)) = log else {
+            return Ok(CaseOutcome::skip(format!(
+                "the kernel log is not readable here (kernel.dmesg_restrict; run as root): {}",
+                why.join("; ")
+            )));
+        };
+        let hits = scan_log(&log, &ignore);
+        if hits.is_empty() {
+            return Ok(CaseOutcome::pass(format!(
+                "{} lines of {source} free of MCE, EDAC, AER, Xid, oops, call-trace and lockup messages",
+                log.lines().count()
+            )));
+        }
+        let mut cats: Vec<&str> = hits.iter().map(|(c, _)| *c).collect();
+        cats.sort();
+        cats.dedup();
+        let quoted: Vec<String> = hits
+            .iter()
+            .take(20)
+            .map(|(c, l)| format!("[{c}] {l}"))
+            .collect();
+        let more = if hits.len() > 20 {
+            format!(" … and {} more", hits.len() - 20)
+        } else {
+            String::new()
+        };
+        Ok(CaseOutcome::fail(format!(
+            "{} matching lines in {source} ({}): {}{more}",
+            hits.len(),
+            cats.join(", "),
+            quoted.join(" | ")
+        )))
+    }
+}
+
+/// EDAC memory-controller error counters are zero.
+pub struct Edac;
+
+impl Check for Edac {
+    fn run(&self, ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError> {
+        let base = "/sys/devices/system/edac/mc";
+        let mcs: Vec<String> = match ctx.target.list_dir(base) {
+            Ok(e) => e
+                .into_iter()
+                .filter(|e| {
+                    e.name.starts_with("mc") && e.name[2..].chars().all(|c| c.is_ascii_digit())
+                })
+                .map(|e| e.name)
+                .collect(),
+            Err(e) if e.is_not_found() => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        if mcs.is_empty() {
+            return Ok(CaseOutcome::skip(
+                "no EDAC memory controller is registered (a VM, or no EDAC driver for this platform)",
+            ));
+        }
+        let max_ce = ctx.param_u64("max_ce", 0);
+        let mut problems = Vec::new();
+        let mut counts = Vec::new();
+        for mc in &mcs {
+            let get = |f: &str| -> Result<u64, CaseError> {
+                Ok(ctx
+                    .read(&format!("{base}/{mc}/{f}"))?
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0))
+            };
+            let (ce, ue) = (get("ce_count")?, get("ue_count")?);
+            let (ce_n, ue_n) = (get("ce_noinfo_count")?, get("ue_noinfo_count")?);
+            let name = ctx
+                .read(&format!("{base}/{mc}/mc_name"))?
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default();
+            counts.push(format!("{mc} ({name}): CE {ce}, UE {ue}"));
+            if ue + ue_n > 0 {
+                problems.push(format!("{mc}: {} uncorrected errors", ue + ue_n));
+            }
+            if ce + ce_n > max_ce {
+                problems.push(format!(
+                    "{mc}: {} corrected errors (limit {max_ce})",
+                    ce + ce_n
+                ));
+            }
+        }
+        if problems.is_empty() {
+            Ok(CaseOutcome::pass(counts.join("; ")))
+        } else {
+            Ok(CaseOutcome::fail(format!(
+                "{}; {}",
+                problems.join("; "),
+                counts.join("; ")
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_pattern_compiles() {
+        assert_eq!(compiled().len(), LOG_PATTERNS.len());
+    }
+
+    #[test]
+    fn scans_real_trouble_and_not_boot_chatter() {
+        let log = "\
+[    0.000000] Linux version 6.1.0-27-amd64
+[    0.512000] mce: CPU0: Thermal monitoring enabled (TM1)
+[    1.200000] EDAC MC: Ver: 3.0.0
+[    1.300000] EDAC amd64: F19h detected (node 0).
+[    2.100000] pcieport 0000:00:01.1: AER: enabled with IRQ 28
+[  100.000000] mce: [Hardware Error]: Machine check events logged
+[  200.000000] EDAC MC0: 1 CE on DIMM_A1 (channel:0 slot:0 page:0x1234 offset:0x0 grain:64 syndrome:0x0)
+[  300.000000] pcieport 0000:00:01.1: AER: Corrected error received: 0000:01:00.0
+[  400.000000] NVRM: Xid (PCI:0000:3b:00): 79, pid=1234, GPU has fallen off the bus.
+[  500.000000] BUG: unable to handle page fault for address: ffff
+[  500.000001] Call Trace:
+[  600.000000] watchdog: BUG: soft lockup - CPU#3 stuck for 22s!
+";
+        let hits = scan_log(log, &[]);
+        let cats: Vec<&str> = hits.iter().map(|(c, _)| *c).collect();
+        assert_eq!(
+            cats,
+            vec!["mce", "edac", "aer", "xid", "oops", "call-trace", "oops"]
+        );
+        let ignore = [Regex::new("NVRM").unwrap()];
+        assert_eq!(scan_log(log, &ignore).len(), 6);
+    }
+
+    #[test]
+    fn module_taint_flags() {
+        let m = "nvidia 56512512 1 nvidia_modeset, Live 0x0000000000000000 (POE)\next4 1007616 1 - Live 0x0000000000000000\nvboxdrv 1 0 - Live 0x0 (OE)\n";
+        assert_eq!(
+            tainting_modules(m),
+            vec![
+                ("nvidia".into(), "POE".into()),
+                ("vboxdrv".into(), "OE".into())
+            ]
+        );
+    }
+}

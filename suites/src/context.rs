@@ -1,0 +1,267 @@
+//! [`CaseCtx`]: what a check sees of the machine, recording all it touches.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use certlab_hwdb::{HardwareProfile, Inventory};
+use certlab_lab::{ExecOutput, Target, TargetError};
+use certlab_reports::{ArtifactRef, Evidence, Metric, Verdict};
+
+/// Where raw outputs go: content-addressed storage of bytes.
+pub trait ArtifactSink: Send + Sync {
+    /// Stores `bytes` and returns a reference to them.
+    fn put(&self, bytes: &[u8]) -> Result<ArtifactRef, String>;
+}
+
+/// An in-memory sink, for tests and dry runs.
+#[derive(Debug, Default)]
+pub struct MemorySink {
+    blobs: Mutex<BTreeMap<String, Vec<u8>>>,
+}
+
+impl MemorySink {
+    /// The stored content of an artifact.
+    pub fn get(&self, r: &ArtifactRef) -> Option<Vec<u8>> {
+        self.blobs.lock().ok()?.get(&r.sha256).cloned()
+    }
+}
+
+impl ArtifactSink for MemorySink {
+    fn put(&self, bytes: &[u8]) -> Result<ArtifactRef, String> {
+        use sha2::Digest;
+        let sha256 = hex::encode(sha2::Sha256::digest(bytes));
+        self.blobs
+            .lock()
+            .map_err(|_| "artifact sink poisoned".to_string())?
+            .insert(sha256.clone(), bytes.to_vec());
+        Ok(ArtifactRef {
+            sha256,
+            size: bytes.len() as u64,
+        })
+    }
+}
+
+/// Why a check could not reach a verdict about the product.
+#[derive(Debug, thiserror::Error)]
+pub enum CaseError {
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error("storing evidence failed: {0}")]
+    Artifact(String),
+    #[error("command `{command}` timed out after {seconds} s")]
+    Timeout { command: String, seconds: u64 },
+    #[error("{0}")]
+    Infra(String),
+}
+
+/// What a check concluded about the product.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseOutcome {
+    pub verdict: Verdict,
+    pub reason: String,
+    pub metrics: Vec<Metric>,
+}
+
+impl CaseOutcome {
+    pub fn pass(reason: impl Into<String>) -> CaseOutcome {
+        CaseOutcome::new(Verdict::Pass, reason)
+    }
+    pub fn fail(reason: impl Into<String>) -> CaseOutcome {
+        CaseOutcome::new(Verdict::Fail, reason)
+    }
+    pub fn skip(reason: impl Into<String>) -> CaseOutcome {
+        CaseOutcome::new(Verdict::Skip, reason)
+    }
+    pub fn new(verdict: Verdict, reason: impl Into<String>) -> CaseOutcome {
+        CaseOutcome {
+            verdict,
+            reason: reason.into(),
+            metrics: Vec::new(),
+        }
+    }
+    /// Adds a metric.
+    pub fn metric(mut self, m: Metric) -> CaseOutcome {
+        self.metrics.push(m);
+        self
+    }
+}
+
+/// Runs commands and reads files on a target, recording each as evidence.
+pub struct Recorder<'a> {
+    pub target: &'a dyn Target,
+    sink: &'a dyn ArtifactSink,
+    /// Upper bound for each command.
+    pub timeout: Duration,
+    evidence: Mutex<Vec<Evidence>>,
+}
+
+impl<'a> Recorder<'a> {
+    pub fn new(
+        target: &'a dyn Target,
+        sink: &'a dyn ArtifactSink,
+        timeout: Duration,
+    ) -> Recorder<'a> {
+        Recorder {
+            target,
+            sink,
+            timeout,
+            evidence: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn push(&self, e: Evidence) {
+        if let Ok(mut v) = self.evidence.lock() {
+            v.push(e);
+        }
+    }
+
+    /// The evidence recorded so far.
+    pub fn take_evidence(&self) -> Vec<Evidence> {
+        self.evidence
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
+    }
+
+    fn store(&self, bytes: &[u8]) -> Result<ArtifactRef, CaseError> {
+        self.sink.put(bytes).map_err(CaseError::Artifact)
+    }
+
+    /// Runs a command, recording it as evidence whatever its exit status.
+    /// A timeout is an infrastructure error.
+    pub fn run(&self, command: &str) -> Result<ExecOutput, CaseError> {
+        self.run_with_timeout(command, self.timeout)
+    }
+
+    /// Like [`Recorder::run`] with a shorter timeout of its own.
+    pub fn run_with_timeout(
+        &self,
+        command: &str,
+        timeout: Duration,
+    ) -> Result<ExecOutput, CaseError> {
+        let timeout = timeout.min(self.timeout);
+        let out = self.target.exec(command, timeout)?;
+        self.record_output(command, &out)?;
+        if out.timed_out {
+            return Err(CaseError::Timeout {
+                command: command.to_string(),
+                seconds: timeout.as_secs(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Runs a command only if its program is on the target; `Ok(None)` if not.
+    pub fn run_if_present(
+        &self,
+        program: &str,
+        command: &str,
+    ) -> Result<Option<ExecOutput>, CaseError> {
+        if !self.target.has_command(program) {
+            return Ok(None);
+        }
+        self.run(command).map(Some)
+    }
+
+    /// Records an output obtained elsewhere as command evidence.
+    pub fn record_output(&self, command: &str, out: &ExecOutput) -> Result<(), CaseError> {
+        let stdout = self.store(&out.stdout)?;
+        let stderr = self.store(&out.stderr)?;
+        self.push(Evidence::Command {
+            cmd: command.to_string(),
+            exit: out.exit,
+            timed_out: out.timed_out,
+            duration_ms: out.duration.as_millis() as u64,
+            stdout,
+            stderr,
+        });
+        Ok(())
+    }
+
+    /// Reads a text file; `Ok(None)` when it does not exist or may not be
+    /// read. Either way the read is recorded as evidence.
+    pub fn read(&self, path: &str) -> Result<Option<String>, CaseError> {
+        match self.target.read_file(path) {
+            Ok(bytes) => {
+                let content = self.store(&bytes)?;
+                self.push(Evidence::File {
+                    path: path.to_string(),
+                    content,
+                });
+                Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+            }
+            Err(e) if e.is_not_found() || e.is_permission_denied() => {
+                self.push(Evidence::Missing {
+                    path: path.to_string(),
+                    error: e.to_string(),
+                });
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The context a check runs in: the machine (through a [`Recorder`]), what
+/// discovery learnt about it, and the case's parameters.
+pub struct CaseCtx<'a> {
+    rec: Recorder<'a>,
+    pub profile: &'a HardwareProfile,
+    pub inventory: &'a Inventory,
+    params: &'a toml::Table,
+}
+
+impl<'a> std::ops::Deref for CaseCtx<'a> {
+    type Target = Recorder<'a>;
+    fn deref(&self) -> &Recorder<'a> {
+        &self.rec
+    }
+}
+
+impl<'a> CaseCtx<'a> {
+    pub fn new(
+        target: &'a dyn Target,
+        profile: &'a HardwareProfile,
+        inventory: &'a Inventory,
+        params: &'a toml::Table,
+        sink: &'a dyn ArtifactSink,
+        timeout: Duration,
+    ) -> CaseCtx<'a> {
+        CaseCtx {
+            rec: Recorder::new(target, sink, timeout),
+            profile,
+            inventory,
+            params,
+        }
+    }
+
+    /// An integer parameter of the case, or its default.
+    pub fn param_u64(&self, name: &str, default: u64) -> u64 {
+        self.params
+            .get(name)
+            .and_then(|v| v.as_integer())
+            .and_then(|v| u64::try_from(v).ok())
+            .unwrap_or(default)
+    }
+
+    /// A float parameter of the case, or its default.
+    pub fn param_f64(&self, name: &str, default: f64) -> f64 {
+        match self.params.get(name) {
+            Some(toml::Value::Float(f)) => *f,
+            Some(toml::Value::Integer(i)) => *i as f64,
+            _ => default,
+        }
+    }
+
+    /// A list-of-strings parameter of the case, or its default.
+    pub fn param_strings(&self, name: &str, default: &[&str]) -> Vec<String> {
+        match self.params.get(name).and_then(|v| v.as_array()) {
+            Some(a) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            None => default.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}

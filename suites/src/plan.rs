@@ -1,0 +1,232 @@
+//! Plans: which cases to run, as data, and the selection of cases for a machine.
+
+use std::time::Duration;
+
+use certlab_hwdb::{HardwareProfile, Inventory};
+use serde::Deserialize;
+use sha2::Digest;
+
+use crate::checks;
+use crate::context::{CaseCtx, CaseError, CaseOutcome};
+
+/// Built-in plans, compiled in: (name, TOML text).
+pub const BUILTIN_PLANS: &[(&str, &str)] =
+    &[("server-basic", include_str!("../plans/server-basic.toml"))];
+
+/// Whether a case applies to a machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applies {
+    Yes,
+    /// It does not, and why.
+    No(String),
+}
+
+/// A check: the code behind a case.
+pub trait Check: Send + Sync {
+    /// Decides from the identified hardware whether the case applies.
+    /// Checks that can only tell on the machine itself skip from `run`.
+    fn applies(&self, _profile: &HardwareProfile, _inventory: &Inventory) -> Applies {
+        Applies::Yes
+    }
+
+    /// Runs the check. `Err` is an infrastructure error, never a product failure.
+    fn run(&self, ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError>;
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanFile {
+    plan: PlanHeader,
+    #[serde(rename = "case", default)]
+    cases: Vec<CaseFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanHeader {
+    id: String,
+    version: String,
+    title: String,
+    #[serde(default)]
+    description: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaseFile {
+    id: String,
+    check: String,
+    title: String,
+    #[serde(default)]
+    blocker: bool,
+    timeout_s: u64,
+    #[serde(default)]
+    reboots: bool,
+    #[serde(default)]
+    may_crash: bool,
+    #[serde(default)]
+    params: toml::Table,
+}
+
+/// One case of a plan.
+#[derive(Debug, Clone)]
+pub struct CaseSpec {
+    pub id: String,
+    /// The registry name of the [`Check`] that implements it.
+    pub check: String,
+    pub title: String,
+    /// A failure blocks certification.
+    pub blocker: bool,
+    pub timeout: Duration,
+    /// The case reboots the machine on purpose.
+    pub reboots: bool,
+    /// The case may crash the machine on purpose (kdump, watchdog).
+    pub may_crash: bool,
+    pub params: toml::Table,
+}
+
+/// A certification plan.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub id: String,
+    pub version: String,
+    pub title: String,
+    pub description: String,
+    /// `sha256:<hex>` of the plan's TOML text.
+    pub digest: String,
+    pub cases: Vec<CaseSpec>,
+}
+
+/// Why a plan could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("unknown plan `{0}` (built-in plans: {1})")]
+    Unknown(String, String),
+    #[error("{path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{path}: case `{case}` names unknown check `{check}`")]
+    UnknownCheck {
+        path: String,
+        case: String,
+        check: String,
+    },
+    #[error("{path}: case id `{0}` appears twice", path = .1)]
+    DuplicateCase(String, String),
+}
+
+/// For each case of a plan: selected, or skipped with a reason.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    pub case: CaseSpec,
+    pub selected: Applies,
+}
+
+impl Plan {
+    /// A built-in plan by name, or a plan file by path.
+    pub fn load(name_or_path: &str) -> Result<Plan, PlanError> {
+        if let Some((_, text)) = BUILTIN_PLANS.iter().find(|(n, _)| *n == name_or_path) {
+            return Plan::parse(&format!("builtin:{name_or_path}"), text);
+        }
+        if name_or_path.contains('/') || name_or_path.ends_with(".toml") {
+            let text = std::fs::read_to_string(name_or_path).map_err(|source| PlanError::Read {
+                path: name_or_path.to_string(),
+                source,
+            })?;
+            return Plan::parse(name_or_path, &text);
+        }
+        let names: Vec<&str> = BUILTIN_PLANS.iter().map(|(n, _)| *n).collect();
+        Err(PlanError::Unknown(
+            name_or_path.to_string(),
+            names.join(", "),
+        ))
+    }
+
+    /// Parses a plan's TOML; `origin` names it in errors.
+    pub fn parse(origin: &str, text: &str) -> Result<Plan, PlanError> {
+        let file: PlanFile = toml::from_str(text).map_err(|e| PlanError::Parse {
+            path: origin.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let mut cases: Vec<CaseSpec> = Vec::new();
+        for c in file.cases {
+            if checks::lookup(&c.check).is_none() {
+                return Err(PlanError::UnknownCheck {
+                    path: origin.to_string(),
+                    case: c.id,
+                    check: c.check,
+                });
+            }
+            if cases.iter().any(|x| x.id == c.id) {
+                return Err(PlanError::DuplicateCase(c.id, origin.to_string()));
+            }
+            cases.push(CaseSpec {
+                id: c.id,
+                check: c.check,
+                title: c.title,
+                blocker: c.blocker,
+                timeout: Duration::from_secs(c.timeout_s.max(1)),
+                reboots: c.reboots,
+                may_crash: c.may_crash,
+                params: c.params,
+            });
+        }
+        Ok(Plan {
+            id: file.plan.id,
+            version: file.plan.version,
+            title: file.plan.title,
+            description: file.plan.description,
+            digest: format!(
+                "sha256:{}",
+                hex::encode(sha2::Sha256::digest(text.as_bytes()))
+            ),
+            cases,
+        })
+    }
+
+    /// Decides for each case whether it applies to this machine.
+    pub fn select(&self, profile: &HardwareProfile, inventory: &Inventory) -> Vec<Selection> {
+        self.cases
+            .iter()
+            .map(|c| Selection {
+                case: c.clone(),
+                selected: match checks::lookup(&c.check) {
+                    Some(check) => check.applies(profile, inventory),
+                    None => Applies::No(format!("no check named `{}`", c.check)),
+                },
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_plan_loads_and_has_enough_cases() {
+        let p = Plan::load("server-basic").unwrap();
+        assert_eq!(p.id, "server-basic");
+        assert!(p.cases.len() >= 12, "{}", p.cases.len());
+        assert!(p.digest.starts_with("sha256:") && p.digest.len() == 71);
+    }
+
+    #[test]
+    fn rejects_unknown_keys_checks_and_plans() {
+        let bad = "[plan]\nid='x'\nversion='1'\ntitle='t'\ncolour='red'\n";
+        let e = Plan::parse("x.toml", bad).unwrap_err().to_string();
+        assert!(e.contains("x.toml") && e.contains("colour"), "{e}");
+        let bad = "[plan]\nid='x'\nversion='1'\ntitle='t'\n[[case]]\nid='a'\ncheck='nope'\ntitle='t'\ntimeout_s=1\n";
+        let e = Plan::parse("x.toml", bad).unwrap_err().to_string();
+        assert!(e.contains("unknown check `nope`"), "{e}");
+        assert!(matches!(
+            Plan::load("no-such-plan"),
+            Err(PlanError::Unknown(..))
+        ));
+    }
+}

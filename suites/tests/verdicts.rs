@@ -1,0 +1,250 @@
+//! Checks reach `fail` on machines that have the fault, `pass` on ones that
+//! do not, and `skip` with a reason where they do not apply — shown on
+//! scripted targets whose inputs are real kernel formats.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use certlab_hwdb::{HardwareProfile, Inventory};
+use certlab_lab::Scripted;
+use certlab_reports::{Evidence, Verdict};
+use certlab_suites::{checks, CaseCtx, CaseOutcome, MemorySink};
+
+pub fn run_check(
+    name: &str,
+    target: &Scripted,
+    inv: &Inventory,
+    profile: &HardwareProfile,
+) -> (CaseOutcome, Vec<Evidence>) {
+    let check = checks::lookup(name).unwrap_or_else(|| panic!("no check {name}"));
+    let sink = MemorySink::default();
+    let params = toml::Table::new();
+    let ctx = CaseCtx::new(
+        target,
+        profile,
+        inv,
+        &params,
+        &sink,
+        Duration::from_secs(30),
+    );
+    let out = check
+        .run(&ctx)
+        .unwrap_or_else(|e| panic!("{name}: infrastructure error {e}"));
+    (out, ctx.take_evidence())
+}
+
+fn check(name: &str, target: &Scripted) -> CaseOutcome {
+    let (out, evidence) = run_check(
+        name,
+        target,
+        &Inventory::default(),
+        &HardwareProfile::default(),
+    );
+    if out.verdict != Verdict::Skip {
+        assert!(!evidence.is_empty(), "{name}: verdict without evidence");
+    }
+    out
+}
+
+const PROC_MODULES_TAINTED: &str = "nvidia_uvm 1363968 0 - Live 0x0000000000000000 (POE)\nnvidia 56512512 1 nvidia_uvm, Live 0x0000000000000000 (POE)\next4 1007616 1 - Live 0x0000000000000000\n";
+
+#[test]
+fn taint_fails_and_names_the_modules() {
+    // 4097 + 8192 = P (bit 0) | O (bit 12) | E (bit 13)
+    let m = Scripted::new("sut")
+        .file("/proc/sys/kernel/tainted", "12289\n")
+        .file("/proc/modules", PROC_MODULES_TAINTED);
+    let o = check("kernel-taint", &m);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.reason);
+    assert!(
+        o.reason.contains("P (bit 0)") && o.reason.contains("nvidia"),
+        "{}",
+        o.reason
+    );
+    assert!(o.reason.contains("E (bit 13)"), "{}", o.reason);
+
+    let clean = Scripted::new("sut")
+        .file("/proc/sys/kernel/tainted", "0\n")
+        .file("/proc/modules", "");
+    assert_eq!(check("kernel-taint", &clean).verdict, Verdict::Pass);
+    // Live patching alone (K, bit 15) does not void certification.
+    let lp = Scripted::new("sut")
+        .file("/proc/sys/kernel/tainted", "32768\n")
+        .file("/proc/modules", "");
+    assert_eq!(check("kernel-taint", &lp).verdict, Verdict::Pass);
+}
+
+#[test]
+fn kernel_log_quotes_machine_checks() {
+    let log = "[    0.000000] Linux version 6.1.0-27-amd64\n[ 1234.5] mce: [Hardware Error]: Machine check events logged\n[ 1234.6] mce: [Hardware Error]: CPU 3: Machine Check: 0 Bank 7: cc00008000010090\n";
+    let m = Scripted::new("sut").command("dmesg", 0, log, "");
+    let o = check("kernel-log", &m);
+    assert_eq!(o.verdict, Verdict::Fail);
+    assert!(o.reason.contains("Bank 7"), "{}", o.reason);
+
+    let clean =
+        Scripted::new("sut").command("dmesg", 0, "[    0.000000] Linux version 6.1.0\n", "");
+    assert_eq!(check("kernel-log", &clean).verdict, Verdict::Pass);
+
+    let restricted = Scripted::new("sut").command(
+        "dmesg",
+        1,
+        "",
+        "dmesg: read kernel buffer failed: Operation not permitted\n",
+    );
+    let o = check("kernel-log", &restricted);
+    assert_eq!(o.verdict, Verdict::Skip);
+    assert!(o.reason.contains("not permitted"), "{}", o.reason);
+}
+
+#[test]
+fn offline_cpus_fail() {
+    let m = Scripted::new("sut")
+        .file("/sys/devices/system/cpu/present", "0-7\n")
+        .file("/sys/devices/system/cpu/online", "0-5\n");
+    let o = check("cpu-online", &m);
+    assert_eq!(o.verdict, Verdict::Fail);
+    assert!(o.reason.contains("6-7"), "{}", o.reason);
+}
+
+#[test]
+fn mixed_microcode_fails() {
+    let cpuinfo = "processor\t: 0\nvendor_id\t: GenuineIntel\nmicrocode\t: 0x2b000590\n\nprocessor\t: 1\nvendor_id\t: GenuineIntel\nmicrocode\t: 0x2b000571\n";
+    let m = Scripted::new("sut").file("/proc/cpuinfo", cpuinfo);
+    let o = check("cpu-microcode", &m);
+    assert_eq!(o.verdict, Verdict::Fail);
+    assert!(o.reason.contains("cpu1=0x2b000571"), "{}", o.reason);
+    let arm =
+        Scripted::new("sut").file("/proc/cpuinfo", "processor\t: 0\nCPU implementer\t: 0x48\n");
+    assert_eq!(check("cpu-microcode", &arm).verdict, Verdict::Skip);
+}
+
+#[test]
+fn edac_errors_fail_and_absence_skips() {
+    let base = "/sys/devices/system/edac/mc/mc0";
+    let m = Scripted::new("sut")
+        .file(&format!("{base}/ce_count"), "3\n")
+        .file(&format!("{base}/ue_count"), "0\n")
+        .file(&format!("{base}/ce_noinfo_count"), "0\n")
+        .file(&format!("{base}/ue_noinfo_count"), "0\n")
+        .file(&format!("{base}/mc_name"), "Skylake Socket#0 IMC#0\n");
+    let o = check("ras-edac", &m);
+    assert_eq!(o.verdict, Verdict::Fail);
+    assert!(o.reason.contains("3 corrected"), "{}", o.reason);
+    let vm = Scripted::new("vm");
+    let o = check("ras-edac", &vm);
+    assert_eq!(o.verdict, Verdict::Skip);
+    assert!(o.reason.contains("EDAC"), "{}", o.reason);
+}
+
+#[test]
+fn smbios_placeholders_fail() {
+    let d = "/sys/class/dmi/id";
+    let m = Scripted::new("sut")
+        .file(&format!("{d}/sys_vendor"), "To Be Filled By O.E.M.\n")
+        .file(&format!("{d}/product_name"), "To Be Filled By O.E.M.\n")
+        .file(&format!("{d}/bios_version"), "P2.10\n");
+    let o = check("firmware-versions", &m);
+    assert_eq!(o.verdict, Verdict::Fail);
+    assert!(o.reason.contains("placeholder"), "{}", o.reason);
+}
+
+#[test]
+fn degraded_pcie_link_fails() {
+    let walk = "@ 0000:3b:00.0\nvendor=0x10de\ndevice=0x2330\nclass=0x030200\ncurrent_link_speed=16.0 GT/s PCIe\nmax_link_speed=32.0 GT/s PCIe\ncurrent_link_width=8\nmax_link_width=16\n@ 0000:00:01.0\nclass=0x060400\ncurrent_link_width=4\nmax_link_width=16\n";
+    let m = Scripted::new("sut").command(": certlab pci-walk", 0, walk, "");
+    let o = check("pcie-link-width", &m);
+    assert_eq!(o.verdict, Verdict::Fail);
+    assert!(o.reason.contains("0000:3b:00.0: x8 of x16"), "{}", o.reason);
+    assert!(
+        !o.reason.contains("0000:00:01.0"),
+        "bridges are not judged: {}",
+        o.reason
+    );
+}
+
+#[test]
+fn nic_without_driver_fails() {
+    let walk = "@ lo\noperstate=unknown\nvirtual=1\n@ eno1\noperstate=up\ncarrier=1\nspeed=25000\nhas_device=1\ndriver=mlx5_core\n@ eno2\noperstate=down\nhas_device=1\n";
+    let m = Scripted::new("sut").command(": certlab net-walk", 0, walk, "");
+    let o = check("net-nics", &m);
+    assert_eq!(o.verdict, Verdict::Fail);
+    assert!(o.reason.contains("eno2 has no driver"), "{}", o.reason);
+    assert!(
+        o.reason
+            .contains("eno1 (mlx5_core): up, carrier, 25000 Mb/s"),
+        "{}",
+        o.reason
+    );
+}
+
+#[test]
+fn memory_shortfall_fails() {
+    let mut profile = HardwareProfile::default();
+    profile.memory.installed_bytes = Some(64 << 30);
+    // 48 GiB seen of 64 GiB installed: a DIMM is not mapped.
+    let m = Scripted::new("sut").file(
+        "/proc/meminfo",
+        "MemTotal:       50331648 kB\nMemAvailable:   40000000 kB\n",
+    );
+    let (o, _) = run_check("mem-size", &m, &Inventory::default(), &profile);
+    assert_eq!(o.verdict, Verdict::Fail);
+    assert!(o.reason.contains("short of 64.00 GiB"), "{}", o.reason);
+    let m = Scripted::new("sut").file("/proc/meminfo", "MemTotal:       65000000 kB\n");
+    let (o, _) = run_check("mem-size", &m, &Inventory::default(), &profile);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.reason);
+}
+
+#[test]
+fn unstable_tsc_fails() {
+    let c = "/sys/devices/system/clocksource/clocksource0";
+    let m = Scripted::new("sut")
+        .file(&format!("{c}/current_clocksource"), "hpet\n")
+        .file(&format!("{c}/available_clocksource"), "tsc hpet acpi_pm \n");
+    let o = check("time-clock", &m);
+    assert_eq!(o.verdict, Verdict::Fail);
+    assert!(o.reason.contains("TSC was marked unstable"), "{}", o.reason);
+}
+
+#[test]
+fn vulnerable_cpu_fails() {
+    let v = "/sys/devices/system/cpu/vulnerabilities";
+    let m = Scripted::new("sut")
+        .file(&format!("{v}/meltdown"), "Not affected\n")
+        .file(
+            &format!("{v}/spectre_v2"),
+            "Vulnerable: Retpoline without IBPB\n",
+        )
+        .file(
+            &format!("{v}/mds"),
+            "Mitigation: Clear CPU buffers; SMT vulnerable\n",
+        );
+    let o = check("cpu-vulnerabilities", &m);
+    assert_eq!(o.verdict, Verdict::Fail);
+    assert!(
+        o.reason.contains("spectre_v2") && !o.reason.contains("mds"),
+        "{}",
+        o.reason
+    );
+}
+
+#[test]
+fn disk_read_error_fails() {
+    let walk = "@ sda\nsize=1953525168\nhas_device=1\n@ loop0\nsize=0\nvirtual=1\n";
+    let m = Scripted::new("sut")
+        .command(": certlab block-walk", 0, walk, "")
+        .command(
+            "dd if=/dev/sda",
+            1,
+            "",
+            "dd: error reading '/dev/sda': Input/output error\n",
+        );
+    let o = check("storage-read", &m);
+    assert_eq!(o.verdict, Verdict::Fail);
+    assert!(
+        o.reason.contains("sda") && o.reason.contains("Input/output error"),
+        "{}",
+        o.reason
+    );
+}
