@@ -246,17 +246,18 @@ fn certify(a: CertifyArgs) -> Result<i32> {
         .ok()
         .map(|p| p.display().to_string());
     let run_id = uuid::Uuid::now_v7().to_string();
+    let local = certlab_lab::Local::new(agent);
     let spec = certlab_harness::RunSpec {
         run_id: run_id.clone(),
         plan,
-        target: Arc::new(certlab_lab::Local::new(agent)),
+        target: Arc::new(local.clone()),
         out_dir: out,
         signer,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
     };
     let format = a.format;
     let rt = runtime()?;
-    rt.block_on(async move {
+    let code = rt.block_on(async move {
         let store = certlab_harness::Store::open(&url)
             .await
             .map_err(|e| failure(exit::INFRA, e.to_string()))?;
@@ -268,6 +269,7 @@ fn certify(a: CertifyArgs) -> Result<i32> {
         };
         match result {
             None => {
+                local.kill_all();
                 let _ = store
                     .mark_interrupted(
                         &run_id,
@@ -300,7 +302,10 @@ fn certify(a: CertifyArgs) -> Result<i32> {
                 })
             }
         }
-    })
+    });
+    // A case abandoned after its timeout may still hold a blocking thread.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
 }
 
 fn verify(file: &Path, pubkey: Option<&Path>) -> Result<i32> {

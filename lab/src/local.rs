@@ -1,9 +1,11 @@
 //! [`Local`]: the machine certlab runs on.
 
+use std::collections::BTreeSet;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -14,10 +16,14 @@ use crate::target::{DirEntry, ExecOutput, Target, TargetError};
 pub const MAX_STREAM_BYTES: usize = 64 << 20;
 
 /// The local machine as a target.
+///
+/// Clones share the set of running commands, so [`Local::kill_all`] on any
+/// clone stops every command started through any of them.
 #[derive(Debug, Clone)]
 pub struct Local {
     name: String,
     agent: Option<String>,
+    running: Arc<Mutex<BTreeSet<u32>>>,
 }
 
 impl Local {
@@ -27,6 +33,17 @@ impl Local {
         Local {
             name: "local".to_string(),
             agent,
+            running: Arc::default(),
+        }
+    }
+
+    /// Kills every command still running (each in its own process group),
+    /// e.g. when the run is interrupted.
+    pub fn kill_all(&self) {
+        if let Ok(running) = self.running.lock() {
+            for pgid in running.iter() {
+                kill_group(*pgid);
+            }
         }
     }
 }
@@ -92,6 +109,9 @@ impl Target for Local {
                 source,
             })?;
         let pid = child.id();
+        if let Ok(mut r) = self.running.lock() {
+            r.insert(pid);
+        }
         let out = child.stdout.take().map(drain);
         let err = child.stderr.take().map(drain);
         let mut timed_out = false;
@@ -101,6 +121,9 @@ impl Target for Local {
                 Ok(None) => {}
                 Err(source) => {
                     kill_group(pid);
+                    if let Ok(mut r) = self.running.lock() {
+                        r.remove(&pid);
+                    }
                     return Err(TargetError::Io {
                         target: self.name.clone(),
                         path: command.to_string(),
@@ -122,6 +145,9 @@ impl Target for Local {
             };
             thread::sleep(Duration::from_millis(pause));
         };
+        if let Ok(mut r) = self.running.lock() {
+            r.remove(&pid);
+        }
         // The group is killed on timeout; a grandchild that kept the pipes
         // open is killed with it, so the readers finish.
         let stdout = out.and_then(|h| h.join().ok()).unwrap_or_default();
@@ -210,6 +236,22 @@ mod tests {
         assert_eq!(o.exit, None);
         assert!(o.duration < Duration::from_secs(10), "{:?}", o.duration);
         assert!(o.stdout.is_empty());
+    }
+
+    #[test]
+    fn kill_all_stops_running_commands() {
+        let t = Local::default();
+        let t2 = t.clone();
+        let h = std::thread::spawn(move || t2.exec("sleep 30", Duration::from_secs(60)).unwrap());
+        let start = Instant::now();
+        while t.running.lock().unwrap().is_empty() && start.elapsed() < Duration::from_secs(10) {
+            thread::sleep(Duration::from_millis(5));
+        }
+        t.kill_all();
+        let o = h.join().unwrap();
+        assert_eq!(o.exit, None, "killed by a signal");
+        assert!(o.duration < Duration::from_secs(10));
+        assert!(t.running.lock().unwrap().is_empty());
     }
 
     #[test]

@@ -248,3 +248,85 @@ fn disk_read_error_fails() {
         o.reason
     );
 }
+
+/// The modules.alias of a real Debian kernel, fetched by scripts/fetch-kernel.
+fn real_modules_alias() -> (String, String) {
+    let dir = std::env::var("CERTLAB_TEST_KERNEL_DIR").ok().or_else(|| {
+        let cache = std::env::var("HOME").ok()? + "/.cache/certlab/debian";
+        let mut dirs: Vec<_> = std::fs::read_dir(cache)
+            .ok()?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.join("modules.alias").is_file())
+            .collect();
+        dirs.sort();
+        dirs.pop().map(|p| p.display().to_string())
+    });
+    let dir = dir.unwrap_or_else(|| {
+        panic!("no real kernel modules.alias: run scripts/fetch-kernel (scripts/test does) or set CERTLAB_TEST_KERNEL_DIR")
+    });
+    let path = format!("{dir}/modules.alias");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    (path, text)
+}
+
+#[test]
+fn pci_device_with_an_unbound_in_kernel_driver_fails() {
+    let (alias_path, alias) = real_modules_alias();
+    // An Intel I350 port (igb) left unbound next to an AHCI controller bound to ahci.
+    let walk = "@ 0000:3b:00.0\nvendor=0x8086\ndevice=0x1521\nsubsystem_vendor=0x8086\nsubsystem_device=0x0001\nclass=0x020000\nrevision=0x01\n@ 0000:00:17.0\nvendor=0x8086\ndevice=0xa352\nsubsystem_vendor=0x1028\nsubsystem_device=0x0a59\nclass=0x010601\nrevision=0x10\ndriver=ahci\n";
+    let target = Scripted::new("sut")
+        .command(": certlab pci-walk", 0, walk, "")
+        .file(&alias_path, alias.clone());
+    let inv = Inventory {
+        sysfs_pci: certlab_suites::walk::parse_records(walk)
+            .into_iter()
+            .map(|(address, mut attrs)| {
+                let driver = attrs.remove("driver");
+                certlab_hwdb::SysfsPciDevice {
+                    address,
+                    attrs,
+                    driver,
+                }
+            })
+            .collect(),
+        modules_alias: Some(certlab_hwdb::Fact::new(alias_path.clone(), alias)),
+        ..Inventory::default()
+    };
+    let profile = certlab_hwdb::identify(&inv, certlab_hwdb::PciIds::embedded());
+    let (o, evidence) = run_check("pci-drivers", &target, &inv, &profile);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.reason);
+    assert!(
+        o.reason.contains("0000:3b:00.0") && o.reason.contains("igb"),
+        "{}",
+        o.reason
+    );
+    assert!(
+        !o.reason.contains("0000:00:17.0 ["),
+        "ahci is bound as expected: {}",
+        o.reason
+    );
+    assert!(evidence
+        .iter()
+        .any(|e| matches!(e, Evidence::File { path, .. } if *path == alias_path)));
+
+    // Bound, it passes.
+    let bound = walk.replace("revision=0x01\n", "revision=0x01\ndriver=igb\n");
+    let inv2 = Inventory {
+        sysfs_pci: certlab_suites::walk::parse_records(&bound)
+            .into_iter()
+            .map(|(address, mut attrs)| {
+                let driver = attrs.remove("driver");
+                certlab_hwdb::SysfsPciDevice {
+                    address,
+                    attrs,
+                    driver,
+                }
+            })
+            .collect(),
+        ..inv
+    };
+    let profile = certlab_hwdb::identify(&inv2, certlab_hwdb::PciIds::embedded());
+    let (o, _) = run_check("pci-drivers", &target, &inv2, &profile);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.reason);
+}

@@ -103,7 +103,14 @@ impl Check for Identity {
                     ));
                 }
             }
-            if let (Some(lm), Some(cm)) = (lscpu_value(&text, "Model name"), models.iter().next()) {
+            // lscpu copies x86's model name from cpuinfo; on other
+            // architectures it derives its own from tables, so only x86's
+            // two strings must agree.
+            if let (Some(lm), Some(cm), false) = (
+                lscpu_value(&text, "Model name"),
+                models.iter().next(),
+                vendors.is_empty(),
+            ) {
                 if models.len() == 1 && lm != *cm {
                     problems.push(format!("lscpu says model `{lm}`, /proc/cpuinfo `{cm}`"));
                 }
