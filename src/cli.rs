@@ -61,6 +61,9 @@ enum Command {
     /// Signed result bundles.
     #[command(subcommand)]
     Bundle(BundleCmd),
+    /// Kernel ABI: check drivers against kernels, diff kernels, manage allowlists.
+    #[command(subcommand)]
+    Kabi(crate::cmd_kabi::KabiCmd),
     /// Runs recorded in the lab store.
     #[command(subcommand)]
     Runs(RunsCmd),
@@ -188,6 +191,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Bundle(BundleCmd::Verify { file, pubkey }) => verify(&file, pubkey.as_deref()),
         Command::Runs(cmd) => runs(cmd),
+        Command::Kabi(cmd) => crate::cmd_kabi::run(cmd),
         Command::Agent(AgentCmd::Memtest { mib, seed }) => {
             let report = certlab_suites::checks::memtest::run(mib, seed)
                 .map_err(|e| failure(exit::INFRA, e))?;

@@ -1,1 +1,31 @@
-//! placeholder
+//! certlab's kernel-ABI engine.
+//!
+//! Reads what the kernel's module loader reads — `Module.symvers` (every
+//! layout, gzip'ed or not), kernel modules (`.ko` and its compressed forms,
+//! ELF32/64, either endianness), kernels as directories or `.deb` packages —
+//! and answers offline the questions the loader answers at `insmod` time
+//! ([`check`]), what changed between two kernels ([`diff`]), and which
+//! symbols the OS promises to keep stable ([`allowlist`]).
+//!
+//! Invariant: this crate is pure. It reads the bytes and paths it is given
+//! and returns values; it never spawns processes, opens sockets or reads the
+//! clock.
+
+pub mod allowlist;
+pub mod check;
+pub mod compress;
+pub mod diff;
+pub mod digest;
+pub mod error;
+pub mod kernel;
+mod mmap;
+pub mod module;
+pub mod symvers;
+
+pub use allowlist::{AllowedSymbol, Allowlist, ListFormat};
+pub use check::{Checker, ModuleReport, Problem, ProblemKind};
+pub use diff::{diff, KernelDiff};
+pub use error::{Error, Result};
+pub use kernel::{load_modules, Kernel, KernelStats};
+pub use module::{Import, Modinfo, Module, Version};
+pub use symvers::{Export, ExportType, Symvers};

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use certlab_hwdb::{Fact, Inventory, SysfsPciDevice};
+use certlab_hwdb::{Fact, Inventory, OsRelease, SysfsPciDevice};
 use certlab_lab::Target;
 use certlab_reports::{Evidence, Host};
 
@@ -49,14 +49,6 @@ fn cmd_fact(
             Ok(None)
         }
     }
-}
-
-/// Parses `KEY=value` lines of os-release, unquoting values.
-fn os_release_value(text: &str, key: &str) -> Option<String> {
-    text.lines().find_map(|l| {
-        let (k, v) = l.split_once('=')?;
-        (k.trim() == key).then(|| v.trim().trim_matches('"').trim_matches('\'').to_string())
-    })
 }
 
 /// Collects an inventory of `target`. Only infrastructure failures (the
@@ -141,19 +133,20 @@ pub fn discover(target: &dyn Target, sink: &dyn ArtifactSink) -> Result<Discover
         .read("/etc/machine-id")?
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty());
-    let os_text = inv
-        .os_release
-        .as_ref()
-        .map(|f| f.text.as_str())
-        .unwrap_or("");
+    let os = OsRelease::parse(
+        inv.os_release
+            .as_ref()
+            .map(|f| f.text.as_str())
+            .unwrap_or(""),
+    );
     let host = Host {
         hostname,
         machine_id,
         arch,
         kernel,
-        os_name: os_release_value(os_text, "PRETTY_NAME").unwrap_or_default(),
-        os_id: os_release_value(os_text, "ID").unwrap_or_default(),
-        os_version: os_release_value(os_text, "VERSION_ID").unwrap_or_default(),
+        os_name: os.pretty_name().to_string(),
+        os_id: os.id().to_string(),
+        os_version: os.version_id().unwrap_or_default().to_string(),
     };
 
     Ok(Discovery {

@@ -35,7 +35,7 @@ pub fn hardware_summary(p: &HardwareProfile) -> HardwareSummary {
         accelerators: p
             .accelerators
             .iter()
-            .map(|a| format!("{} {} {} at {}", a.address, a.vendor, a.model, a.address))
+            .map(|a| format!("{} {} at {}", a.vendor, a.model, a.address))
             .collect(),
     }
 }

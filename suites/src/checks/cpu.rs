@@ -3,42 +3,11 @@
 
 use std::collections::BTreeSet;
 
+use certlab_hwdb::{CpuInfo, Lscpu};
+
 use crate::checks::{format_cpu_list, parse_cpu_list};
 use crate::context::{CaseCtx, CaseError, CaseOutcome};
 use crate::plan::Check;
-
-/// Every value of `key` in `/proc/cpuinfo` text, in order (one per CPU for
-/// per-CPU keys). Accepts tabs or spaces before the colon.
-pub fn cpuinfo_values(text: &str, key: &str) -> Vec<String> {
-    text.lines()
-        .filter_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            (k.trim().eq_ignore_ascii_case(key)).then(|| v.trim().to_string())
-        })
-        .collect()
-}
-
-/// The value of a `Key: value` line of `lscpu` output.
-pub fn lscpu_value(text: &str, key: &str) -> Option<String> {
-    text.lines().find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        (k.trim() == key).then(|| v.trim().to_string())
-    })
-}
-
-/// The logical CPUs listed in cpuinfo (`processor : N` lines; s390 uses
-/// `processor N: …`).
-fn cpuinfo_cpu_count(text: &str) -> usize {
-    text.lines()
-        .filter(|l| {
-            let l = l.trim_start();
-            l.strip_prefix("processor").is_some_and(|rest| {
-                let rest = rest.trim_start();
-                rest.starts_with(':') || rest.starts_with(|c: char| c.is_ascii_digit())
-            })
-        })
-        .count()
-}
 
 /// CPU identity is consistent between `/proc/cpuinfo`, `lscpu` and sysfs.
 pub struct Identity;
@@ -62,7 +31,8 @@ impl Check for Identity {
 
         let mut problems = Vec::new();
         let mut facts = Vec::new();
-        let n_cpuinfo = cpuinfo_cpu_count(&cpuinfo);
+        let parsed = CpuInfo::parse(&cpuinfo);
+        let n_cpuinfo = parsed.processors().count();
         facts.push(format!("{n_cpuinfo} CPUs in /proc/cpuinfo"));
         if let Some(online) = &online {
             if online.len() != n_cpuinfo && n_cpuinfo > 0 {
@@ -75,26 +45,23 @@ impl Check for Identity {
         // Every CPU reports the same model; mixed models mean mixed parts in
         // one machine, which no platform certification allows (hybrid cores
         // report one model name, so they pass).
-        let models: BTreeSet<String> = cpuinfo_values(&cpuinfo, "model name").into_iter().collect();
+        let models: BTreeSet<&str> = parsed.per_processor("model name").into_iter().collect();
         if models.len() > 1 {
             problems.push(format!(
                 "CPUs report different models: {}",
-                models.iter().cloned().collect::<Vec<_>>().join(" / ")
+                models.iter().copied().collect::<Vec<_>>().join(" / ")
             ));
         }
-        let vendors: BTreeSet<String> = cpuinfo_values(&cpuinfo, "vendor_id").into_iter().collect();
+        let vendors: BTreeSet<&str> = parsed.per_processor("vendor_id").into_iter().collect();
         if vendors.len() > 1 {
             problems.push(format!(
                 "CPUs report different vendors: {}",
-                vendors.iter().cloned().collect::<Vec<_>>().join(" / ")
+                vendors.iter().copied().collect::<Vec<_>>().join(" / ")
             ));
         }
         if let Some(o) = &lscpu {
-            let text = o.stdout_str();
-            if let (Some(n), Some(present)) = (
-                lscpu_value(&text, "CPU(s)").and_then(|v| v.parse::<usize>().ok()),
-                &present,
-            ) {
+            let lscpu = Lscpu::parse(&o.stdout_str());
+            if let (Some(n), Some(present)) = (lscpu.cpus().map(|n| n as usize), &present) {
                 facts.push(format!("lscpu: {n} CPUs"));
                 if n != present.len() {
                     problems.push(format!(
@@ -107,7 +74,7 @@ impl Check for Identity {
             // architectures it derives its own from tables, so only x86's
             // two strings must agree.
             if let (Some(lm), Some(cm), false) = (
-                lscpu_value(&text, "Model name"),
+                lscpu.get("Model name"),
                 models.iter().next(),
                 vendors.is_empty(),
             ) {
@@ -115,7 +82,7 @@ impl Check for Identity {
                     problems.push(format!("lscpu says model `{lm}`, /proc/cpuinfo `{cm}`"));
                 }
             }
-            if let (Some(lv), Some(cv)) = (lscpu_value(&text, "Vendor ID"), vendors.iter().next()) {
+            if let (Some(lv), Some(cv)) = (lscpu.get("Vendor ID"), vendors.iter().next()) {
                 if vendors.len() == 1 && lv != *cv {
                     problems.push(format!("lscpu says vendor `{lv}`, /proc/cpuinfo `{cv}`"));
                 }
@@ -195,13 +162,14 @@ impl Check for Microcode {
                 "/proc/cpuinfo is not readable on this target",
             ));
         };
-        let revs = cpuinfo_values(&cpuinfo, "microcode");
+        let parsed = CpuInfo::parse(&cpuinfo);
+        let revs = parsed.per_processor("microcode");
         if revs.is_empty() {
             return Ok(CaseOutcome::skip(
                 "the CPUs report no microcode revision in /proc/cpuinfo (only x86 does)",
             ));
         }
-        let distinct: BTreeSet<&String> = revs.iter().collect();
+        let distinct: BTreeSet<&&str> = revs.iter().collect();
         if distinct.len() == 1 {
             Ok(CaseOutcome::pass(format!(
                 "all {} CPUs run microcode {}",

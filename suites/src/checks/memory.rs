@@ -1,6 +1,7 @@
 //! Memory checks: size agrees between the kernel and the firmware, and a
 //! pattern test over a bounded size.
 
+use certlab_hwdb::MemInfo;
 use certlab_lab::target::shell_quote;
 use certlab_reports::{Better, Metric};
 
@@ -9,22 +10,6 @@ use crate::context::{CaseCtx, CaseError, CaseOutcome};
 use crate::plan::Check;
 
 const MIB: u64 = 1024 * 1024;
-
-/// A `/proc/meminfo` value in bytes (`MemTotal:  16314580 kB`).
-pub fn meminfo_bytes(text: &str, key: &str) -> Option<u64> {
-    text.lines().find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        if k.trim() != key {
-            return None;
-        }
-        let mut it = v.split_whitespace();
-        let n: u64 = it.next()?.parse().ok()?;
-        Some(match it.next() {
-            Some("kB") => n * 1024,
-            _ => n,
-        })
-    })
-}
 
 fn gib(b: u64) -> String {
     format!("{:.2} GiB", b as f64 / (1024.0 * MIB as f64))
@@ -69,7 +54,7 @@ impl Check for Size {
                 "/proc/meminfo is not readable on this target",
             ));
         };
-        let Some(total) = meminfo_bytes(&meminfo, "MemTotal") else {
+        let Some(total) = MemInfo::parse(&meminfo).mem_total_bytes() else {
             return Err(CaseError::Infra(
                 "/proc/meminfo has no MemTotal".to_string(),
             ));
@@ -143,7 +128,7 @@ impl Check for Pattern {
     fn run(&self, ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError> {
         let available = ctx
             .read("/proc/meminfo")?
-            .and_then(|m| meminfo_bytes(&m, "MemAvailable"));
+            .and_then(|m| MemInfo::parse(&m).get("MemAvailable"));
         let want = ctx.param_u64("mib", 256);
         let cap_pct = ctx.param_u64("max_available_pct", 10);
         let mib = match available {
@@ -201,19 +186,5 @@ impl Check for Pattern {
         Ok(CaseOutcome::skip(
             "no memory tester on the target: neither a certlab agent nor memtester is installed",
         ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn meminfo_values_in_bytes() {
-        let t =
-            "MemTotal:       16314580 kB\nMemAvailable:   12000000 kB\nHugePages_Total:       0\n";
-        assert_eq!(meminfo_bytes(t, "MemTotal"), Some(16314580 * 1024));
-        assert_eq!(meminfo_bytes(t, "HugePages_Total"), Some(0));
-        assert_eq!(meminfo_bytes(t, "Nope"), None);
     }
 }

@@ -1,0 +1,389 @@
+//! Kernels as distributions ship them: a `Module.symvers` file (plain or
+//! gzip'ed), a directory (`/lib/modules/VER`, a headers tree, or both), or
+//! `.deb` packages read directly (ar + `data.tar.{xz,zst,gz}`), never
+//! installed. Several paths may make up one kernel (image + headers).
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::compress::{decoder, Compression};
+use crate::error::{Error, Result};
+use crate::module::{is_module_name, Module};
+use crate::symvers::{Export, Symvers};
+
+const AR_MAGIC: &[u8] = b"!<arch>\n";
+
+/// One kernel: its exports (Module.symvers) and, when the input had them,
+/// the modules it ships.
+#[derive(Debug, Clone)]
+pub struct Kernel {
+    /// How reports name the kernel: its release when known, else its first path.
+    pub name: String,
+    /// `6.1.0-56-amd64`, from the package layout or the modules' vermagic.
+    pub release: Option<String>,
+    /// The vermagic its own modules carry (needs the modules).
+    pub vermagic: Option<String>,
+    /// Debian architecture name, from the modules' ELF or the release suffix.
+    pub arch: Option<String>,
+    pub symvers: Symvers,
+    /// The kernel's own modules, sorted by path (empty for a bare Module.symvers).
+    pub modules: Vec<Module>,
+    /// The paths it was read from.
+    pub sources: Vec<String>,
+}
+
+impl Kernel {
+    /// Reads a kernel from one or more paths (Module.symvers files, kernel
+    /// directories, `.deb` packages), merged.
+    pub fn load<P: AsRef<Path>>(paths: &[P]) -> Result<Kernel> {
+        let mut g = Gathered::default();
+        for p in paths {
+            g.add(p.as_ref())?;
+        }
+        let first = paths
+            .first()
+            .map(|p| p.as_ref().display().to_string())
+            .unwrap_or_default();
+        let Some(symvers) = g.symvers else {
+            return Err(Error::NoSymvers { path: first });
+        };
+        let mut modules = g.modules;
+        modules.sort_by(|a, b| a.path.cmp(&b.path));
+        let vermagic = modules
+            .iter()
+            .find(|m| m.modinfo.intree())
+            .or(modules.first())
+            .and_then(|m| m.modinfo.vermagic())
+            .map(str::to_string);
+        let release = g.release.or_else(|| {
+            vermagic
+                .as_deref()
+                .and_then(|v| v.split_whitespace().next())
+                .map(str::to_string)
+        });
+        let arch = modules
+            .first()
+            .and_then(|m| m.elf.arch())
+            .map(str::to_string)
+            .or_else(|| arch_of_release(release.as_deref()?));
+        Ok(Kernel {
+            name: release.clone().unwrap_or(first),
+            release,
+            vermagic,
+            arch,
+            symvers,
+            modules,
+            sources: paths
+                .iter()
+                .map(|p| p.as_ref().display().to_string())
+                .collect(),
+        })
+    }
+
+    /// A kernel known only by its Module.symvers.
+    pub fn from_symvers(name: impl Into<String>, symvers: Symvers) -> Kernel {
+        let name = name.into();
+        Kernel {
+            release: None,
+            vermagic: None,
+            arch: None,
+            symvers,
+            modules: Vec::new(),
+            sources: vec![name.clone()],
+            name,
+        }
+    }
+
+    /// Whether the kernel checks symbol CRCs (built with modversions).
+    pub fn modversions(&self) -> bool {
+        self.symvers.has_crcs()
+    }
+
+    pub fn export(&self, symbol: &str) -> Option<&Export> {
+        self.symvers.get(symbol)
+    }
+}
+
+fn arch_of_release(release: &str) -> Option<String> {
+    let last = release.rsplit('-').next()?;
+    [
+        "amd64", "arm64", "armmp", "ppc64el", "s390x", "riscv64", "loong64", "686",
+    ]
+    .contains(&last)
+    .then(|| last.to_string())
+}
+
+/// Reads every module in `path`: a module file, a directory (searched
+/// recursively) or a `.deb` package.
+pub fn load_modules(path: &Path) -> Result<Vec<Module>> {
+    let mut g = Gathered::default();
+    g.add(path)?;
+    let mut m = g.modules;
+    m.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(m)
+}
+
+/// What a set of inputs contained.
+#[derive(Default)]
+struct Gathered {
+    symvers: Option<Symvers>,
+    modules: Vec<Module>,
+    release: Option<String>,
+}
+
+impl Gathered {
+    fn add(&mut self, path: &Path) -> Result<()> {
+        let shown = path.display().to_string();
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(&shown, e))?;
+        if meta.is_dir() {
+            return self.add_dir(path);
+        }
+        let file = std::fs::File::open(path).map_err(|e| Error::io(&shown, e))?;
+        let bytes = crate::mmap::map(&file).map_err(|e| Error::io(&shown, e))?;
+        if bytes.starts_with(AR_MAGIC) {
+            return self.add_deb(&bytes, &shown);
+        }
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if is_module_name(name) || bytes.starts_with(b"\x7fELF") {
+            self.modules.push(Module::parse(&bytes, &shown)?);
+            return Ok(());
+        }
+        let s = Symvers::parse_bytes(&bytes, &shown)?;
+        self.symvers.get_or_insert(s);
+        Ok(())
+    }
+
+    fn add_dir(&mut self, dir: &Path) -> Result<()> {
+        // The headers of an installed kernel hang off /lib/modules/VER/build.
+        for cand in ["Module.symvers", "build/Module.symvers"] {
+            let p = dir.join(cand);
+            if self.symvers.is_none() && p.is_file() {
+                self.symvers = Some(Symvers::read(&p)?);
+            }
+        }
+        let mut modules = Vec::new();
+        let mut symvers = Vec::new();
+        walk(dir, &mut |p: &Path| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if is_module_name(name) {
+                modules.push(p.to_path_buf());
+            } else if name == "Module.symvers"
+                || (name.starts_with("symvers-") && name.ends_with(".gz"))
+            {
+                symvers.push(p.to_path_buf());
+            }
+        })?;
+        symvers.sort();
+        if self.symvers.is_none() {
+            if let Some(p) = symvers.first() {
+                self.symvers = Some(Symvers::read(p)?);
+            }
+        }
+        if self.release.is_none() {
+            self.release = release_of_path(&dir.display().to_string());
+        }
+        let parsed: Vec<Result<Module>> = modules.par_iter().map(|p| Module::read(p)).collect();
+        for m in parsed {
+            self.modules.push(m?);
+        }
+        Ok(())
+    }
+
+    fn add_deb(&mut self, bytes: &[u8], shown: &str) -> Result<()> {
+        let arch_err = |member: &str, msg: String| Error::Archive {
+            path: shown.to_string(),
+            member: member.to_string(),
+            msg,
+        };
+        let mut ar = ar::Archive::new(bytes);
+        let mut found_data = false;
+        while let Some(entry) = ar.next_entry() {
+            let entry = entry.map_err(|e| arch_err("ar", e.to_string()))?;
+            let id = String::from_utf8_lossy(entry.header().identifier()).into_owned();
+            if !id.starts_with("data.tar") {
+                continue;
+            }
+            found_data = true;
+            let mut buf = BufReader::with_capacity(1 << 16, entry);
+            let head = buf.fill_buf().map_err(|e| arch_err(&id, e.to_string()))?;
+            let kind = Compression::sniff(head);
+            let reader = decoder(kind, buf, shown)?;
+            self.add_tar(reader, shown, &id)?;
+        }
+        if !found_data {
+            return Err(arch_err("data.tar.*", "no such member".to_string()));
+        }
+        Ok(())
+    }
+
+    fn add_tar(&mut self, reader: Box<dyn Read + Send + '_>, shown: &str, id: &str) -> Result<()> {
+        let err = |member: &str, msg: String| Error::Archive {
+            path: shown.to_string(),
+            member: member.to_string(),
+            msg,
+        };
+        let results: Mutex<Vec<Result<Module>>> = Mutex::new(Vec::new());
+        let mut outcome = Ok(());
+        rayon::scope(|scope| {
+            let mut tar = tar::Archive::new(reader);
+            let entries = match tar.entries() {
+                Ok(e) => e,
+                Err(e) => {
+                    outcome = Err(err(id, e.to_string()));
+                    return;
+                }
+            };
+            for entry in entries {
+                let mut entry = match entry {
+                    Ok(e) => e,
+                    Err(e) => {
+                        outcome = Err(err(id, e.to_string()));
+                        return;
+                    }
+                };
+                if !entry.header().entry_type().is_file() {
+                    continue;
+                }
+                let member = match entry.path() {
+                    Ok(p) => p.to_string_lossy().trim_start_matches("./").to_string(),
+                    Err(e) => {
+                        outcome = Err(err(id, e.to_string()));
+                        return;
+                    }
+                };
+                let file_name = member.rsplit('/').next().unwrap_or("").to_string();
+                let wanted_symvers = file_name == "Module.symvers"
+                    || (file_name.starts_with("symvers-") && file_name.ends_with(".gz"));
+                if !wanted_symvers && !is_module_name(&file_name) {
+                    continue;
+                }
+                let mut data = Vec::with_capacity(entry.size() as usize);
+                if let Err(e) = entry.read_to_end(&mut data) {
+                    outcome = Err(err(&member, e.to_string()));
+                    return;
+                }
+                let name = format!("{shown}:{member}");
+                if wanted_symvers {
+                    if self.release.is_none() {
+                        self.release = release_of_path(&member);
+                    }
+                    if self.symvers.is_none() {
+                        match Symvers::parse_bytes(&data, &name) {
+                            Ok(s) => self.symvers = Some(s),
+                            Err(e) => {
+                                outcome = Err(e);
+                                return;
+                            }
+                        }
+                    }
+                } else {
+                    if self.release.is_none() {
+                        self.release = release_of_path(&member);
+                    }
+                    let results = &results;
+                    scope.spawn(move |_| {
+                        let m = Module::parse(&data, &name);
+                        if let Ok(mut r) = results.lock() {
+                            r.push(m);
+                        }
+                    });
+                }
+            }
+        });
+        outcome?;
+        let results = results
+            .into_inner()
+            .map_err(|_| err(id, "a module parser panicked".to_string()))?;
+        for m in results {
+            self.modules.push(m?);
+        }
+        Ok(())
+    }
+}
+
+/// `6.1.0-56-amd64` from `lib/modules/6.1.0-56-amd64/…` or
+/// `usr/src/linux-headers-6.1.0-56-amd64/…`.
+fn release_of_path(p: &str) -> Option<String> {
+    let parts: Vec<&str> = p.split('/').collect();
+    for w in parts.windows(2) {
+        if w[0] == "modules" && w[1].chars().next().is_some_and(|c| c.is_ascii_digit()) {
+            return Some(w[1].to_string());
+        }
+    }
+    parts
+        .iter()
+        .find_map(|s| s.strip_prefix("linux-headers-"))
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// Calls `f` on every regular file under `dir`, not following symlinks.
+fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) -> Result<()> {
+    let mut stack: Vec<PathBuf> = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let rd = std::fs::read_dir(&d).map_err(|e| Error::io(d.display(), e))?;
+        for entry in rd {
+            let entry = entry.map_err(|e| Error::io(d.display(), e))?;
+            let ft = entry
+                .file_type()
+                .map_err(|e| Error::io(entry.path().display(), e))?;
+            if ft.is_dir() {
+                stack.push(entry.path());
+            } else if ft.is_file() {
+                f(&entry.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Summary counts of a kernel, as the issue states its facts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct KernelStats {
+    pub modules: usize,
+    pub imports: usize,
+    pub exports: usize,
+    pub vmlinux_exports: usize,
+    pub gpl_exports: usize,
+    pub namespaced_exports: usize,
+    pub signed_modules: usize,
+}
+
+impl Kernel {
+    /// Counts of modules, imports and exports.
+    pub fn stats(&self) -> KernelStats {
+        let e = self.symvers.exports();
+        KernelStats {
+            modules: self.modules.len(),
+            imports: self.modules.iter().map(|m| m.imports.len()).sum(),
+            exports: e.len(),
+            vmlinux_exports: e.iter().filter(|x| x.is_vmlinux()).count(),
+            gpl_exports: e.iter().filter(|x| x.export_type.gpl_only()).count(),
+            namespaced_exports: e.iter().filter(|x| x.namespace.is_some()).count(),
+            signed_modules: self.modules.iter().filter(|m| m.signed).count(),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
+mod tests {
+    use super::*;
+
+    #[test]
+    fn releases_from_paths() {
+        assert_eq!(
+            release_of_path("lib/modules/6.1.0-56-amd64/kernel/x.ko").as_deref(),
+            Some("6.1.0-56-amd64")
+        );
+        assert_eq!(
+            release_of_path("usr/src/linux-headers-6.1.0-56-amd64/Module.symvers").as_deref(),
+            Some("6.1.0-56-amd64")
+        );
+        assert_eq!(arch_of_release("6.1.0-56-amd64").as_deref(), Some("amd64"));
+    }
+}

@@ -1,0 +1,462 @@
+//! Kernel modules (`.ko`, `.ko.xz`, `.ko.zst`, `.ko.gz`): what the loader
+//! reads from them — undefined symbols, `__versions` (basic and extended
+//! modversions), `.modinfo`, exports, the signature marker and `.BTF`.
+//! ELF32 and ELF64, little- and big-endian.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use object::elf;
+use object::read::elf::{FileHeader, SectionHeader, Sym};
+use object::Endianness;
+use serde::Serialize;
+
+use crate::compress::decompress;
+use crate::error::{Error, Result};
+use crate::symvers::{Export, ExportType};
+
+/// The marker `sign-file` appends after a module's signature.
+pub const SIGNATURE_MARKER: &[u8] = b"~Module signature appended~\n";
+
+/// The shape of a module's ELF file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ElfKind {
+    /// 32 or 64.
+    pub bits: u8,
+    pub big_endian: bool,
+    /// `e_machine` (62 = x86-64, 183 = AArch64, …).
+    pub machine: u16,
+}
+
+impl ElfKind {
+    /// The Debian architecture name of the machine, when it is a common one.
+    pub fn arch(&self) -> Option<&'static str> {
+        Some(match (self.machine, self.bits, self.big_endian) {
+            (elf::EM_X86_64, 64, _) => "amd64",
+            (elf::EM_386, _, _) => "i386",
+            (elf::EM_AARCH64, _, false) => "arm64",
+            (elf::EM_ARM, _, false) => "armhf",
+            (elf::EM_PPC64, _, false) => "ppc64el",
+            (elf::EM_PPC64, _, true) => "ppc64",
+            (elf::EM_S390, _, _) => "s390x",
+            (elf::EM_RISCV, 64, _) => "riscv64",
+            (elf::EM_LOONGARCH, 64, _) => "loong64",
+            (elf::EM_MIPS, 64, false) => "mips64el",
+            _ => return None,
+        })
+    }
+}
+
+/// A symbol the module needs from the kernel or other modules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Import {
+    pub name: String,
+    /// A weak reference: the loader accepts it unresolved.
+    pub weak: bool,
+}
+
+/// One `__versions` (or extended modversions) record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Version {
+    pub name: String,
+    /// `unsigned long` in the file; the kernel's CRCs are 32-bit.
+    pub crc: u64,
+}
+
+/// The `.modinfo` strings, in file order (keys may repeat, e.g. `import_ns`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Modinfo {
+    pub entries: Vec<(String, String)>,
+}
+
+impl Modinfo {
+    /// Parses the NUL-separated `key=value` strings of a `.modinfo` section.
+    pub fn parse(data: &[u8]) -> Self {
+        let entries = data
+            .split(|&b| b == 0)
+            .filter_map(|s| {
+                let s = String::from_utf8_lossy(s);
+                let (k, v) = s.split_once('=')?;
+                Some((k.to_string(), v.to_string()))
+            })
+            .collect();
+        Modinfo { entries }
+    }
+
+    /// The first value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of `key`, in order.
+    pub fn get_all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.entries
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn license(&self) -> Option<&str> {
+        self.get("license")
+    }
+
+    pub fn vermagic(&self) -> Option<&str> {
+        self.get("vermagic")
+    }
+
+    /// The namespaces the module imports (`MODULE_IMPORT_NS`).
+    pub fn import_ns(&self) -> impl Iterator<Item = &str> {
+        self.get_all("import_ns")
+    }
+
+    /// The modules it depends on (`depends=a,b`).
+    pub fn depends(&self) -> Vec<&str> {
+        self.get("depends")
+            .map(|d| d.split(',').filter(|s| !s.is_empty()).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn intree(&self) -> bool {
+        self.get("intree") == Some("Y")
+    }
+}
+
+/// Whether the kernel treats a `MODULE_LICENSE` string as GPL-compatible
+/// (`license_is_gpl_compatible` in include/linux/license.h).
+pub fn license_is_gpl_compatible(license: &str) -> bool {
+    matches!(
+        license,
+        "GPL"
+            | "GPL v2"
+            | "GPL and additional rights"
+            | "Dual BSD/GPL"
+            | "Dual MIT/GPL"
+            | "Dual MPL/GPL"
+    )
+}
+
+/// What the loader reads from one kernel module.
+#[derive(Debug, Clone, Serialize)]
+pub struct Module {
+    /// Where it was read from (a path, or `package.deb:member`).
+    pub path: String,
+    /// The loader's name: `.modinfo` `name=`, else the file name with `-` → `_`.
+    pub name: String,
+    pub elf: ElfKind,
+    /// Undefined symbols of `.symtab`.
+    pub imports: Vec<Import>,
+    /// `__versions` plus extended modversions; `None` when the module has no
+    /// `__versions` section at all (built without modversions).
+    pub versions: Option<Vec<Version>>,
+    pub modinfo: Modinfo,
+    /// Symbols the module exports (`__ksymtab*`), with their CRCs (`__kcrctab*`).
+    pub exports: Vec<Export>,
+    /// Whether the appended-signature marker is present.
+    pub signed: bool,
+    /// Whether the module carries split BTF (`.BTF`).
+    pub has_btf: bool,
+}
+
+impl Module {
+    /// Reads a module file (compressed or not).
+    pub fn read(path: &Path) -> Result<Self> {
+        let shown = path.display().to_string();
+        let file = std::fs::File::open(path).map_err(|e| Error::io(&shown, e))?;
+        let map = crate::mmap::map(&file).map_err(|e| Error::io(&shown, e))?;
+        Self::parse(&map, &shown)
+    }
+
+    /// Parses module bytes (compressed or not); `path` names it in errors.
+    pub fn parse(bytes: &[u8], path: &str) -> Result<Self> {
+        let data = decompress(bytes, path)?;
+        let bad = |msg: &str| Error::Elf {
+            path: path.to_string(),
+            msg: msg.to_string(),
+        };
+        match object::FileKind::parse(&*data) {
+            Ok(object::FileKind::Elf32) => parse_elf::<elf::FileHeader32<Endianness>>(&data, path),
+            Ok(object::FileKind::Elf64) => parse_elf::<elf::FileHeader64<Endianness>>(&data, path),
+            Ok(_) => Err(bad("not an ELF file")),
+            Err(e) => Err(bad(&e.to_string())),
+        }
+    }
+
+    /// The `__versions` CRC recorded for `symbol`.
+    pub fn version_of(&self, symbol: &str) -> Option<u64> {
+        self.versions
+            .as_ref()?
+            .iter()
+            .find(|v| v.name == symbol)
+            .map(|v| v.crc)
+    }
+
+    /// Whether the module's license lets it use GPL-only symbols.
+    pub fn gpl_compatible(&self) -> bool {
+        self.modinfo
+            .license()
+            .is_some_and(license_is_gpl_compatible)
+    }
+}
+
+/// Whether a file name looks like a kernel module.
+pub fn is_module_name(name: &str) -> bool {
+    [".ko", ".ko.xz", ".ko.zst", ".ko.gz"]
+        .iter()
+        .any(|s| name.ends_with(s))
+}
+
+/// Undefined symbols the loader never resolves (`ignore_undef_symbol`).
+fn ignored_undef(machine: u16, name: &str) -> bool {
+    match machine {
+        elf::EM_386 => name == "_GLOBAL_OFFSET_TABLE_",
+        elf::EM_PPC64 => name == ".TOC." || name == "TOC.",
+        _ => false,
+    }
+}
+
+fn parse_elf<Elf: FileHeader<Endian = Endianness>>(data: &[u8], path: &str) -> Result<Module> {
+    let bad = |msg: String| Error::Elf {
+        path: path.to_string(),
+        msg,
+    };
+    let header = Elf::parse(data).map_err(|e| bad(e.to_string()))?;
+    let endian = header.endian().map_err(|e| bad(e.to_string()))?;
+    if header.e_type(endian) != elf::ET_REL {
+        return Err(bad("not a relocatable object (ET_REL)".to_string()));
+    }
+    let kind = ElfKind {
+        bits: if header.is_type_64() { 64 } else { 32 },
+        big_endian: header.is_big_endian(),
+        machine: header.e_machine(endian),
+    };
+    let sections = header
+        .sections(endian, data)
+        .map_err(|e| bad(format!("section table: {e}")))?;
+
+    // One pass over the section headers: remember the sections we need.
+    let mut names: HashMap<usize, &[u8]> = HashMap::new();
+    let (mut versions_sec, mut ext_crcs, mut ext_names, mut modinfo_sec) = (None, None, None, None);
+    let mut has_btf = false;
+    for (i, s) in sections.enumerate() {
+        let Ok(name) = sections.section_name(endian, s) else {
+            continue;
+        };
+        match name {
+            b"__versions" => versions_sec = Some(s),
+            b"__version_ext_crcs" => ext_crcs = Some(s),
+            b"__version_ext_names" => ext_names = Some(s),
+            b".modinfo" => modinfo_sec = Some(s),
+            b".BTF" => has_btf = true,
+            n if n.starts_with(b"__ksymtab") || n.starts_with(b"__kcrctab") => {
+                names.insert(i.0, n);
+            }
+            _ => {}
+        }
+    }
+    let section_data = |s: &Elf::SectionHeader, what: &str| {
+        s.data(endian, data)
+            .map_err(|e| bad(format!("section {what}: {e}")))
+    };
+
+    let modinfo = match modinfo_sec {
+        Some(s) => Modinfo::parse(section_data(s, ".modinfo")?),
+        None => Modinfo::default(),
+    };
+
+    // __versions: struct modversion_info { unsigned long crc; char name[64 - sizeof(long)]; }
+    let versions = match versions_sec {
+        None => None,
+        Some(s) => {
+            let raw = section_data(s, "__versions")?;
+            if raw.len() % 64 != 0 {
+                return Err(bad(format!(
+                    "__versions is {} bytes, not a multiple of 64",
+                    raw.len()
+                )));
+            }
+            let word = usize::from(kind.bits / 8);
+            let mut v: Vec<Version> = raw
+                .chunks_exact(64)
+                .map(|rec| {
+                    let crc = read_word(&rec[..word], kind.big_endian);
+                    let name = cstr(&rec[word..]);
+                    Version {
+                        name: String::from_utf8_lossy(name).into_owned(),
+                        crc,
+                    }
+                })
+                .collect();
+            if let (Some(c), Some(n)) = (ext_crcs, ext_names) {
+                let crcs = section_data(c, "__version_ext_crcs")?;
+                let names = section_data(n, "__version_ext_names")?;
+                let names: Vec<&[u8]> =
+                    names.split(|&b| b == 0).filter(|s| !s.is_empty()).collect();
+                if crcs.len() != names.len() * 4 {
+                    return Err(bad(format!(
+                        "extended modversions: {} CRCs for {} names",
+                        crcs.len() / 4,
+                        names.len()
+                    )));
+                }
+                for (name, crc) in names.iter().zip(crcs.chunks_exact(4)) {
+                    let name = String::from_utf8_lossy(name).into_owned();
+                    if !v.iter().any(|x| x.name == name) {
+                        v.push(Version {
+                            name,
+                            crc: read_word(crc, kind.big_endian),
+                        });
+                    }
+                }
+            }
+            Some(v)
+        }
+    };
+    // Extended modversions without a basic __versions section (6.13+ with
+    // BASIC_MODVERSIONS off).
+    let versions = match (versions, ext_crcs, ext_names) {
+        (None, Some(c), Some(n)) => {
+            let crcs = section_data(c, "__version_ext_crcs")?;
+            let names = section_data(n, "__version_ext_names")?;
+            let names: Vec<&[u8]> = names.split(|&b| b == 0).filter(|s| !s.is_empty()).collect();
+            if crcs.len() != names.len() * 4 {
+                return Err(bad(format!(
+                    "extended modversions: {} CRCs for {} names",
+                    crcs.len() / 4,
+                    names.len()
+                )));
+            }
+            Some(
+                names
+                    .iter()
+                    .zip(crcs.chunks_exact(4))
+                    .map(|(n, c)| Version {
+                        name: String::from_utf8_lossy(n).into_owned(),
+                        crc: read_word(c, kind.big_endian),
+                    })
+                    .collect(),
+            )
+        }
+        (v, _, _) => v,
+    };
+
+    // Symbols: undefined ones are imports; __ksymtab_/__crc_/__kstrtabns_ describe exports.
+    let symbols = sections
+        .symbols(endian, data, elf::SHT_SYMTAB)
+        .map_err(|e| bad(format!("symbol table: {e}")))?;
+    let strings = symbols.strings();
+    let mut imports = Vec::new();
+    let mut ksymtab: Vec<(&[u8], ExportType)> = Vec::new();
+    let mut crcs: HashMap<&[u8], u32> = HashMap::new();
+    let mut nss: HashMap<&[u8], String> = HashMap::new();
+    for sym in symbols.iter() {
+        let Ok(name) = sym.name(endian, strings) else {
+            continue;
+        };
+        if name.is_empty() {
+            continue;
+        }
+        let shndx = sym.st_shndx(endian);
+        if shndx == elf::SHN_UNDEF {
+            let bind = sym.st_bind();
+            if bind != elf::STB_GLOBAL && bind != elf::STB_WEAK {
+                continue;
+            }
+            let name = String::from_utf8_lossy(name).into_owned();
+            if ignored_undef(kind.machine, &name) {
+                continue;
+            }
+            imports.push(Import {
+                name,
+                weak: bind == elf::STB_WEAK,
+            });
+            continue;
+        }
+        if let Some(export) = name.strip_prefix(b"__ksymtab_") {
+            let Some(sec) = names.get(&usize::from(shndx)) else {
+                continue;
+            };
+            let t = match *sec {
+                b"__ksymtab" => ExportType::Plain,
+                b"__ksymtab_gpl" => ExportType::Gpl,
+                b"__ksymtab_gpl_future" => ExportType::GplFuture,
+                b"__ksymtab_unused" => ExportType::Unused,
+                b"__ksymtab_unused_gpl" => ExportType::UnusedGpl,
+                _ => continue, // __ksymtab_strings
+            };
+            ksymtab.push((export, t));
+        } else if let Some(export) = name.strip_prefix(b"__crc_") {
+            let value: u64 = sym.st_value(endian).into();
+            let crc = if shndx == elf::SHN_ABS {
+                Some(value as u32)
+            } else {
+                sections
+                    .section(object::SectionIndex(usize::from(shndx)))
+                    .ok()
+                    .and_then(|s| s.data(endian, data).ok())
+                    .and_then(|d| d.get(value as usize..(value as usize).checked_add(4)?))
+                    .map(|b| read_word(b, kind.big_endian) as u32)
+            };
+            if let Some(crc) = crc {
+                crcs.insert(export, crc);
+            }
+        } else if let Some(export) = name.strip_prefix(b"__kstrtabns_") {
+            let value: u64 = sym.st_value(endian).into();
+            let ns = sections
+                .section(object::SectionIndex(usize::from(shndx)))
+                .ok()
+                .and_then(|s| s.data(endian, data).ok())
+                .and_then(|d| d.get(value as usize..))
+                .map(|d| String::from_utf8_lossy(cstr(d)).into_owned())
+                .unwrap_or_default();
+            nss.insert(export, ns);
+        }
+    }
+    let name = modinfo
+        .get("name")
+        .map(str::to_string)
+        .unwrap_or_else(|| crate::symvers::module_name_of(path));
+    let exports = ksymtab
+        .into_iter()
+        .map(|(sym, export_type)| Export {
+            name: String::from_utf8_lossy(sym).into_owned(),
+            crc: crcs.get(sym).copied(),
+            module: name.clone(),
+            export_type,
+            namespace: nss.get(sym).filter(|s| !s.is_empty()).cloned(),
+        })
+        .collect();
+    Ok(Module {
+        path: path.to_string(),
+        name,
+        elf: kind,
+        imports,
+        versions,
+        modinfo,
+        exports,
+        signed: data.ends_with(SIGNATURE_MARKER),
+        has_btf,
+    })
+}
+
+fn cstr(b: &[u8]) -> &[u8] {
+    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    &b[..end]
+}
+
+/// Reads a 4- or 8-byte unsigned word.
+fn read_word(b: &[u8], big_endian: bool) -> u64 {
+    let mut v: u64 = 0;
+    if big_endian {
+        for &x in b {
+            v = (v << 8) | u64::from(x);
+        }
+    } else {
+        for &x in b.iter().rev() {
+            v = (v << 8) | u64::from(x);
+        }
+    }
+    v
+}

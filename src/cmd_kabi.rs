@@ -1,0 +1,673 @@
+//! `certlab kabi …`: the kernel-ABI commands. Wiring only: parse, call
+//! `certlab_kabi`, print human text or deterministic JSON, map the outcome
+//! to an exit code.
+//!
+//! Exit codes (the same values as `crate::exit`):
+//! 0 compatible / no break, 1 incompatible or release-blocking break,
+//! 2 usage or infrastructure error (an input cannot be read),
+//! 3 bad input file (corrupt ELF, Module.symvers, package or allowlist).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use certlab_kabi::{
+    allowlist::AllowlistDiff, diff, digest::sha256_path, load_modules, Allowlist, Checker, Kernel,
+    KernelDiff, ListFormat, Module, ModuleReport,
+};
+use serde::Serialize;
+
+/// Everything is compatible (check), or nothing breaks (diff).
+pub const EXIT_OK: i32 = 0;
+/// A module is incompatible, or the diff has a (release-blocking) break.
+pub const EXIT_INCOMPATIBLE: i32 = 1;
+/// Usage or infrastructure error: an input could not be read at all.
+pub const EXIT_INFRA: i32 = 2;
+/// An input file is corrupt or not what it claims to be.
+pub const EXIT_BAD_INPUT: i32 = 3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListFmt {
+    Rhel,
+    Openeuler,
+    Android,
+    Symvers,
+    Json,
+    Toml,
+}
+
+impl From<ListFmt> for ListFormat {
+    fn from(f: ListFmt) -> Self {
+        match f {
+            ListFmt::Rhel => ListFormat::Rhel,
+            ListFmt::Openeuler => ListFormat::OpenEuler,
+            ListFmt::Android => ListFormat::Android,
+            ListFmt::Symvers => ListFormat::Symvers,
+            ListFmt::Json => ListFormat::Json,
+            ListFmt::Toml => ListFormat::Toml,
+        }
+    }
+}
+
+/// Kernel ABI: check drivers against kernels, diff kernels, manage the allowlist.
+#[derive(Debug, clap::Subcommand)]
+pub enum KabiCmd {
+    /// Check modules the way the kernel's loader would, offline.
+    ///
+    /// KERNEL is a Module.symvers file (plain or .gz), a kernel directory
+    /// (/lib/modules/VER, a headers tree) or a .deb package; join several
+    /// paths that make one kernel with commas (image.deb,headers.deb).
+    /// Several --kernel give a compatibility matrix.
+    Check {
+        /// A kernel: PATH[,PATH…] (repeatable).
+        #[arg(long = "kernel", required = true, value_name = "KERNEL")]
+        kernels: Vec<String>,
+        /// Every import resolved from the kernel must be on this allowlist.
+        #[arg(long)]
+        allowlist: Option<PathBuf>,
+        /// Modules (or packages) loaded first whose exports resolve imports; not checked themselves.
+        #[arg(long = "with", value_name = "DEP")]
+        with: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "human")]
+        format: OutputFormat,
+        /// Modules: .ko[.xz|.zst|.gz] files, directories (searched recursively) or .deb packages.
+        #[arg(required = true, value_name = "MODULE_OR_PACKAGE")]
+        inputs: Vec<PathBuf>,
+    },
+    /// Compare the exports of two kernels.
+    Diff {
+        /// The old kernel: PATH[,PATH…].
+        old: String,
+        /// The new kernel: PATH[,PATH…].
+        new: String,
+        /// Breaks of allowlisted symbols are release-blocking (exit 1); others are reported only.
+        #[arg(long)]
+        allowlist: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "human")]
+        format: OutputFormat,
+    },
+    /// Generate, convert, merge, compare and show KABI allowlists.
+    #[command(subcommand)]
+    Allowlist(AllowlistCmd),
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum AllowlistCmd {
+    /// The union of the kernel symbols a set of drivers uses, with usage.
+    Generate {
+        #[arg(long, value_name = "KERNEL")]
+        kernel: String,
+        /// Drivers: modules, directories or packages.
+        #[arg(long = "from", required = true, value_name = "DRIVER")]
+        from: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long = "to", value_enum, default_value = "toml")]
+        to: ListFmt,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Read a list in a foreign format into certlab's format.
+    Import {
+        file: PathBuf,
+        /// The format of FILE [default: guessed from its name and content].
+        #[arg(long = "from-format", value_enum)]
+        from_format: Option<ListFmt>,
+        #[arg(long = "to", value_enum, default_value = "toml")]
+        to: ListFmt,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Write a list in another format.
+    Export {
+        file: PathBuf,
+        #[arg(long = "to", value_enum)]
+        to: ListFmt,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// The union of several lists.
+    Merge {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long = "to", value_enum, default_value = "toml")]
+        to: ListFmt,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Symbols added, removed and CRC-changed between two lists (exit 1 when any was removed).
+    Diff {
+        old: PathBuf,
+        new: PathBuf,
+        #[arg(long, value_enum, default_value = "human")]
+        format: OutputFormat,
+    },
+    /// Print a list.
+    Show {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value = "human")]
+        format: OutputFormat,
+    },
+}
+
+/// Runs a `kabi` subcommand; returns the exit code. Errors about inputs are
+/// printed here (they carry their own exit code); `Err` is left for
+/// failures writing the output.
+pub fn run(cmd: KabiCmd) -> anyhow::Result<i32> {
+    match execute(cmd) {
+        Ok(code) => Ok(code),
+        Err(Fail::Kabi(e)) => {
+            eprintln!("certlab: error: {e}");
+            Ok(if e.is_bad_input() {
+                EXIT_BAD_INPUT
+            } else {
+                EXIT_INFRA
+            })
+        }
+        Err(Fail::Other(e)) => Err(e),
+    }
+}
+
+enum Fail {
+    Kabi(certlab_kabi::Error),
+    Other(anyhow::Error),
+}
+
+impl From<certlab_kabi::Error> for Fail {
+    fn from(e: certlab_kabi::Error) -> Self {
+        Fail::Kabi(e)
+    }
+}
+
+impl From<std::io::Error> for Fail {
+    fn from(e: std::io::Error) -> Self {
+        Fail::Other(e.into())
+    }
+}
+
+impl From<serde_json::Error> for Fail {
+    fn from(e: serde_json::Error) -> Self {
+        Fail::Other(e.into())
+    }
+}
+
+fn execute(cmd: KabiCmd) -> Result<i32, Fail> {
+    match cmd {
+        KabiCmd::Check {
+            kernels,
+            allowlist,
+            with,
+            format,
+            inputs,
+        } => check(&kernels, allowlist.as_deref(), &with, format, &inputs),
+        KabiCmd::Diff {
+            old,
+            new,
+            allowlist,
+            format,
+        } => diff_cmd(&old, &new, allowlist.as_deref(), format),
+        KabiCmd::Allowlist(cmd) => allowlist_cmd(cmd),
+    }
+}
+
+fn kernel_paths(spec: &str) -> Vec<PathBuf> {
+    spec.split(',')
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+        .collect()
+}
+
+fn load_kernel(spec: &str) -> Result<Kernel, Fail> {
+    Ok(Kernel::load(&kernel_paths(spec))?)
+}
+
+#[derive(Serialize)]
+struct InputDigest {
+    path: String,
+    sha256: String,
+}
+
+fn digests<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Result<Vec<InputDigest>, Fail> {
+    let mut out: Vec<InputDigest> = Vec::new();
+    for p in paths {
+        let path = p.display().to_string();
+        if out.iter().any(|d| d.path == path) {
+            continue;
+        }
+        out.push(InputDigest {
+            sha256: sha256_path(p)?,
+            path,
+        });
+    }
+    Ok(out)
+}
+
+#[derive(Serialize)]
+struct KernelJson<'a> {
+    name: &'a str,
+    release: Option<&'a str>,
+    arch: Option<&'a str>,
+    vermagic: Option<&'a str>,
+    modversions: bool,
+    exports: usize,
+    sources: &'a [String],
+}
+
+fn kernel_json(k: &Kernel) -> KernelJson<'_> {
+    KernelJson {
+        name: &k.name,
+        release: k.release.as_deref(),
+        arch: k.arch.as_deref(),
+        vermagic: k.vermagic.as_deref(),
+        modversions: k.modversions(),
+        exports: k.symvers.len(),
+        sources: &k.sources,
+    }
+}
+
+fn print_json<T: Serialize>(value: &T) -> Result<(), Fail> {
+    let mut s = serde_json::to_string_pretty(value)?;
+    s.push('\n');
+    print_text(&s)
+}
+
+fn print_text(s: &str) -> Result<(), Fail> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(s.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+fn check(
+    kernel_specs: &[String],
+    allowlist: Option<&Path>,
+    with: &[PathBuf],
+    format: OutputFormat,
+    inputs: &[PathBuf],
+) -> Result<i32, Fail> {
+    let kernels = kernel_specs
+        .iter()
+        .map(|s| load_kernel(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let list = allowlist.map(|p| Allowlist::read(p, None)).transpose()?;
+    let mut modules: Vec<Module> = Vec::new();
+    for p in inputs {
+        let found = load_modules(p)?;
+        if found.is_empty() {
+            return Err(certlab_kabi::Error::Unrecognised {
+                path: p.display().to_string(),
+                msg: "no kernel modules found".to_string(),
+            }
+            .into());
+        }
+        modules.extend(found);
+    }
+    let mut deps: Vec<Module> = Vec::new();
+    for p in with {
+        deps.extend(load_modules(p)?);
+    }
+    // Modules shipped together resolve each other's symbols.
+    let mut alongside = modules.clone();
+    alongside.extend(deps);
+
+    let mut reports: Vec<ModuleReport> = Vec::new();
+    for k in &kernels {
+        let mut checker = Checker::new(k).with_modules(&alongside);
+        if let Some(l) = &list {
+            checker = checker.with_allowlist(l);
+        }
+        reports.extend(checker.check_all(&modules));
+    }
+    let incompatible = reports.iter().filter(|r| !r.compatible).count();
+    let code = if incompatible > 0 {
+        EXIT_INCOMPATIBLE
+    } else {
+        EXIT_OK
+    };
+
+    match format {
+        OutputFormat::Json => {
+            #[derive(Serialize)]
+            struct Summary {
+                checks: usize,
+                compatible: usize,
+                incompatible: usize,
+            }
+            #[derive(Serialize)]
+            struct Out<'a> {
+                command: &'static str,
+                inputs: Vec<InputDigest>,
+                kernels: Vec<KernelJson<'a>>,
+                modules: &'a [ModuleReport],
+                summary: Summary,
+            }
+            let paths = kernel_specs
+                .iter()
+                .flat_map(|s| kernel_paths(s))
+                .chain(allowlist.map(Path::to_path_buf))
+                .chain(with.iter().cloned())
+                .chain(inputs.iter().cloned())
+                .collect::<Vec<_>>();
+            print_json(&Out {
+                command: "kabi check",
+                inputs: digests(paths.iter().map(PathBuf::as_path))?,
+                kernels: kernels.iter().map(kernel_json).collect(),
+                modules: &reports,
+                summary: Summary {
+                    checks: reports.len(),
+                    compatible: reports.len() - incompatible,
+                    incompatible,
+                },
+            })?;
+        }
+        OutputFormat::Human => {
+            let mut s = String::new();
+            for k in &kernels {
+                if !k.modversions() {
+                    let _ = writeln!(
+                        s,
+                        "note: {} was built without modversions (all CRCs 0): presence-only checking",
+                        k.name
+                    );
+                }
+            }
+            for r in &reports {
+                let verdict = if r.compatible { "ok  " } else { "FAIL" };
+                let _ = writeln!(s, "{verdict} {} on {} ({})", r.name, r.kernel, r.path);
+                for p in &r.problems {
+                    let kind = serde_json::to_value(p.kind)?;
+                    let kind = kind.as_str().unwrap_or("");
+                    let sym = if p.symbol.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{}: ", p.symbol)
+                    };
+                    let _ = write!(s, "     {kind:<9} {sym}{}", p.message);
+                    match (&p.expected, &p.found) {
+                        (Some(e), Some(f)) => {
+                            let _ = write!(s, " (kernel {e}, module {f})");
+                        }
+                        (Some(e), None) => {
+                            let _ = write!(s, " (kernel {e})");
+                        }
+                        _ => {}
+                    }
+                    let _ = writeln!(s, "\n               fix: {}", p.fix);
+                }
+                for w in &r.warnings {
+                    if !w.symbol.is_empty() {
+                        let _ = writeln!(s, "     warning   {}", w.message);
+                    }
+                }
+            }
+            if kernels.len() > 1 {
+                let _ = writeln!(s, "\nmatrix (module × kernel):");
+                let _ = write!(s, "{:<32}", "module");
+                for k in &kernels {
+                    let _ = write!(s, " {:<20}", k.name);
+                }
+                s.push('\n');
+                for (i, m) in modules.iter().enumerate() {
+                    let _ = write!(s, "{:<32}", m.name);
+                    for (j, _) in kernels.iter().enumerate() {
+                        let ok = reports
+                            .get(j * modules.len() + i)
+                            .is_some_and(|r| r.compatible);
+                        let _ = write!(s, " {:<20}", if ok { "ok" } else { "FAIL" });
+                    }
+                    s.push('\n');
+                }
+            }
+            let _ = writeln!(
+                s,
+                "{} of {} checks compatible, {incompatible} incompatible",
+                reports.len() - incompatible,
+                reports.len()
+            );
+            print_text(&s)?;
+        }
+    }
+    Ok(code)
+}
+
+fn diff_cmd(
+    old: &str,
+    new: &str,
+    allowlist: Option<&Path>,
+    format: OutputFormat,
+) -> Result<i32, Fail> {
+    let (o, n) = (load_kernel(old)?, load_kernel(new)?);
+    let list = allowlist.map(|p| Allowlist::read(p, None)).transpose()?;
+    let d = diff(&o, &n, list.as_ref());
+    let breaks = if list.is_some() {
+        !d.blocking.is_empty()
+    } else {
+        !(d.removed.is_empty()
+            && d.crc_changed.is_empty()
+            && d.export_type_changed.is_empty()
+            && d.namespace_changed.is_empty())
+    };
+    match format {
+        OutputFormat::Json => {
+            #[derive(Serialize)]
+            struct Out<'a> {
+                command: &'static str,
+                inputs: Vec<InputDigest>,
+                old_kernel: KernelJson<'a>,
+                new_kernel: KernelJson<'a>,
+                #[serde(flatten)]
+                diff: &'a KernelDiff,
+                release_blocking: bool,
+            }
+            let paths: Vec<PathBuf> = kernel_paths(old)
+                .into_iter()
+                .chain(kernel_paths(new))
+                .chain(allowlist.map(Path::to_path_buf))
+                .collect();
+            print_json(&Out {
+                command: "kabi diff",
+                inputs: digests(paths.iter().map(PathBuf::as_path))?,
+                old_kernel: kernel_json(&o),
+                new_kernel: kernel_json(&n),
+                diff: &d,
+                release_blocking: list.is_some() && !d.blocking.is_empty(),
+            })?;
+        }
+        OutputFormat::Human => print_text(&diff_text(&d, list.is_some()))?,
+    }
+    Ok(if breaks { EXIT_INCOMPATIBLE } else { EXIT_OK })
+}
+
+fn diff_text(d: &KernelDiff, with_list: bool) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "kabi diff {} → {}", d.old, d.new);
+    if !d.crcs_compared {
+        let _ = writeln!(
+            s,
+            "note: a kernel was built without modversions: CRCs not compared"
+        );
+    }
+    let mark = |al: bool| if al { " [allowlisted]" } else { "" };
+    for e in &d.added {
+        let _ = writeln!(
+            s,
+            "added     {} ({}, {})",
+            e.symbol, e.module, e.export_type
+        );
+    }
+    for e in &d.removed {
+        let _ = writeln!(
+            s,
+            "removed   {} ({}){}",
+            e.symbol,
+            e.module,
+            mark(e.allowlisted)
+        );
+    }
+    for (label, v) in [
+        ("crc", &d.crc_changed),
+        ("type", &d.export_type_changed),
+        ("namespace", &d.namespace_changed),
+        ("module", &d.module_changed),
+    ] {
+        for c in v {
+            let _ = writeln!(
+                s,
+                "{label:<9} {}: {} → {}{}",
+                c.symbol,
+                c.old,
+                c.new,
+                mark(c.allowlisted)
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "{} added, {} removed, {} CRC changed, {} export type changed, {} namespace changed, {} moved",
+        d.added.len(),
+        d.removed.len(),
+        d.crc_changed.len(),
+        d.export_type_changed.len(),
+        d.namespace_changed.len(),
+        d.module_changed.len()
+    );
+    if with_list {
+        if d.blocking.is_empty() {
+            let _ = writeln!(s, "no allowlisted symbol broke");
+        } else {
+            let _ = writeln!(
+                s,
+                "RELEASE-BLOCKING: {} allowlisted symbols broke: {}",
+                d.blocking.len(),
+                d.blocking.join(", ")
+            );
+        }
+    }
+    s
+}
+
+fn write_out(text: &str, out: Option<&Path>) -> Result<(), Fail> {
+    match out {
+        Some(p) => std::fs::write(p, text).map_err(|e| {
+            Fail::Other(anyhow::Error::new(e).context(format!("cannot write {}", p.display())))
+        }),
+        None => print_text(text),
+    }
+}
+
+fn allowlist_cmd(cmd: AllowlistCmd) -> Result<i32, Fail> {
+    match cmd {
+        AllowlistCmd::Generate {
+            kernel,
+            from,
+            to,
+            out,
+        } => {
+            let k = load_kernel(&kernel)?;
+            let mut drivers = Vec::new();
+            for p in &from {
+                drivers.extend(load_modules(p)?);
+            }
+            let list = Allowlist::generate(&k, &drivers);
+            write_out(&list.export(to.into()), out.as_deref())?;
+            Ok(EXIT_OK)
+        }
+        AllowlistCmd::Import {
+            file,
+            from_format,
+            to,
+            out,
+        } => {
+            let list = Allowlist::read(&file, from_format.map(Into::into))?;
+            write_out(&list.export(to.into()), out.as_deref())?;
+            Ok(EXIT_OK)
+        }
+        AllowlistCmd::Export { file, to, out } => {
+            let list = Allowlist::read(&file, None)?;
+            write_out(&list.export(to.into()), out.as_deref())?;
+            Ok(EXIT_OK)
+        }
+        AllowlistCmd::Merge { files, to, out } => {
+            let mut merged: Option<Allowlist> = None;
+            for f in &files {
+                let l = Allowlist::read(f, None)?;
+                match merged.as_mut() {
+                    Some(m) => m.merge(l),
+                    None => merged = Some(l),
+                }
+            }
+            write_out(
+                &merged.unwrap_or_default().export(to.into()),
+                out.as_deref(),
+            )?;
+            Ok(EXIT_OK)
+        }
+        AllowlistCmd::Diff { old, new, format } => {
+            let (o, n) = (Allowlist::read(&old, None)?, Allowlist::read(&new, None)?);
+            let d: AllowlistDiff = o.diff(&n);
+            match format {
+                OutputFormat::Json => print_json(&d)?,
+                OutputFormat::Human => {
+                    let mut s = String::new();
+                    for a in &d.added {
+                        let _ = writeln!(s, "added     {a}");
+                    }
+                    for r in &d.removed {
+                        let _ = writeln!(s, "removed   {r}");
+                    }
+                    for c in &d.crc_changed {
+                        let _ = writeln!(s, "crc       {c}");
+                    }
+                    let _ = writeln!(
+                        s,
+                        "{} added, {} removed, {} CRC changed",
+                        d.added.len(),
+                        d.removed.len(),
+                        d.crc_changed.len()
+                    );
+                    print_text(&s)?;
+                }
+            }
+            Ok(if d.removed.is_empty() {
+                EXIT_OK
+            } else {
+                EXIT_INCOMPATIBLE
+            })
+        }
+        AllowlistCmd::Show { file, format } => {
+            let list = Allowlist::read(&file, None)?;
+            match format {
+                OutputFormat::Json => print_text(&list.export(ListFormat::Json))?,
+                OutputFormat::Human => {
+                    let mut s = String::new();
+                    let _ = writeln!(
+                        s,
+                        "{} symbols (release {}, arch {})",
+                        list.symbols.len(),
+                        list.release.as_deref().unwrap_or("-"),
+                        list.arch.as_deref().unwrap_or("-")
+                    );
+                    for sym in &list.symbols {
+                        let crc = sym.crcs.first().map(|c| c.crc.as_str()).unwrap_or("-");
+                        let _ = writeln!(
+                            s,
+                            "{:<48} {crc:<10} {:<17} {:<4} {}",
+                            sym.name,
+                            sym.export_type.map(|t| t.as_str()).unwrap_or("-"),
+                            sym.used_by.len(),
+                            sym.namespace.as_deref().unwrap_or("")
+                        );
+                    }
+                    print_text(&s)?;
+                }
+            }
+            Ok(EXIT_OK)
+        }
+    }
+}
