@@ -61,6 +61,9 @@ enum Command {
     /// Signed result bundles.
     #[command(subcommand)]
     Bundle(BundleCmd),
+    /// Hardware identification: CPU platform, PCI devices and drivers, accelerators, DMI.
+    #[command(subcommand)]
+    Hwdb(crate::cmd_hwdb::HwdbCmd),
     /// Kernel ABI: check drivers against kernels, diff kernels, manage allowlists.
     #[command(subcommand)]
     Kabi(crate::cmd_kabi::KabiCmd),
@@ -192,6 +195,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Bundle(BundleCmd::Verify { file, pubkey }) => verify(&file, pubkey.as_deref()),
         Command::Runs(cmd) => runs(cmd),
         Command::Kabi(cmd) => crate::cmd_kabi::run(cmd),
+        Command::Hwdb(cmd) => crate::cmd_hwdb::run(cmd),
         Command::Agent(AgentCmd::Memtest { mib, seed }) => {
             let report = certlab_suites::checks::memtest::run(mib, seed)
                 .map_err(|e| failure(exit::INFRA, e))?;

@@ -11,13 +11,15 @@ use crate::dmidecode::{system_from_sysfs, Dmi};
 use crate::inventory::{Inventory, SysfsPciDevice};
 use crate::lscpu::Lscpu;
 use crate::lspci::{
-    normalize_address, normalize_link_speed, parse_lspci, parse_proc_bus_pci_devices,
-    LspciDevice, PciLink,
+    normalize_address, normalize_link_speed, parse_lspci, parse_proc_bus_pci_devices, LspciDevice,
+    PciLink,
 };
 use crate::meminfo::MemInfo;
 use crate::modalias::{driver_match, ModulesAlias, PciMatchKey};
 use crate::pciids::PciIds;
-use crate::profile::{Accelerator, HardwareProfile, MemoryProfile, PciDevice, SystemProfile};
+use crate::profile::{
+    Accelerator, DriverMatch, HardwareProfile, MemoryProfile, PciDevice, SystemProfile,
+};
 use crate::text::parse_hex_u64;
 
 const DMI_SYSFS: &str = "/sys/class/dmi/id";
@@ -252,14 +254,11 @@ fn resolve_names(d: &mut LspciDevice, ids: &PciIds) {
         return;
     };
     // Longest vendor name that prefixes the description.
-    let best = ids
-        .vendors
-        .iter()
-        .filter(|(_, v)| desc.starts_with(&v.name) && desc[v.name.len()..].starts_with(' '))
-        .max_by_key(|(_, v)| v.name.len());
-    let Some((vid, v)) = best else { return };
-    d.vendor_id = Some(*vid);
-    let rest = desc[v.name.len()..].trim();
+    let Some((vid, len)) = ids.vendor_prefix_of(&desc) else {
+        return;
+    };
+    d.vendor_id = Some(vid);
+    let rest = desc[len..].trim();
     d.device_id = rest
         .strip_prefix("Device ")
         .and_then(|x| {
@@ -267,12 +266,18 @@ fn resolve_names(d: &mut LspciDevice, ids: &PciIds) {
                 .then(|| u16::from_str_radix(x, 16).ok())
                 .flatten()
         })
-        .or_else(|| ids.device_by_name(*vid, rest));
+        .or_else(|| ids.device_by_name(vid, rest));
 }
 
 /// The modalias fields this function's evidence shows (see [`crate::modalias`]).
 fn match_key(d: &LspciDevice, vendor: u16, device: u16) -> PciMatchKey {
-    let sub = |x: Option<u16>| if d.subsystem_known { Some(x.unwrap_or(0)) } else { x };
+    let sub = |x: Option<u16>| {
+        if d.subsystem_known {
+            Some(x.unwrap_or(0))
+        } else {
+            x
+        }
+    };
     PciMatchKey {
         vendor,
         device,
@@ -382,8 +387,9 @@ fn pci_devices(
                 driver_bound: d.driver.clone(),
                 ..PciDevice::default()
             };
+            let key = match_key(&d, vendor_id, device_id);
             if let Some(a) = alias {
-                p.driver_expected = a.modules_for_key(&match_key(&d, vendor_id, device_id));
+                p.driver_expected = a.modules_for_key(&key);
             }
             p.driver_match = Some(driver_match(
                 &p.driver_expected,
@@ -391,6 +397,11 @@ fn pci_devices(
                 alias.is_some(),
                 d.binding_known,
             ));
+            // Without the class, class-matched drivers (xhci, ahci, nvme, …)
+            // cannot be named: an empty list proves nothing.
+            if key.base_class.is_none() && p.driver_expected.is_empty() {
+                p.driver_match = Some(DriverMatch::Unknown);
+            }
             Some(p)
         })
         .collect();

@@ -354,3 +354,45 @@ pub fn parse_proc_bus_pci_devices(text: &str) -> Vec<LspciDevice> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_speeds_have_one_spelling() {
+        for (raw, want) in [
+            ("8.0 GT/s PCIe", Some("8GT/s")),
+            ("2.5 GT/s PCIe", Some("2.5GT/s")),
+            ("32.0 GT/s PCIe", Some("32GT/s")),
+            ("5 GT/s", Some("5GT/s")),
+            ("8GT/s", Some("8GT/s")),
+            ("2.5GT/s", Some("2.5GT/s")),
+            ("16GT/s", Some("16GT/s")),
+            ("Unknown", None),
+            ("Unknown speed", None),
+            ("", None),
+            (".5GT/s", None),
+        ] {
+            assert_eq!(normalize_link_speed(raw).as_deref(), want, "{raw:?}");
+        }
+        let l = parse_link(" Speed 16GT/s (downgraded), Width x8 (downgraded)");
+        assert_eq!(l.speed.as_deref(), Some("16GT/s"));
+        assert_eq!(l.width.as_deref(), Some("x8"));
+    }
+
+    #[test]
+    fn prog_if_shown_only_with_verbose() {
+        let nnk = "00:14.0 USB controller [0c03]: Intel Corporation Device [8086:1bcd] (rev 11)\n\tKernel driver in use: xhci_hcd\n";
+        let d = &parse_lspci(nnk)[0];
+        assert_eq!(d.class, Some(0x0c0300));
+        assert!(!d.prog_if_known && d.subsystem_known && d.binding_known);
+        let v = "00:14.0 USB controller [0c03]: Intel Corporation Device [8086:1bcd] (rev 11) (prog-if 30 [XHCI])\n\tFlags: bus master, medium devsel, latency 0\n";
+        let d = &parse_lspci(v)[0];
+        assert_eq!(d.class, Some(0x0c0330));
+        assert!(d.prog_if_known);
+        let nn = "00:14.0 USB controller [0c03]: Intel Corporation Device [8086:1bcd] (rev 11)\n";
+        let d = &parse_lspci(nn)[0];
+        assert!(!d.prog_if_known && !d.subsystem_known && !d.binding_known);
+    }
+}

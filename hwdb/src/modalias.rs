@@ -28,12 +28,20 @@
 //! - subsystem ids are shown by `-k`, `-v`, `-vmm` and sysfs only;
 //! - `/proc/bus/pci/devices` has neither class nor subsystem.
 //!
-//! A pattern *may* match when every field the evidence shows matches, and
-//! at least one non-`*` field of the pattern was checked against a shown
-//! value (or the pattern has none). So with prog-if unknown, a USB
-//! controller `[0c03]` may be claimed by any of `uhci_hcd`, `ohci_pci`,
-//! `ehci_pci`, `xhci_pci`; and a class-only pattern (`v*d*…bc0Csc03i30*`)
-//! says nothing about a function whose class is unknown.
+//! A pattern *may* match when every field the evidence shows matches and
+//! the fields that make the pattern specific are shown:
+//! - a pattern with a literal device id names one device; unknown
+//!   subsystem, class or prog-if only narrow it within that device, so they
+//!   are tolerated;
+//! - a pattern without one (`v*d*…bc0Csc03i30*`, or a vendor's
+//!   `v00008086d*…bc01sc04i*`) is a class match: it may match only when the
+//!   fields it constrains are shown, except the prog-if.
+//!
+//! So with prog-if unknown, a USB controller `[0c03]` may be claimed by any
+//! of `uhci_hcd`, `ohci_pci`, `ehci_pci`, `xhci_pci`, while a function whose
+//! class is unknown (`/proc/bus/pci/devices`) gets only its device-specific
+//! modules; identification then reports an empty expected list as
+//! [`DriverMatch::Unknown`], not as "no driver".
 //!
 //! Bound driver vs expected module ([`driver_match`]): names are compared
 //! after `-` → `_`. A bound driver is *expected* when it equals an expected
@@ -64,6 +72,20 @@ pub const MODULE_DRIVER_NAMES: &[(&str, &str)] = &[
     ("nvidia", "nvidia-nvswitch"),
     // drivers/usb/host/xhci-pci.c: .name = "xhci_hcd" (also covered by the _pci rule)
     ("xhci_pci", "xhci_hcd"),
+    // The pairs below were read from the string tables of the modules in
+    // Debian's linux-image-6.1.0 (the driver name beside the module's own):
+    // drivers/platform/x86/intel/speed_select_if/isst_if_mmio.c: .name = "isst_if_pci"
+    ("isst_if_mmio", "isst_if_pci"),
+    // drivers/thermal/intel/int340x_thermal/processor_thermal_device_pci_legacy.c: .name = "proc_thermal"
+    ("processor_thermal_device_pci_legacy", "proc_thermal"),
+    // sound/soc/sof/intel/pci-tgl.c: .name = "sof-audio-pci-intel-tgl"
+    ("snd_sof_pci_intel_tgl", "sof-audio-pci-intel-tgl"),
+    // drivers/platform/x86/intel_ips.c: .name = "intel ips"
+    ("intel_ips", "intel ips"),
+    // drivers/watchdog/i6300esb.c: .name = ESB_MODULE_NAME = "i6300ESB timer"
+    ("i6300esb", "i6300ESB timer"),
+    // drivers/gpu/drm/tiny/bochs.c: .name = "bochs-drm"
+    ("bochs", "bochs-drm"),
     // drivers/virtio/virtio_pci_common.c: module virtio_pci, .name = "virtio-pci"
     ("virtio_pci", "virtio-pci"),
     // drivers/char/agp/intel-agp.c: module intel_agp, .name = "agpgart-intel"
@@ -309,14 +331,17 @@ impl ModulesAlias {
 }
 
 fn fields_match(pat: &[FieldPat; 7], val: &[Option<u32>; 7]) -> bool {
-    let mut checked = 0usize;
-    let mut constrained = 0usize;
+    let device_specific = matches!(pat[1], FieldPat::Lit(_));
     for (n, (p, v)) in pat.iter().zip(val).enumerate() {
         if matches!(p, FieldPat::Any) {
             continue;
         }
-        constrained += 1;
-        let Some(v) = v else { continue };
+        let Some(v) = v else {
+            if device_specific || n == 6 {
+                continue;
+            }
+            return false;
+        };
         let ok = match p {
             FieldPat::Any => true,
             FieldPat::Lit(x) => x == v,
@@ -328,9 +353,8 @@ fn fields_match(pat: &[FieldPat; 7], val: &[Option<u32>; 7]) -> bool {
         if !ok {
             return false;
         }
-        checked += 1;
     }
-    checked > 0 || constrained == 0
+    true
 }
 
 /// `pci:v…d…sv…sd…bc…sc…i…` → key (every field known).
@@ -519,11 +543,85 @@ mod tests {
         assert!(fnmatch(b"[]]", b"]"));
     }
 
+    const ALIAS: &str = "\
+alias pci:v*d*sv*sd*bc0Csc03i30* xhci_pci
+alias pci:v*d*sv*sd*bc0Csc03i20* ehci_pci
+alias pci:v00008086d*sv*sd*bc01sc04i* ahci
+alias pci:v000015B3d00001021sv*sd*bc*sc*i* mlx5_core
+alias pci:v000010DEd*sv*sd*bc03sc*i* nouveau
+alias pci:v0000AAAAd0000BBBBsv0000CCCCsd*bc*sc*i* subsys_only
+alias pci:v0000AAAAd0000BB[0-9]?sv*sd*bc*sc*i* hand_written
+alias vfio_pci:v000015B3d00001021sv*sd*bc*sc*i* vfio_pci
+alias usb:v1D6Bp0003d*dc*dsc*dp*ic09isc*ip*in* hub
+";
+
+    fn key(v: u16, d: u16) -> PciMatchKey {
+        PciMatchKey {
+            vendor: v,
+            device: d,
+            ..PciMatchKey::default()
+        }
+    }
+
+    #[test]
+    fn full_modalias_and_buses() {
+        let m = ModulesAlias::parse(ALIAS);
+        assert_eq!(m.len(), 7, "vfio_pci: and usb: aliases are not kept");
+        assert_eq!(
+            m.modules_for("pci:v00008086d00001BCDsv00000000sd00000000bc0Csc03i30"),
+            vec!["xhci_pci"]
+        );
+        assert_eq!(
+            m.modules_for("pci:v000015B3d00001021sv000015B3sd00000041bc02sc00i00"),
+            vec!["mlx5_core"]
+        );
+        assert_eq!(
+            m.modules_for("pci:v0000AAAAd0000BB17sv00000000sd00000000bc00sc00i00"),
+            vec!["hand_written"]
+        );
+        assert!(m.modules_for("garbage").is_empty());
+    }
+
+    #[test]
+    fn unknown_prog_if_allows_every_interface_of_the_class() {
+        let m = ModulesAlias::parse(ALIAS);
+        let k = PciMatchKey {
+            base_class: Some(0x0c),
+            sub_class: Some(0x03),
+            ..key(0x8086, 0x1bcd)
+        };
+        assert_eq!(m.modules_for_key(&k), vec!["xhci_pci", "ehci_pci"]);
+        let k = PciMatchKey {
+            prog_if: Some(0x30),
+            ..k
+        };
+        assert_eq!(m.modules_for_key(&k), vec!["xhci_pci"]);
+    }
+
+    #[test]
+    fn unknown_class_keeps_device_specific_aliases_only() {
+        let m = ModulesAlias::parse(ALIAS);
+        // /proc/bus/pci/devices: no class, no subsystem.
+        assert!(m.modules_for_key(&key(0x8086, 0x1bcd)).is_empty());
+        assert_eq!(m.modules_for_key(&key(0x15b3, 0x1021)), vec!["mlx5_core"]);
+        assert!(m.modules_for_key(&key(0x10de, 0x2330)).is_empty());
+        // Unknown subsystem: a subsystem-specific alias of the device may match.
+        assert_eq!(m.modules_for_key(&key(0xaaaa, 0xbbbb)), vec!["subsys_only"]);
+        let k = PciMatchKey {
+            subvendor: Some(0x1111),
+            subdevice: Some(0),
+            ..key(0xaaaa, 0xbbbb)
+        };
+        assert!(m.modules_for_key(&k).is_empty());
+    }
+
     #[test]
     fn module_vs_driver_names() {
         assert!(driver_is_module("xhci_hcd", "xhci_pci"));
         assert!(driver_is_module("ehci-pci", "ehci_pci"));
         assert!(driver_is_module("i801_smbus", "i2c_i801"));
         assert!(!driver_is_module("vfio-pci", "nvidia"));
+        assert!(driver_is_module("isst_if_pci", "isst_if_mmio"));
+        assert!(driver_is_module("intel ips", "intel_ips"));
     }
 }
