@@ -1,7 +1,6 @@
 //! Command-line definition and the subcommands' wiring.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -24,7 +23,7 @@ impl std::fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
-fn failure(code: i32, message: impl Into<String>) -> anyhow::Error {
+pub fn failure(code: i32, message: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(Failure {
         code,
         message: message.into(),
@@ -64,6 +63,9 @@ enum Command {
     /// Hardware identification: CPU platform, PCI devices and drivers, accelerators, DMI.
     #[command(subcommand)]
     Hwdb(crate::cmd_hwdb::HwdbCmd),
+    /// The lab: inventory and machines.
+    #[command(subcommand)]
+    Lab(crate::cmd_lab::LabCmd),
     /// Kernel ABI: check drivers against kernels, diff kernels, manage allowlists.
     #[command(subcommand)]
     Kabi(crate::cmd_kabi::KabiCmd),
@@ -76,10 +78,17 @@ enum Command {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("where").required(true).args(["local", "machine"])))]
 struct CertifyArgs {
     /// Certify the machine certlab runs on.
-    #[arg(long, required = true)]
+    #[arg(long)]
     local: bool,
+    /// Certify a machine of the lab inventory over SSH.
+    #[arg(long, value_name = "NAME")]
+    machine: Option<String>,
+    /// The lab inventory (for --machine).
+    #[arg(long, env = "CERTLAB_LAB", default_value = "lab.toml")]
+    lab: PathBuf,
     /// A built-in plan name or a plan TOML file.
     #[arg(long, default_value = "server-basic", env = "CERTLAB_PLAN")]
     plan: String,
@@ -196,6 +205,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Runs(cmd) => runs(cmd),
         Command::Kabi(cmd) => crate::cmd_kabi::run(cmd),
         Command::Hwdb(cmd) => crate::cmd_hwdb::run(cmd),
+        Command::Lab(cmd) => crate::cmd_lab::run(cmd),
         Command::Agent(AgentCmd::Memtest { mib, seed }) => {
             let report = certlab_suites::checks::memtest::run(mib, seed)
                 .map_err(|e| failure(exit::INFRA, e))?;
@@ -235,7 +245,6 @@ fn signing_key(arg: Option<&Path>) -> Result<ed25519_dalek::SigningKey> {
 }
 
 fn certify(a: CertifyArgs) -> Result<i32> {
-    debug_assert!(a.local);
     let plan =
         certlab_suites::Plan::load(&a.plan).map_err(|e| failure(exit::INFRA, e.to_string()))?;
     let started = time::OffsetDateTime::now_utc();
@@ -250,34 +259,35 @@ fn certify(a: CertifyArgs) -> Result<i32> {
     };
     let signer = signing_key(a.key.as_deref())?;
     let url = db_url(&a.db)?;
-    let agent = std::env::current_exe()
-        .ok()
-        .map(|p| p.display().to_string());
     let run_id = uuid::Uuid::now_v7().to_string();
-    let local = certlab_lab::Local::new(agent);
-    let spec = certlab_harness::RunSpec {
-        run_id: run_id.clone(),
-        plan,
-        target: Arc::new(local.clone()),
-        out_dir: out,
-        signer,
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
-    };
     let format = a.format;
     let rt = runtime()?;
     let code = rt.block_on(async move {
         let store = certlab_harness::Store::open(&url)
             .await
             .map_err(|e| failure(exit::INFRA, e.to_string()))?;
+        let prepared = match &a.machine {
+            Some(name) => crate::targets::machine(&a.lab, name, &store, &run_id).await?,
+            None => crate::targets::local(),
+        };
+        let spec = certlab_harness::RunSpec {
+            run_id: run_id.clone(),
+            plan,
+            target: prepared.target.clone(),
+            out_dir: out,
+            signer,
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        };
         let mut progress = display::Progress::new(format);
         let mut on_event = |ev: &certlab_harness::RunEvent| progress.event(ev);
         let result = tokio::select! {
             r = certlab_harness::certify(spec, &store, &mut on_event) => Some(r),
             _ = tokio::signal::ctrl_c() => None,
         };
+        let cleanup = prepared;
+        let _ = tokio::task::spawn_blocking(move || cleanup.cleanup()).await;
         match result {
             None => {
-                local.kill_all();
                 let _ = store
                     .mark_interrupted(
                         &run_id,

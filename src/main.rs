@@ -3,8 +3,10 @@
 mod cli;
 mod cmd_hwdb;
 mod cmd_kabi;
+mod cmd_lab;
 mod display;
 mod exit;
+mod targets;
 
 use clap::Parser;
 

@@ -6,6 +6,7 @@
 //! app-generated TEXT ids, BIGINT integers, TEXT timestamps in fixed-width
 //! RFC 3339 UTC (so text order is time order), TEXT JSON payloads, `$N` placeholders.
 
+mod host_keys;
 mod rows;
 mod url;
 
@@ -19,6 +20,8 @@ use time::OffsetDateTime;
 use rows::*;
 pub use url::redact_url;
 use url::resolve_url;
+
+pub use host_keys::KnownHostKey;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 

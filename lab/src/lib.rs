@@ -5,10 +5,15 @@
 //! Suites never know whether they run on the local machine, over SSH or
 //! against a scripted simulation.
 
+pub mod bmc;
+pub mod inventory;
 pub mod local;
 pub mod scripted;
+pub mod ssh;
 pub mod target;
 
+pub use inventory::{Lab, Machine};
 pub use local::Local;
 pub use scripted::Scripted;
+pub use ssh::{HostKey, HostKeyCheck, Ssh, SshConfig};
 pub use target::{DirEntry, ExecOutput, Target, TargetError};

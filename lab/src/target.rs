@@ -67,6 +67,38 @@ pub enum TargetError {
     },
     #[error("{target}: connection lost: {reason}")]
     Disconnected { target: String, reason: String },
+    #[error("{target}: cannot connect to {address}: {reason}")]
+    Connect {
+        target: String,
+        address: String,
+        reason: String,
+    },
+    #[error("{target}: host key of {address} does not match the pinned key: expected {expected}, the server presented {presented}")]
+    HostKeyMismatch {
+        target: String,
+        address: String,
+        expected: String,
+        presented: String,
+    },
+    #[error("{target}: host key {presented} of {address} is not trusted")]
+    HostKeyUntrusted {
+        target: String,
+        address: String,
+        presented: String,
+    },
+    #[error("{target}: authentication as {user} at {address} failed: {reason}")]
+    Auth {
+        target: String,
+        address: String,
+        user: String,
+        reason: String,
+    },
+    #[error("{target}: {operation} timed out after {after:?}")]
+    Timeout {
+        target: String,
+        operation: String,
+        after: Duration,
+    },
 }
 
 impl TargetError {

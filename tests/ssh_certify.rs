@@ -1,0 +1,173 @@
+//! The same suite code runs unchanged over SSH: discovery of this machine
+//! through a real OpenSSH server on loopback finds what it finds locally.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../lab/tests/common/sshd.rs"]
+mod sshd;
+
+use certlab_lab::{Local, Ssh, Target};
+use certlab_reports::Evidence;
+use certlab_suites::{discover, MemorySink};
+
+fn commands(ev: &[Evidence]) -> Vec<(String, Option<i32>)> {
+    ev.iter()
+        .filter_map(|e| match e {
+            Evidence::Command { cmd, exit, .. } => Some((cmd.clone(), *exit)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn files(ev: &[Evidence]) -> Vec<String> {
+    ev.iter()
+        .filter_map(|e| match e {
+            Evidence::File { path, .. } => Some(format!("file {path}")),
+            Evidence::Missing { path, .. } => Some(format!("missing {path}")),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn discovery_over_ssh_matches_local_discovery() {
+    let server = sshd::Sshd::start();
+    let ssh = Ssh::new("sut-loopback", server.config());
+    let local = Local::default();
+
+    let remote_sink = MemorySink::default();
+    let start = std::time::Instant::now();
+    let r = discover(&ssh, &remote_sink).unwrap();
+    let over_ssh = start.elapsed();
+    let start = std::time::Instant::now();
+    let l = discover(&local, &MemorySink::default()).unwrap();
+    eprintln!(
+        "discovery: {over_ssh:?} over ssh, {:?} locally",
+        start.elapsed()
+    );
+
+    assert_eq!(r.host, l.host);
+    assert_eq!(r.notes, l.notes);
+    assert_eq!(commands(&r.evidence), commands(&l.evidence));
+    assert_eq!(files(&r.evidence), files(&l.evidence));
+
+    let (ri, li) = (&r.inventory, &l.inventory);
+    assert_eq!(ri.kernel_release, li.kernel_release);
+    assert_eq!(ri.machine, li.machine);
+    assert_eq!(ri.dmi_sysfs, li.dmi_sysfs);
+    assert_eq!(ri.sysfs_pci, li.sysfs_pci);
+    assert_eq!(ri.os_release, li.os_release);
+    assert_eq!(ri.modules_alias, li.modules_alias);
+    assert_eq!(
+        ri.lspci.as_ref().map(|f| &f.text),
+        li.lspci.as_ref().map(|f| &f.text)
+    );
+    // cpuinfo's MHz lines move between two reads; the rest must not.
+    let stable = |f: &Option<certlab_hwdb::Fact>| -> Vec<String> {
+        f.as_ref()
+            .map(|f| {
+                f.text
+                    .lines()
+                    .filter(|l| !l.starts_with("cpu MHz"))
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(stable(&ri.cpuinfo), stable(&li.cpuinfo));
+    assert!(ri.cpuinfo.is_some() && ri.meminfo.is_some());
+
+    // The evidence was stored through the sink, as for any target.
+    for e in &r.evidence {
+        if let Evidence::Command { stdout, .. } = e {
+            assert!(remote_sink.get(stdout).is_some());
+        }
+    }
+    assert_eq!(ssh.name(), "sut-loopback");
+}
+
+/// `certify --machine NAME` certifies a lab machine over SSH: the host key
+/// is trusted on first use and recorded, the agent binary is copied for the
+/// memory test and removed afterwards, and a changed host key is refused.
+#[test]
+fn certify_machine_over_ssh() {
+    let mut server = sshd::Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let lab = dir.path().join("lab.toml");
+    std::fs::write(
+        &lab,
+        format!(
+            "[[machine]]\nname = \"sut1\"\narch = \"{}\"\n\n[machine.ssh]\naddress = \"127.0.0.1\"\nport = {}\nuser = \"{}\"\nkey_file = \"{}\"\n",
+            std::env::consts::ARCH,
+            server.port,
+            sshd::whoami(),
+            server.client_key.display()
+        ),
+    )
+    .unwrap();
+    let db = format!("sqlite://{}", dir.path().join("lab.db").display());
+    let certify = |out: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_certlab"))
+            .args([
+                "certify",
+                "--machine",
+                "sut1",
+                "--lab",
+                lab.to_str().unwrap(),
+            ])
+            .args([
+                "--out",
+                dir.path().join(out).to_str().unwrap(),
+                "--db",
+                &db,
+                "--format",
+                "json",
+            ])
+            .env("CERTLAB_DATA_DIR", dir.path())
+            .output()
+            .unwrap()
+    };
+    let o = certify("out1");
+    let stderr = String::from_utf8_lossy(&o.stderr).to_string();
+    let code = o.status.code().unwrap();
+    assert!(code == 0 || code == 1, "{stderr}");
+    assert!(stderr.contains("on first use"), "{stderr}");
+    let record: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(record["cases"].as_array().unwrap().len() >= 12);
+    let mem = record["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "mem.pattern")
+        .unwrap();
+    assert_eq!(mem["verdict"], "pass", "the agent ran on the SUT: {mem}");
+    let run_id = record["run_id"].as_str().unwrap();
+    assert!(
+        !std::path::Path::new(&format!("/var/tmp/certlab-agent-{run_id}")).exists(),
+        "the agent copy is removed"
+    );
+
+    // Second run: the recorded key is pinned, nothing is trusted anew.
+    let o = certify("out2");
+    let stderr = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(
+        o.status.code() == Some(0) || o.status.code() == Some(1),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("on first use"), "{stderr}");
+
+    // The machine comes back with another host key: refused, infrastructure error.
+    server.kill();
+    let new_key = sshd::new_key(server.dir.path(), "host_key_new");
+    std::fs::rename(&new_key, server.dir.path().join("host_key")).unwrap();
+    std::fs::rename(
+        server.dir.path().join("host_key_new.pub"),
+        server.dir.path().join("host_key.pub"),
+    )
+    .unwrap();
+    server.start_again();
+    let o = certify("out3");
+    let stderr = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.to_lowercase().contains("host key"), "{stderr}");
+}
