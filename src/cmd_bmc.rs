@@ -1,0 +1,533 @@
+//! `certlab lab power|boot|sel|sensors|info|console|health|replay-bmc`:
+//! a lab machine's BMC, over IPMI or Redfish as `lab.toml` says.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use certlab_lab::bmc::{
+    ipmi, redfish, replay, Bmc, BmcError, BootDevice, BootOverride, Guarded, Health, PowerAction,
+    PowerState, RetryPolicy, SelCursor,
+};
+use certlab_lab::inventory::{BmcProtocol, Lab, Machine};
+use serde_json::json;
+
+use crate::cli::{failure, Format};
+use crate::cmd_lab::LabFile;
+use crate::exit;
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PowerArg {
+    Status,
+    On,
+    Off,
+    Cycle,
+    Reset,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum BootArg {
+    Pxe,
+    Disk,
+    Bios,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum BmcCmd {
+    /// Power status or control through the BMC.
+    Power {
+        name: String,
+        action: PowerArg,
+        /// `off` without a graceful shutdown.
+        #[arg(long)]
+        force: bool,
+        /// Wait up to SECS for the machine to reach the new state.
+        #[arg(long, value_name = "SECS")]
+        wait: Option<u64>,
+        #[command(flatten)]
+        lab: LabFile,
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+    },
+    /// Boot device override.
+    Boot {
+        name: String,
+        device: BootArg,
+        /// Next boot only (default: persistent).
+        #[arg(long)]
+        once: bool,
+        #[command(flatten)]
+        lab: LabFile,
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+    },
+    /// The system event log; `--since` a cursor printed by an earlier call.
+    Sel {
+        name: String,
+        #[arg(long, value_name = "CURSOR")]
+        since: Option<String>,
+        /// Clear the log after reading it.
+        #[arg(long)]
+        clear: bool,
+        #[command(flatten)]
+        lab: LabFile,
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+    },
+    /// Sensor readings with their thresholds.
+    Sensors {
+        name: String,
+        #[command(flatten)]
+        lab: LabFile,
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+    },
+    /// BMC and BIOS firmware, manufacturer, model, serial.
+    Info {
+        name: String,
+        #[command(flatten)]
+        lab: LabFile,
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+    },
+    /// Capture the serial console to a file (IPMI SOL).
+    Console {
+        name: String,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_name = "SECS")]
+        duration: Option<u64>,
+        #[command(flatten)]
+        lab: LabFile,
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+    },
+    /// Is each machine usable: BMC and SSH reachable, no critical SEL entry,
+    /// no sensor out of range. Exit 1 when one is not.
+    Health {
+        /// Machines to check (default: all).
+        names: Vec<String>,
+        #[command(flatten)]
+        lab: LabFile,
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+    },
+    /// Serve a recorded Redfish tree (DMTF mockup layout) as a live BMC.
+    ReplayBmc {
+        #[arg(long)]
+        tree: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8000")]
+        listen: String,
+        /// HTTPS with a self-signed certificate (its sha256 pin is printed).
+        #[arg(long)]
+        tls: bool,
+        #[arg(long, requires = "password_env")]
+        user: Option<String>,
+        /// Environment variable holding the password.
+        #[arg(long, requires = "user")]
+        password_env: Option<String>,
+        /// Delay before a reset changes PowerState.
+        #[arg(long, default_value_t = 2000, value_name = "MS")]
+        power_delay_ms: u64,
+    },
+}
+
+fn connect(m: &Machine) -> Result<Box<dyn Bmc>> {
+    let ep = m.bmc().map_err(|e| failure(exit::INFRA, e.to_string()))?;
+    let sink: Arc<dyn certlab_lab::bmc::CallSink> = Arc::new(certlab_lab::bmc::retry::NoLog);
+    let bmc: Box<dyn Bmc> = match &ep.protocol {
+        BmcProtocol::Ipmi => {
+            let cfg = ipmi::IpmiConfig::from_endpoint(&m.name, ep).map_err(bmc_failure)?;
+            Box::new(Guarded::new(
+                ipmi::Ipmi::new(cfg),
+                RetryPolicy::default(),
+                sink,
+            ))
+        }
+        BmcProtocol::Redfish(_) => Box::new(
+            redfish::connect(&m.name, ep, RetryPolicy::default(), sink).map_err(bmc_failure)?,
+        ),
+    };
+    Ok(bmc)
+}
+
+fn bmc_failure(e: BmcError) -> anyhow::Error {
+    failure(exit::INFRA, e.to_string())
+}
+
+fn load(lab: &LabFile) -> Result<Lab> {
+    Lab::load(&lab.lab).map_err(|e| failure(exit::BAD_INPUT, e.to_string()))
+}
+
+fn machine<'a>(lab: &'a Lab, name: &str) -> Result<&'a Machine> {
+    lab.machine(name)
+        .map_err(|e| failure(exit::INFRA, e.to_string()))
+}
+
+fn print(format: Format, v: serde_json::Value, human: impl FnOnce()) -> Result<()> {
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&v)?),
+        Format::Human => human(),
+    }
+    Ok(())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+pub fn run(cmd: BmcCmd) -> Result<i32> {
+    let rt = runtime()?;
+    rt.block_on(run_async(cmd))
+}
+
+async fn run_async(cmd: BmcCmd) -> Result<i32> {
+    match cmd {
+        BmcCmd::Power {
+            name,
+            action,
+            force,
+            wait,
+            lab,
+            format,
+        } => {
+            let lab = load(&lab)?;
+            let bmc = connect(machine(&lab, &name)?)?;
+            let act = match action {
+                PowerArg::Status => None,
+                PowerArg::On => Some(PowerAction::On),
+                PowerArg::Off if force => Some(PowerAction::ForceOff),
+                PowerArg::Off => Some(PowerAction::Off),
+                PowerArg::Cycle => Some(PowerAction::Cycle),
+                PowerArg::Reset => Some(PowerAction::Reset),
+            };
+            let t0 = Instant::now();
+            if let Some(a) = act {
+                bmc.power(a).await.map_err(bmc_failure)?;
+            }
+            let state = match (act, wait) {
+                (Some(a), Some(secs)) => bmc
+                    .wait_for(a.final_state(), Instant::now() + Duration::from_secs(secs))
+                    .await
+                    .map_err(bmc_failure)?,
+                _ => bmc.power_status().await.map_err(bmc_failure)?,
+            };
+            let v = json!({
+                "machine": name,
+                "power": state.as_str(),
+                "action": act.map(|a| a.as_str()),
+                "elapsed_ms": t0.elapsed().as_millis() as u64,
+            });
+            print(format, v, || match act {
+                Some(a) => println!("{name}: {} requested; power is {state}", a.as_str()),
+                None => println!("{name}: power is {state}"),
+            })?;
+            Ok(exit::OK)
+        }
+        BmcCmd::Boot {
+            name,
+            device,
+            once,
+            lab,
+            format,
+        } => {
+            let lab = load(&lab)?;
+            let bmc = connect(machine(&lab, &name)?)?;
+            let device = match device {
+                BootArg::Pxe => BootDevice::Pxe,
+                BootArg::Disk => BootDevice::Disk,
+                BootArg::Bios => BootDevice::BiosSetup,
+            };
+            bmc.set_boot(BootOverride { device, once })
+                .await
+                .map_err(bmc_failure)?;
+            let v = json!({"machine": name, "boot": device.as_str(), "once": once});
+            print(format, v, || {
+                println!(
+                    "{name}: boot from {device} {}",
+                    if once {
+                        "on the next boot"
+                    } else {
+                        "until changed"
+                    }
+                )
+            })?;
+            Ok(exit::OK)
+        }
+        BmcCmd::Sel {
+            name,
+            since,
+            clear,
+            lab,
+            format,
+        } => {
+            let lab = load(&lab)?;
+            let bmc = connect(machine(&lab, &name)?)?;
+            let page = bmc
+                .sel_since(since.map(SelCursor))
+                .await
+                .map_err(bmc_failure)?;
+            if clear {
+                bmc.sel_clear().await.map_err(bmc_failure)?;
+            }
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&page.entries)?),
+                Format::Human => {
+                    for e in &page.entries {
+                        let ts = e
+                            .timestamp
+                            .and_then(|t| {
+                                t.format(&time::format_description::well_known::Rfc3339)
+                                    .ok()
+                            })
+                            .unwrap_or_else(|| "pre-init".to_string());
+                        println!(
+                            "{:>6} {ts:<25} {:<8} {:<16} {}",
+                            e.id,
+                            e.severity.as_str(),
+                            e.sensor_type.as_deref().unwrap_or("-"),
+                            e.message
+                        );
+                    }
+                    println!("{} entries; cursor {}", page.entries.len(), page.cursor);
+                    if clear {
+                        println!("log cleared");
+                    }
+                }
+            }
+            // The cursor goes to stderr in JSON mode so stdout stays one array.
+            if format == Format::Json {
+                eprintln!("cursor {}", page.cursor);
+            }
+            Ok(exit::OK)
+        }
+        BmcCmd::Sensors { name, lab, format } => {
+            let lab = load(&lab)?;
+            let bmc = connect(machine(&lab, &name)?)?;
+            let sensors = bmc.sensors().await.map_err(bmc_failure)?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&sensors)?),
+                Format::Human => {
+                    for s in &sensors {
+                        let reading = s
+                            .reading
+                            .map(|r| format!("{r:.2} {}", s.unit.as_deref().unwrap_or("")))
+                            .unwrap_or_else(|| "-".to_string());
+                        println!(
+                            "{:<28} {:<12} {:>14}  {}",
+                            s.name,
+                            s.sensor_type,
+                            reading,
+                            s.status.as_str()
+                        );
+                    }
+                }
+            }
+            Ok(exit::OK)
+        }
+        BmcCmd::Info { name, lab, format } => {
+            let lab = load(&lab)?;
+            let bmc = connect(machine(&lab, &name)?)?;
+            let id = bmc.identity().await.map_err(bmc_failure)?;
+            let v = serde_json::to_value(&id)?;
+            print(format, v, || {
+                let f = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".to_string());
+                println!("manufacturer  {}", f(&id.manufacturer));
+                println!("model         {}", f(&id.model));
+                println!("serial        {}", f(&id.serial));
+                println!("BMC firmware  {}", f(&id.bmc_firmware));
+                println!("BIOS          {}", f(&id.bios_version));
+                for fw in &id.firmware {
+                    println!("  {:<30} {}", fw.name, fw.version.as_deref().unwrap_or("-"));
+                }
+            })?;
+            Ok(exit::OK)
+        }
+        BmcCmd::Console {
+            name,
+            out,
+            duration,
+            lab,
+            format,
+        } => {
+            let lab = load(&lab)?;
+            let bmc = connect(machine(&lab, &name)?)?;
+            let cap = bmc
+                .console(out.clone(), duration.map(Duration::from_secs))
+                .await
+                .map_err(bmc_failure)?;
+            let v = json!({"machine": name, "path": cap.path, "bytes": cap.bytes});
+            print(format, v, || {
+                println!(
+                    "{name}: {} bytes of console in {}",
+                    cap.bytes,
+                    cap.path.display()
+                )
+            })?;
+            Ok(exit::OK)
+        }
+        BmcCmd::Health { names, lab, format } => health(&load(&lab)?, &names, format).await,
+        BmcCmd::ReplayBmc {
+            tree,
+            listen,
+            tls,
+            user,
+            password_env,
+            power_delay_ms,
+        } => {
+            let auth = match (user, password_env) {
+                (Some(u), Some(var)) => {
+                    let pw = std::env::var(&var).map_err(|_| {
+                        failure(
+                            exit::INFRA,
+                            format!("environment variable {var} is not set"),
+                        )
+                    })?;
+                    Some((u, certlab_lab::inventory::Secret::new(pw)))
+                }
+                _ => None,
+            };
+            let opts = replay::ReplayOptions {
+                power_delay: Duration::from_millis(power_delay_ms),
+                auth,
+                tls,
+            };
+            let server = replay::Replay::load(&tree, opts)
+                .map_err(|e| failure(exit::BAD_INPUT, e.to_string()))?;
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .map_err(|e| failure(exit::INFRA, format!("listening on {listen}: {e}")))?;
+            let addr = listener.local_addr()?;
+            let scheme = if tls { "https" } else { "http" };
+            println!("serving {} at {scheme}://{addr}/redfish/v1", tree.display());
+            if let Some(pin) = server.cert_sha256() {
+                println!("certificate pin_sha256 = \"{}\"", hex_encode(&pin));
+            }
+            tokio::select! {
+                r = server.run(listener) => r.map_err(|e| failure(exit::INFRA, e.to_string()))?,
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            Ok(exit::OK)
+        }
+    }
+}
+
+fn hex_encode(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// One machine's health: each probe and what it found.
+async fn health_of(m: &Machine) -> (bool, serde_json::Value) {
+    let mut problems: Vec<String> = Vec::new();
+    let mut bmc_state = serde_json::Value::Null;
+    if m.bmc.is_some() {
+        match connect(m) {
+            Err(e) => problems.push(format!("BMC: {e}")),
+            Ok(bmc) => {
+                match bmc.power_status().await {
+                    Ok(p) => bmc_state = json!(p.as_str()),
+                    Err(e) => problems.push(format!("BMC unreachable: {e}")),
+                }
+                if let Ok(page) = bmc.sel_since(None).await {
+                    let critical = page
+                        .entries
+                        .iter()
+                        .filter(|e| e.severity == Health::Critical)
+                        .count();
+                    if critical > 0 {
+                        problems.push(format!("{critical} critical SEL entries"));
+                    }
+                }
+                if let Ok(sensors) = bmc.sensors().await {
+                    let bad: Vec<String> = sensors
+                        .iter()
+                        .filter(|s| matches!(s.status, Health::Critical | Health::Warning))
+                        .map(|s| format!("{} {}", s.name, s.status.as_str()))
+                        .collect();
+                    if !bad.is_empty() {
+                        problems.push(format!("sensors out of range: {}", bad.join(", ")));
+                    }
+                }
+            }
+        }
+    }
+    let mut ssh_ok = serde_json::Value::Null;
+    if let Ok(ep) = m.ssh() {
+        // Off machines are not expected to answer SSH.
+        if bmc_state != json!(PowerState::Off.as_str()) {
+            let cfg = certlab_lab::SshConfig::from_endpoint(
+                ep,
+                Arc::new(|_: &str, _: &str, _: &certlab_lab::HostKey| true),
+            );
+            let name = m.name.clone();
+            let r = tokio::task::spawn_blocking(move || {
+                let mut cfg = cfg;
+                cfg.connect_timeout = Duration::from_secs(10);
+                certlab_lab::Ssh::new(&name, cfg).connect()
+            })
+            .await;
+            match r {
+                Ok(Ok(())) => ssh_ok = json!(true),
+                Ok(Err(e)) => {
+                    ssh_ok = json!(false);
+                    problems.push(format!("SSH: {e}"));
+                }
+                Err(e) => problems.push(format!("SSH probe: {e}")),
+            }
+        }
+    }
+    let healthy = problems.is_empty();
+    (
+        healthy,
+        json!({"machine": m.name, "healthy": healthy, "power": bmc_state, "ssh": ssh_ok, "problems": problems}),
+    )
+}
+
+async fn health(lab: &Lab, names: &[String], format: Format) -> Result<i32> {
+    let machines: Vec<&Machine> = if names.is_empty() {
+        lab.machines.iter().collect()
+    } else {
+        names
+            .iter()
+            .map(|n| machine(lab, n))
+            .collect::<Result<_>>()?
+    };
+    let mut all = true;
+    let mut out = Vec::new();
+    for m in machines {
+        let (ok, v) = health_of(m).await;
+        all &= ok;
+        out.push(v);
+    }
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&out)?),
+        Format::Human => {
+            for v in &out {
+                println!(
+                    "{:<16} {:<9} power {:<5} {}",
+                    v["machine"].as_str().unwrap_or(""),
+                    if v["healthy"] == json!(true) {
+                        "healthy"
+                    } else {
+                        "UNHEALTHY"
+                    },
+                    v["power"].as_str().unwrap_or("-"),
+                    v["problems"]
+                        .as_array()
+                        .map(|p| p
+                            .iter()
+                            .filter_map(|x| x.as_str())
+                            .collect::<Vec<_>>()
+                            .join("; "))
+                        .unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(if all { exit::OK } else { exit::TEST_FAILURE })
+}
