@@ -45,6 +45,9 @@ fn sigint_keeps_finished_cases_and_marks_the_run_interrupted() {
     let plan = dir.path().join("slow.toml");
     std::fs::write(&plan, SLOW_PLAN).unwrap();
     let db = format!("sqlite://{}", dir.path().join("lab.db").display());
+    // Marks this run's processes (the agent inherits the environment), so
+    // agents of tests running beside this one are not counted.
+    let tag = format!("interrupt-{}-{}", std::process::id(), dir.path().display());
     let mut child = Command::new(env!("CARGO_BIN_EXE_certlab"))
         .args(["certify", "--local", "--plan", plan.to_str().unwrap()])
         .args([
@@ -54,6 +57,7 @@ fn sigint_keeps_finished_cases_and_marks_the_run_interrupted() {
             &db,
         ])
         .env("CERTLAB_DATA_DIR", dir.path())
+        .env("CERTLAB_TEST_TAG", &tag)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
