@@ -132,9 +132,15 @@ fn validate(f: &LabFile, format: Format) -> Result<i32> {
     Ok(if valid { exit::OK } else { exit::BAD_INPUT })
 }
 
-/// Loads the inventory; its warnings are for `lab validate` to show.
+/// Loads the inventory; its warnings are for `lab validate` to show. An
+/// invalid file is bad input (exit 3), as for the BMC commands.
 fn load(f: &LabFile) -> Result<Lab> {
-    Ok(Lab::load(&f.lab)?)
+    Lab::load(&f.lab).map_err(|e| match e {
+        certlab_lab::inventory::InventoryError::Invalid { .. } => {
+            crate::cli::failure(exit::BAD_INPUT, e.to_string())
+        }
+        e => e.into(),
+    })
 }
 
 fn password_json(s: &SecretSource) -> Value {

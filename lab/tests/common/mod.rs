@@ -1,1 +1,3 @@
+pub mod ipmi_sim;
 pub mod sshd;
+pub mod sushy;
