@@ -16,6 +16,9 @@ use certlab_kabi::{
 };
 use serde::Serialize;
 
+#[path = "cmd_kabi_explain.rs"]
+mod explain_cmd;
+
 /// Everything is compatible (check), or nothing breaks (diff).
 pub const EXIT_OK: i32 = 0;
 /// A module is incompatible, or the diff has a (release-blocking) break.
@@ -29,6 +32,8 @@ pub const EXIT_BAD_INPUT: i32 = 3;
 pub enum OutputFormat {
     Human,
     Json,
+    /// JUnit XML (check and diff only): one testcase per module × kernel, or per change kind / allowlisted symbol.
+    Junit,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -88,6 +93,23 @@ pub enum KabiCmd {
         /// Breaks of allowlisted symbols are release-blocking (exit 1); others are reported only.
         #[arg(long)]
         allowlist: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "human")]
+        format: OutputFormat,
+        /// Then explain every CRC change by type, from both kernels' BTF (needs their images).
+        #[arg(long)]
+        explain: bool,
+    },
+    /// The type-level reason for CRC changes, from both kernels' BTF.
+    ///
+    /// OLD and NEW are kernels as for diff (PATH[,PATH…]) that include the
+    /// kernel image: the linux-image package, a directory with vmlinuz, a
+    /// vmlinux, or /sys/kernel/btf/vmlinux. Exit 1 when a symbol reaches a
+    /// changed struct, union, enum or typedef.
+    Explain {
+        old: String,
+        new: String,
+        #[arg(required = true, value_name = "SYMBOL")]
+        symbols: Vec<String>,
         #[arg(long, value_enum, default_value = "human")]
         format: OutputFormat,
     },
@@ -210,7 +232,20 @@ fn execute(cmd: KabiCmd) -> Result<i32, Fail> {
             new,
             allowlist,
             format,
-        } => diff_cmd(&old, &new, allowlist.as_deref(), format),
+            explain,
+        } => {
+            let code = diff_cmd(&old, &new, allowlist.as_deref(), format)?;
+            if explain {
+                explain_cmd::diff_explain(&old, &new, format)?;
+            }
+            Ok(code)
+        }
+        KabiCmd::Explain {
+            old,
+            new,
+            symbols,
+            format,
+        } => explain_cmd::explain_cmd(&old, &new, &symbols, format),
         KabiCmd::Allowlist(cmd) => allowlist_cmd(cmd),
     }
 }
@@ -432,6 +467,7 @@ fn check(
             );
             print_text(&s)?;
         }
+        OutputFormat::Junit => print_text(&certlab_kabi::junit::check_junit(&reports))?,
     }
     Ok(code)
 }
@@ -480,6 +516,7 @@ fn diff_cmd(
             })?;
         }
         OutputFormat::Human => print_text(&diff_text(&d, list.is_some()))?,
+        OutputFormat::Junit => print_text(&certlab_kabi::junit::diff_junit(&d, list.as_ref()))?,
     }
     Ok(if breaks { EXIT_INCOMPATIBLE } else { EXIT_OK })
 }
@@ -633,6 +670,7 @@ fn allowlist_cmd(cmd: AllowlistCmd) -> Result<i32, Fail> {
                     );
                     print_text(&s)?;
                 }
+                OutputFormat::Junit => return junit_unsupported("allowlist diff"),
             }
             Ok(if d.removed.is_empty() {
                 EXIT_OK
@@ -666,8 +704,15 @@ fn allowlist_cmd(cmd: AllowlistCmd) -> Result<i32, Fail> {
                     }
                     print_text(&s)?;
                 }
+                OutputFormat::Junit => return junit_unsupported("allowlist show"),
             }
             Ok(EXIT_OK)
         }
     }
+}
+
+/// `--format junit` is for the commands that have verdicts (check, diff).
+fn junit_unsupported(command: &str) -> Result<i32, Fail> {
+    eprintln!("certlab: error: {command} has no JUnit output (use --format human or json)");
+    Ok(EXIT_INFRA)
 }

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::compress::{decoder, Compression};
 use crate::error::{Error, Result};
-use crate::module::{is_module_name, Module};
+use crate::module::{is_module_name, Module, ModuleCache};
 use crate::symvers::{Export, Symvers};
 
 const AR_MAGIC: &[u8] = b"!<arch>\n";
@@ -40,7 +40,15 @@ impl Kernel {
     /// Reads a kernel from one or more paths (Module.symvers files, kernel
     /// directories, `.deb` packages), merged.
     pub fn load<P: AsRef<Path>>(paths: &[P]) -> Result<Kernel> {
-        let mut g = Gathered::default();
+        Self::load_cached(paths, None)
+    }
+
+    /// [`Kernel::load`], reading compressed modules through `cache`.
+    pub fn load_cached<P: AsRef<Path>>(paths: &[P], cache: Option<&ModuleCache>) -> Result<Kernel> {
+        let mut g = Gathered {
+            cache: cache.cloned(),
+            ..Gathered::default()
+        };
         for p in paths {
             g.add(p.as_ref())?;
         }
@@ -48,11 +56,15 @@ impl Kernel {
             .first()
             .map(|p| p.as_ref().display().to_string())
             .unwrap_or_default();
-        let Some(symvers) = g.symvers else {
-            return Err(Error::NoSymvers { path: first });
-        };
         let mut modules = g.modules;
         modules.sort_by(|a, b| a.path.cmp(&b.path));
+        let symvers = match (g.symvers, g.image) {
+            (Some(s), _) => s,
+            // No Module.symvers: vmlinux's rows from the image, the
+            // modules' rows from their own __ksymtab.
+            (None, Some((name, bytes))) => rebuilt_symvers(&bytes, &name, &modules)?,
+            (None, None) => return Err(Error::NoSymvers { path: first }),
+        };
         let vermagic = modules
             .iter()
             .find(|m| m.modinfo.intree())
@@ -120,7 +132,15 @@ fn arch_of_release(release: &str) -> Option<String> {
 /// Reads every module in `path`: a module file, a directory (searched
 /// recursively) or a `.deb` package.
 pub fn load_modules(path: &Path) -> Result<Vec<Module>> {
-    let mut g = Gathered::default();
+    load_modules_cached(path, None)
+}
+
+/// [`load_modules`], reading compressed modules through `cache`.
+pub fn load_modules_cached(path: &Path, cache: Option<&ModuleCache>) -> Result<Vec<Module>> {
+    let mut g = Gathered {
+        cache: cache.cloned(),
+        ..Gathered::default()
+    };
     g.add(path)?;
     let mut m = g.modules;
     m.sort_by(|a, b| a.path.cmp(&b.path));
@@ -133,6 +153,29 @@ struct Gathered {
     symvers: Option<Symvers>,
     modules: Vec<Module>,
     release: Option<String>,
+    /// A kernel image (`boot/vmlinuz-*`) seen among the inputs: where, and its bytes.
+    image: Option<(String, Vec<u8>)>,
+    cache: Option<ModuleCache>,
+}
+
+/// Module.symvers as the build would have written it: the vmlinux rows
+/// rebuilt from the kernel image, then every module's exports under the
+/// module's path below `kernel/` (`drivers/net/mii`).
+fn rebuilt_symvers(image: &[u8], path: &str, modules: &[Module]) -> Result<Symvers> {
+    let mut s = crate::vmlinuz::symvers_from_image(image, path)?;
+    for m in modules {
+        let p = m.path.rsplit(':').next().unwrap_or(&m.path);
+        let rel = p.rsplit_once("/kernel/").map(|(_, r)| r).unwrap_or(p);
+        let rel = rel.split(".ko").next().unwrap_or(rel);
+        for e in &m.exports {
+            s.push(Export {
+                module: rel.to_string(),
+                crc: e.crc.or(Some(0)),
+                ..e.clone()
+            });
+        }
+    }
+    Ok(s)
 }
 
 impl Gathered {
@@ -148,6 +191,11 @@ impl Gathered {
             return self.add_deb(&bytes, &shown);
         }
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if crate::vmlinuz::is_image_name(name) || crate::vmlinuz::looks_like_image(&bytes) {
+            self.image
+                .get_or_insert_with(|| (shown.clone(), bytes.to_vec()));
+            return Ok(());
+        }
         if is_module_name(name) || bytes.starts_with(b"\x7fELF") {
             self.modules.push(Module::parse(&bytes, &shown)?);
             return Ok(());
@@ -167,10 +215,13 @@ impl Gathered {
         }
         let mut modules = Vec::new();
         let mut symvers = Vec::new();
+        let mut images: Vec<PathBuf> = Vec::new();
         walk(dir, &mut |p: &Path| {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
             if is_module_name(name) {
                 modules.push(p.to_path_buf());
+            } else if crate::vmlinuz::is_image_name(name) && images.is_empty() {
+                images.push(p.to_path_buf());
             } else if name == "Module.symvers"
                 || (name.starts_with("symvers-") && name.ends_with(".gz"))
             {
@@ -186,7 +237,18 @@ impl Gathered {
         if self.release.is_none() {
             self.release = release_of_path(&dir.display().to_string());
         }
-        let parsed: Vec<Result<Module>> = modules.par_iter().map(|p| Module::read(p)).collect();
+        if let (None, Some(p)) = (&self.image, images.first()) {
+            let bytes = std::fs::read(p).map_err(|e| Error::io(p.display(), e))?;
+            self.image = Some((p.display().to_string(), bytes));
+        }
+        let cache = self.cache.as_ref();
+        let parsed: Vec<Result<Module>> = modules
+            .par_iter()
+            .map(|p| match cache {
+                Some(c) => c.read(p),
+                None => Module::read(p),
+            })
+            .collect();
         for m in parsed {
             self.modules.push(m?);
         }
@@ -258,7 +320,10 @@ impl Gathered {
                 let file_name = member.rsplit('/').next().unwrap_or("").to_string();
                 let wanted_symvers = file_name == "Module.symvers"
                     || (file_name.starts_with("symvers-") && file_name.ends_with(".gz"));
-                if !wanted_symvers && !is_module_name(&file_name) {
+                let wanted_image = member.starts_with("boot/")
+                    && crate::vmlinuz::is_image_name(&file_name)
+                    && self.image.is_none();
+                if !wanted_symvers && !wanted_image && !is_module_name(&file_name) {
                     continue;
                 }
                 let mut data = Vec::with_capacity(entry.size() as usize);
@@ -267,7 +332,9 @@ impl Gathered {
                     return;
                 }
                 let name = format!("{shown}:{member}");
-                if wanted_symvers {
+                if wanted_image {
+                    self.image = Some((name, data));
+                } else if wanted_symvers {
                     if self.release.is_none() {
                         self.release = release_of_path(&member);
                     }
@@ -285,8 +352,12 @@ impl Gathered {
                         self.release = release_of_path(&member);
                     }
                     let results = &results;
+                    let cache = self.cache.clone();
                     scope.spawn(move |_| {
-                        let m = Module::parse(&data, &name);
+                        let m = match &cache {
+                            Some(c) => c.parse(&data, &name),
+                            None => Module::parse(&data, &name),
+                        };
                         if let Ok(mut r) = results.lock() {
                             r.push(m);
                         }

@@ -12,20 +12,24 @@
 //! clock.
 
 pub mod allowlist;
+pub mod btf;
 pub mod check;
 pub mod compress;
 pub mod diff;
 pub mod digest;
 pub mod error;
+pub mod explain;
+pub mod junit;
 pub mod kernel;
 mod mmap;
 pub mod module;
 pub mod symvers;
+pub mod vmlinuz;
 
 pub use allowlist::{AllowedSymbol, Allowlist, ListFormat};
 pub use check::{Checker, ModuleReport, Problem, ProblemKind};
 pub use diff::{diff, KernelDiff};
 pub use error::{Error, Result};
-pub use kernel::{load_modules, Kernel, KernelStats};
-pub use module::{Import, Modinfo, Module, Version};
+pub use kernel::{load_modules, load_modules_cached, Kernel, KernelStats};
+pub use module::{Import, Modinfo, Module, ModuleCache, Version};
 pub use symvers::{Export, ExportType, Symvers};

@@ -9,7 +9,7 @@ use std::path::Path;
 use object::elf;
 use object::read::elf::{FileHeader, SectionHeader, Sym};
 use object::Endianness;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::compress::decompress;
 use crate::error::{Error, Result};
@@ -19,7 +19,7 @@ use crate::symvers::{Export, ExportType};
 pub const SIGNATURE_MARKER: &[u8] = b"~Module signature appended~\n";
 
 /// The shape of a module's ELF file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ElfKind {
     /// 32 or 64.
     pub bits: u8,
@@ -48,7 +48,7 @@ impl ElfKind {
 }
 
 /// A symbol the module needs from the kernel or other modules.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Import {
     pub name: String,
     /// A weak reference: the loader accepts it unresolved.
@@ -56,7 +56,7 @@ pub struct Import {
 }
 
 /// One `__versions` (or extended modversions) record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Version {
     pub name: String,
     /// `unsigned long` in the file; the kernel's CRCs are 32-bit.
@@ -64,7 +64,7 @@ pub struct Version {
 }
 
 /// The `.modinfo` strings, in file order (keys may repeat, e.g. `import_ns`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Modinfo {
     pub entries: Vec<(String, String)>,
 }
@@ -139,7 +139,7 @@ pub fn license_is_gpl_compatible(license: &str) -> bool {
 }
 
 /// What the loader reads from one kernel module.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Module {
     /// Where it was read from (a path, or `package.deb:member`).
     pub path: String,
@@ -198,6 +198,67 @@ impl Module {
         self.modinfo
             .license()
             .is_some_and(license_is_gpl_compatible)
+    }
+}
+
+/// A content-addressed cache of parsed compressed modules: a directory the
+/// caller chooses (the CLI uses `~/.cache/certlab/kabi-cache`), one JSON
+/// file per module keyed by the sha256 of the compressed file, so a second
+/// run over unchanged `.ko.xz` files skips decompression. Uncompressed
+/// modules are not cached: parsing them in place is cheaper than the hash.
+/// A cache entry that cannot be written is skipped, never an error.
+#[derive(Debug, Clone)]
+pub struct ModuleCache {
+    dir: std::path::PathBuf,
+}
+
+/// Bump when [`Module`]'s serialized form changes.
+const CACHE_FORMAT: &str = "m1";
+
+impl ModuleCache {
+    pub fn new(dir: impl Into<std::path::PathBuf>) -> Self {
+        ModuleCache { dir: dir.into() }
+    }
+
+    fn entry(&self, bytes: &[u8]) -> std::path::PathBuf {
+        use sha2::Digest;
+        let h = hex::encode(sha2::Sha256::digest(bytes));
+        self.dir
+            .join(&h[..2])
+            .join(format!("{CACHE_FORMAT}-{h}.json"))
+    }
+
+    /// Parses module bytes through the cache.
+    pub fn parse(&self, bytes: &[u8], path: &str) -> Result<Module> {
+        if crate::compress::Compression::sniff(bytes) == crate::compress::Compression::None {
+            return Module::parse(bytes, path);
+        }
+        let entry = self.entry(bytes);
+        if let Ok(json) = std::fs::read(&entry) {
+            if let Ok(mut m) = serde_json::from_slice::<Module>(&json) {
+                if m.modinfo.get("name").is_none() {
+                    m.name = crate::symvers::module_name_of(path);
+                }
+                m.path = path.to_string();
+                return Ok(m);
+            }
+        }
+        let m = Module::parse(bytes, path)?;
+        if let (Some(parent), Ok(json)) = (entry.parent(), serde_json::to_vec(&m)) {
+            let tmp = entry.with_extension(format!("tmp{}", std::process::id()));
+            let _ = std::fs::create_dir_all(parent)
+                .and_then(|()| std::fs::write(&tmp, json))
+                .and_then(|()| std::fs::rename(&tmp, &entry));
+        }
+        Ok(m)
+    }
+
+    /// Reads a module file through the cache.
+    pub fn read(&self, path: &Path) -> Result<Module> {
+        let shown = path.display().to_string();
+        let file = std::fs::File::open(path).map_err(|e| Error::io(&shown, e))?;
+        let map = crate::mmap::map(&file).map_err(|e| Error::io(&shown, e))?;
+        self.parse(&map, &shown)
     }
 }
 
@@ -459,4 +520,41 @@ fn read_word(b: &[u8], big_endian: bool) -> u64 {
         }
     }
     v
+}
+
+/// The `.BTF` section (split BTF over vmlinux's) of a module's bytes
+/// (compressed or not), when it has one.
+pub fn btf_section<'a>(bytes: &'a [u8], path: &str) -> Result<Option<std::borrow::Cow<'a, [u8]>>> {
+    let data = decompress(bytes, path)?;
+    let bad = |msg: String| Error::Elf {
+        path: path.to_string(),
+        msg,
+    };
+    fn find<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Option<(usize, usize)> {
+        let h = Elf::parse(data).ok()?;
+        let endian = h.endian().ok()?;
+        let sections = h.sections(endian, data).ok()?;
+        sections.iter().find_map(|s| {
+            (sections.section_name(endian, s).ok()? == b".BTF").then(|| {
+                let (off, size) = s.file_range(endian)?;
+                Some((off as usize, size as usize))
+            })?
+        })
+    }
+    let range = match object::FileKind::parse(&*data) {
+        Ok(object::FileKind::Elf32) => find::<elf::FileHeader32<Endianness>>(&data),
+        Ok(object::FileKind::Elf64) => find::<elf::FileHeader64<Endianness>>(&data),
+        _ => return Err(bad("not an ELF file".to_string())),
+    };
+    let Some((off, size)) = range else {
+        return Ok(None);
+    };
+    let end = off
+        .checked_add(size)
+        .filter(|&e| e <= data.len())
+        .ok_or_else(|| bad(".BTF is outside the file".to_string()))?;
+    Ok(Some(match data {
+        std::borrow::Cow::Borrowed(b) => std::borrow::Cow::Borrowed(&b[off..end]),
+        std::borrow::Cow::Owned(v) => std::borrow::Cow::Owned(v[off..end].to_vec()),
+    }))
 }

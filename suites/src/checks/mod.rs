@@ -7,6 +7,7 @@ use crate::plan::Check;
 
 pub mod cpu;
 pub mod firmware;
+pub mod kabi;
 pub mod kernel;
 pub mod memory;
 pub mod memtest;
@@ -33,6 +34,7 @@ pub static REGISTRY: &[(&str, &dyn Check)] = &[
     ("time-clock", &time::Clock),
     ("ras-edac", &kernel::Edac),
     ("firmware-versions", &firmware::Versions),
+    ("kabi-out-of-tree", &kabi::OutOfTree),
 ];
 
 /// The check registered under `name`.
