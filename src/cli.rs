@@ -105,11 +105,11 @@ struct CertifyArgs {
 }
 
 #[derive(Debug, Args)]
-struct DbArg {
+pub(crate) struct DbArg {
     /// Lab store: a SQLite path or URL (sqlite://…) or a PostgreSQL URL (postgres://…)
     /// [default: <data dir>/lab.db].
     #[arg(long, env = "CERTLAB_DB")]
-    db: Option<String>,
+    pub(crate) db: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -169,7 +169,7 @@ fn data_dir() -> Result<PathBuf> {
     })
 }
 
-fn db_url(arg: &DbArg) -> Result<String> {
+pub(crate) fn db_url(arg: &DbArg) -> Result<String> {
     match &arg.db {
         Some(u) => Ok(u.clone()),
         None => Ok(data_dir()?.join("lab.db").display().to_string()),

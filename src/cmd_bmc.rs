@@ -6,14 +6,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use certlab_harness::{BmcCallStats, Store};
 use certlab_lab::bmc::{
-    ipmi, redfish, replay, Bmc, BmcError, BootDevice, BootOverride, Guarded, Health, PowerAction,
-    PowerState, RetryPolicy, SelCursor,
+    ipmi, redfish, replay, Bmc, BmcError, BootDevice, BootOverride, CallRecord, CallSink, Guarded,
+    Health, MemoryLog, PowerAction, PowerState, RetryPolicy, SelCursor,
 };
 use certlab_lab::inventory::{BmcProtocol, Lab, Machine};
 use serde_json::json;
 
-use crate::cli::{failure, Format};
+use crate::cli::{db_url, failure, DbArg, Format};
 use crate::cmd_lab::LabFile;
 use crate::exit;
 
@@ -47,6 +48,8 @@ pub enum BmcCmd {
         wait: Option<u64>,
         #[command(flatten)]
         lab: LabFile,
+        #[command(flatten)]
+        db: DbArg,
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
@@ -59,6 +62,8 @@ pub enum BmcCmd {
         once: bool,
         #[command(flatten)]
         lab: LabFile,
+        #[command(flatten)]
+        db: DbArg,
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
@@ -72,6 +77,8 @@ pub enum BmcCmd {
         clear: bool,
         #[command(flatten)]
         lab: LabFile,
+        #[command(flatten)]
+        db: DbArg,
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
@@ -80,6 +87,8 @@ pub enum BmcCmd {
         name: String,
         #[command(flatten)]
         lab: LabFile,
+        #[command(flatten)]
+        db: DbArg,
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
@@ -88,6 +97,8 @@ pub enum BmcCmd {
         name: String,
         #[command(flatten)]
         lab: LabFile,
+        #[command(flatten)]
+        db: DbArg,
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
@@ -100,6 +111,8 @@ pub enum BmcCmd {
         duration: Option<u64>,
         #[command(flatten)]
         lab: LabFile,
+        #[command(flatten)]
+        db: DbArg,
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
@@ -108,8 +121,14 @@ pub enum BmcCmd {
     Health {
         /// Machines to check (default: all).
         names: Vec<String>,
+        /// Count a BMC whose last N recorded calls all failed as unhealthy.
+        #[arg(long, value_name = "N", default_value_t = 3,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        failed_calls: u64,
         #[command(flatten)]
         lab: LabFile,
+        #[command(flatten)]
+        db: DbArg,
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
@@ -133,9 +152,9 @@ pub enum BmcCmd {
     },
 }
 
-fn connect(m: &Machine) -> Result<Box<dyn Bmc>> {
+/// The machine's BMC under the lab's retry policy, its calls recorded to `sink`.
+fn connect(m: &Machine, sink: Arc<dyn CallSink>) -> Result<Box<dyn Bmc>> {
     let ep = m.bmc().map_err(|e| failure(exit::INFRA, e.to_string()))?;
-    let sink: Arc<dyn certlab_lab::bmc::CallSink> = Arc::new(certlab_lab::bmc::retry::NoLog);
     let bmc: Box<dyn Bmc> = match &ep.protocol {
         BmcProtocol::Ipmi => {
             let cfg = ipmi::IpmiConfig::from_endpoint(&m.name, ep).map_err(bmc_failure)?;
@@ -187,6 +206,65 @@ pub fn run(cmd: BmcCmd) -> Result<i32> {
 }
 
 async fn run_async(cmd: BmcCmd) -> Result<i32> {
+    let url = match &cmd {
+        BmcCmd::Health {
+            names,
+            failed_calls,
+            lab,
+            db,
+            format,
+        } => return health(&load(lab)?, names, db, *failed_calls, *format).await,
+        BmcCmd::ReplayBmc { .. } => None,
+        BmcCmd::Power { db, .. }
+        | BmcCmd::Boot { db, .. }
+        | BmcCmd::Sel { db, .. }
+        | BmcCmd::Sensors { db, .. }
+        | BmcCmd::Info { db, .. }
+        | BmcCmd::Console { db, .. } => Some(db_url(db)),
+    };
+    let calls = MemoryLog::new();
+    let result = run_bmc(cmd, calls.clone()).await;
+    // Also, above all, when the command failed: a failed call is what tells
+    // a BMC's health.
+    if let Some(url) = url {
+        if let Some(store) = record_calls(url, &calls.records()).await {
+            store.close().await;
+        }
+    }
+    result
+}
+
+/// Opens the lab store, or says on stderr why not: the BMC command's own
+/// outcome stands either way.
+async fn open_store(url: Result<String>) -> Option<Store> {
+    let opened = match url {
+        Ok(url) => Store::open(&url).await.map_err(anyhow::Error::from),
+        Err(e) => Err(e),
+    };
+    match opened {
+        Ok(store) => Some(store),
+        Err(e) => {
+            // Not the cause chain: a driver's error may quote the URL.
+            eprintln!("warning: BMC calls not recorded: {e}");
+            None
+        }
+    }
+}
+
+/// Writes a command's BMC call records to the lab store (opened only when
+/// there is something to write) and returns the store.
+async fn record_calls(url: Result<String>, records: &[CallRecord]) -> Option<Store> {
+    if records.is_empty() {
+        return None;
+    }
+    let store = open_store(url).await?;
+    if let Err(e) = store.record_bmc_calls(records).await {
+        eprintln!("warning: BMC calls not recorded: {e:#}");
+    }
+    Some(store)
+}
+
+async fn run_bmc(cmd: BmcCmd, calls: Arc<MemoryLog>) -> Result<i32> {
     match cmd {
         BmcCmd::Power {
             name,
@@ -195,9 +273,10 @@ async fn run_async(cmd: BmcCmd) -> Result<i32> {
             wait,
             lab,
             format,
+            ..
         } => {
             let lab = load(&lab)?;
-            let bmc = connect(machine(&lab, &name)?)?;
+            let bmc = connect(machine(&lab, &name)?, calls.clone())?;
             let act = match action {
                 PowerArg::Status => None,
                 PowerArg::On => Some(PowerAction::On),
@@ -235,9 +314,10 @@ async fn run_async(cmd: BmcCmd) -> Result<i32> {
             once,
             lab,
             format,
+            ..
         } => {
             let lab = load(&lab)?;
-            let bmc = connect(machine(&lab, &name)?)?;
+            let bmc = connect(machine(&lab, &name)?, calls.clone())?;
             let device = match device {
                 BootArg::Pxe => BootDevice::Pxe,
                 BootArg::Disk => BootDevice::Disk,
@@ -265,9 +345,10 @@ async fn run_async(cmd: BmcCmd) -> Result<i32> {
             clear,
             lab,
             format,
+            ..
         } => {
             let lab = load(&lab)?;
-            let bmc = connect(machine(&lab, &name)?)?;
+            let bmc = connect(machine(&lab, &name)?, calls.clone())?;
             let page = bmc
                 .sel_since(since.map(SelCursor))
                 .await
@@ -306,9 +387,11 @@ async fn run_async(cmd: BmcCmd) -> Result<i32> {
             }
             Ok(exit::OK)
         }
-        BmcCmd::Sensors { name, lab, format } => {
+        BmcCmd::Sensors {
+            name, lab, format, ..
+        } => {
             let lab = load(&lab)?;
-            let bmc = connect(machine(&lab, &name)?)?;
+            let bmc = connect(machine(&lab, &name)?, calls.clone())?;
             let sensors = bmc.sensors().await.map_err(bmc_failure)?;
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&sensors)?),
@@ -330,9 +413,11 @@ async fn run_async(cmd: BmcCmd) -> Result<i32> {
             }
             Ok(exit::OK)
         }
-        BmcCmd::Info { name, lab, format } => {
+        BmcCmd::Info {
+            name, lab, format, ..
+        } => {
             let lab = load(&lab)?;
-            let bmc = connect(machine(&lab, &name)?)?;
+            let bmc = connect(machine(&lab, &name)?, calls.clone())?;
             let id = bmc.identity().await.map_err(bmc_failure)?;
             let v = serde_json::to_value(&id)?;
             print(format, v, || {
@@ -354,9 +439,10 @@ async fn run_async(cmd: BmcCmd) -> Result<i32> {
             duration,
             lab,
             format,
+            ..
         } => {
             let lab = load(&lab)?;
-            let bmc = connect(machine(&lab, &name)?)?;
+            let bmc = connect(machine(&lab, &name)?, calls.clone())?;
             let cap = bmc
                 .console(out.clone(), duration.map(Duration::from_secs))
                 .await
@@ -371,7 +457,8 @@ async fn run_async(cmd: BmcCmd) -> Result<i32> {
             })?;
             Ok(exit::OK)
         }
-        BmcCmd::Health { names, lab, format } => health(&load(&lab)?, &names, format).await,
+        // run_async runs it: it reads the store after recording.
+        BmcCmd::Health { .. } => Err(failure(exit::INFRA, "internal: health runs apart")),
         BmcCmd::ReplayBmc {
             tree,
             listen,
@@ -422,11 +509,11 @@ fn hex_encode(b: &[u8]) -> String {
 }
 
 /// One machine's health: each probe and what it found.
-async fn health_of(m: &Machine) -> (bool, serde_json::Value) {
+async fn health_of(m: &Machine, calls: Arc<dyn CallSink>) -> (bool, serde_json::Value) {
     let mut problems: Vec<String> = Vec::new();
     let mut bmc_state = serde_json::Value::Null;
     if m.bmc.is_some() {
-        match connect(m) {
+        match connect(m, calls) {
             Err(e) => problems.push(format!("BMC: {e}")),
             Ok(bmc) => {
                 match bmc.power_status().await {
@@ -488,7 +575,61 @@ async fn health_of(m: &Machine) -> (bool, serde_json::Value) {
     )
 }
 
-async fn health(lab: &Lab, names: &[String], format: Format) -> Result<i32> {
+/// How far back `lab health` looks at a BMC's recorded calls.
+const CALL_WINDOW: time::Duration = time::Duration::hours(24);
+
+/// A BMC's recent record as `lab health` shows it.
+fn calls_json(s: &BmcCallStats) -> serde_json::Value {
+    let rfc3339 = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .ok()
+    };
+    json!({
+        "window_hours": CALL_WINDOW.whole_hours(),
+        "calls": s.calls,
+        "failures": s.failures,
+        "retryable_failures": s.retryable_failures,
+        "fatal_failures": s.fatal_failures,
+        "circuit_open": s.circuit_open,
+        "failure_rate": s.failure_rate(),
+        "p50_ms": s.p50_ms,
+        "p95_ms": s.p95_ms,
+        "failure_streak": s.failure_streak,
+        "last_call": s.last_call.and_then(rfc3339),
+        "last_error": s.last_error.as_ref().map(|e| json!({
+            "at": rfc3339(e.at),
+            "operation": e.operation,
+            "outcome": e.outcome,
+            "kind": e.kind,
+            "message": e.message,
+        })),
+    })
+}
+
+/// `bmc 24h: 12 calls, 8% failed, p95 40 ms` for the human health line.
+fn calls_human(v: &serde_json::Value) -> String {
+    let Some(calls) = v["calls"].as_u64() else {
+        return String::new();
+    };
+    let rate = v["failure_rate"]
+        .as_f64()
+        .map_or("-".to_string(), |r| format!("{:.0}%", r * 100.0));
+    let p95 = v["p95_ms"]
+        .as_u64()
+        .map_or("-".to_string(), |p| format!("{p} ms"));
+    format!(
+        "bmc {}h: {calls} calls, {rate} failed, p95 {p95}",
+        v["window_hours"]
+    )
+}
+
+async fn health(
+    lab: &Lab,
+    names: &[String],
+    db: &DbArg,
+    failed_calls: u64,
+    format: Format,
+) -> Result<i32> {
     let machines: Vec<&Machine> = if names.is_empty() {
         lab.machines.iter().collect()
     } else {
@@ -497,19 +638,61 @@ async fn health(lab: &Lab, names: &[String], format: Format) -> Result<i32> {
             .map(|n| machine(lab, n))
             .collect::<Result<_>>()?
     };
+    let calls = MemoryLog::new();
+    let mut probed = Vec::new();
+    for m in &machines {
+        probed.push(health_of(m, calls.clone()).await);
+    }
+    // The probes' own calls are recorded first, so the record includes them.
+    let records = calls.records();
+    let store = if !machines.iter().any(|m| m.bmc.is_some()) {
+        None
+    } else if records.is_empty() {
+        open_store(db_url(db)).await
+    } else {
+        record_calls(db_url(db), &records).await
+    };
+    let since = time::OffsetDateTime::now_utc() - CALL_WINDOW;
     let mut all = true;
     let mut out = Vec::new();
-    for m in machines {
-        let (ok, v) = health_of(m).await;
+    for (m, (mut ok, mut v)) in machines.iter().zip(probed) {
+        let mut record = serde_json::Value::Null;
+        if let (Some(store), Some(_)) = (&store, &m.bmc) {
+            match store.bmc_call_stats(&m.name, since).await {
+                Ok(s) => {
+                    if s.failure_streak >= failed_calls {
+                        ok = false;
+                        let last = s
+                            .last_error
+                            .as_ref()
+                            .map(|e| format!(" (last: {} {}: {})", e.operation, e.kind, e.message))
+                            .unwrap_or_default();
+                        if let Some(p) = v["problems"].as_array_mut() {
+                            p.push(json!(format!(
+                                "BMC's last {} calls all failed{last}",
+                                s.failure_streak
+                            )));
+                        }
+                    }
+                    record = calls_json(&s);
+                }
+                Err(e) => eprintln!("warning: {}: BMC call record: {e:#}", m.name),
+            }
+        }
+        v["healthy"] = json!(ok);
+        v["bmc_calls"] = record;
         all &= ok;
         out.push(v);
+    }
+    if let Some(store) = store {
+        store.close().await;
     }
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&out)?),
         Format::Human => {
             for v in &out {
                 println!(
-                    "{:<16} {:<9} power {:<5} {}",
+                    "{:<16} {:<9} power {:<5} {:<40} {}",
                     v["machine"].as_str().unwrap_or(""),
                     if v["healthy"] == json!(true) {
                         "healthy"
@@ -517,6 +700,7 @@ async fn health(lab: &Lab, names: &[String], format: Format) -> Result<i32> {
                         "UNHEALTHY"
                     },
                     v["power"].as_str().unwrap_or("-"),
+                    calls_human(&v["bmc_calls"]),
                     v["problems"]
                         .as_array()
                         .map(|p| p

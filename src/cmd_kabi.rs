@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use certlab_kabi::{
-    allowlist::AllowlistDiff, diff, digest::sha256_path, load_modules, Allowlist, Checker, Kernel,
-    KernelDiff, ListFormat, Module, ModuleReport,
+    allowlist::AllowlistDiff, diff, digest::sha256_path, load_modules, load_modules_cached,
+    Allowlist, Checker, Kernel, KernelDiff, ListFormat, Module, ModuleCache, ModuleReport,
 };
 use serde::Serialize;
 
@@ -80,6 +80,15 @@ pub enum KabiCmd {
         with: Vec<PathBuf>,
         #[arg(long, value_enum, default_value = "human")]
         format: OutputFormat,
+        /// Cache parsed compressed modules (.ko.xz/.zst/.gz) in DIR, keyed by
+        /// the sha256 of each file, so a second run over unchanged files
+        /// skips decompression. Default: $XDG_CACHE_HOME/certlab/kabi-cache,
+        /// else ~/.cache/certlab/kabi-cache.
+        #[arg(long, value_name = "DIR", conflicts_with = "no_cache")]
+        cache: Option<PathBuf>,
+        /// Do not read or write the module cache.
+        #[arg(long)]
+        no_cache: bool,
         /// Modules: .ko[.xz|.zst|.gz] files, directories (searched recursively) or .deb packages.
         #[arg(required = true, value_name = "MODULE_OR_PACKAGE")]
         inputs: Vec<PathBuf>,
@@ -195,7 +204,7 @@ pub fn run(cmd: KabiCmd) -> anyhow::Result<i32> {
     }
 }
 
-enum Fail {
+pub(crate) enum Fail {
     Kabi(certlab_kabi::Error),
     Other(anyhow::Error),
 }
@@ -225,8 +234,22 @@ fn execute(cmd: KabiCmd) -> Result<i32, Fail> {
             allowlist,
             with,
             format,
+            cache,
+            no_cache,
             inputs,
-        } => check(&kernels, allowlist.as_deref(), &with, format, &inputs),
+        } => {
+            let cache = module_cache(cache, no_cache);
+            let (code, text) = check(
+                &kernels,
+                allowlist.as_deref(),
+                &with,
+                format,
+                &inputs,
+                cache.as_ref(),
+            )?;
+            print_text(&text)?;
+            Ok(code)
+        }
         KabiCmd::Diff {
             old,
             new,
@@ -259,6 +282,28 @@ fn kernel_paths(spec: &str) -> Vec<PathBuf> {
 
 fn load_kernel(spec: &str) -> Result<Kernel, Fail> {
     Ok(Kernel::load(&kernel_paths(spec))?)
+}
+
+/// The module cache `check` uses: `--cache DIR`, else the default
+/// directory (`$XDG_CACHE_HOME/certlab/kabi-cache`, else
+/// `~/.cache/certlab/kabi-cache`); none with `--no-cache` or when neither
+/// variable is set.
+pub(crate) fn module_cache(dir: Option<PathBuf>, disabled: bool) -> Option<ModuleCache> {
+    if disabled {
+        return None;
+    }
+    let dir = dir.or_else(|| {
+        let absolute = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
+        std::env::var_os("XDG_CACHE_HOME")
+            .and_then(absolute)
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .and_then(absolute)
+                    .map(|h| h.join(".cache"))
+            })
+            .map(|c| c.join("certlab").join("kabi-cache"))
+    })?;
+    Some(ModuleCache::new(dir))
 }
 
 #[derive(Serialize)]
@@ -306,9 +351,13 @@ fn kernel_json(k: &Kernel) -> KernelJson<'_> {
 }
 
 fn print_json<T: Serialize>(value: &T) -> Result<(), Fail> {
+    print_text(&json_text(value)?)
+}
+
+fn json_text<T: Serialize>(value: &T) -> Result<String, Fail> {
     let mut s = serde_json::to_string_pretty(value)?;
     s.push('\n');
-    print_text(&s)
+    Ok(s)
 }
 
 fn print_text(s: &str) -> Result<(), Fail> {
@@ -319,21 +368,23 @@ fn print_text(s: &str) -> Result<(), Fail> {
     Ok(())
 }
 
-fn check(
+/// `kabi check`: the exit code and the report text (human or JSON).
+pub(crate) fn check(
     kernel_specs: &[String],
     allowlist: Option<&Path>,
     with: &[PathBuf],
     format: OutputFormat,
     inputs: &[PathBuf],
-) -> Result<i32, Fail> {
+    cache: Option<&ModuleCache>,
+) -> Result<(i32, String), Fail> {
     let kernels = kernel_specs
         .iter()
-        .map(|s| load_kernel(s))
+        .map(|s| Kernel::load_cached(&kernel_paths(s), cache))
         .collect::<Result<Vec<_>, _>>()?;
     let list = allowlist.map(|p| Allowlist::read(p, None)).transpose()?;
     let mut modules: Vec<Module> = Vec::new();
     for p in inputs {
-        let found = load_modules(p)?;
+        let found = load_modules_cached(p, cache)?;
         if found.is_empty() {
             return Err(certlab_kabi::Error::Unrecognised {
                 path: p.display().to_string(),
@@ -345,7 +396,7 @@ fn check(
     }
     let mut deps: Vec<Module> = Vec::new();
     for p in with {
-        deps.extend(load_modules(p)?);
+        deps.extend(load_modules_cached(p, cache)?);
     }
     // Modules shipped together resolve each other's symbols.
     let mut alongside = modules.clone();
@@ -366,7 +417,7 @@ fn check(
         EXIT_OK
     };
 
-    match format {
+    let text = match format {
         OutputFormat::Json => {
             #[derive(Serialize)]
             struct Summary {
@@ -389,7 +440,7 @@ fn check(
                 .chain(with.iter().cloned())
                 .chain(inputs.iter().cloned())
                 .collect::<Vec<_>>();
-            print_json(&Out {
+            json_text(&Out {
                 command: "kabi check",
                 inputs: digests(paths.iter().map(PathBuf::as_path))?,
                 kernels: kernels.iter().map(kernel_json).collect(),
@@ -399,7 +450,7 @@ fn check(
                     compatible: reports.len() - incompatible,
                     incompatible,
                 },
-            })?;
+            })?
         }
         OutputFormat::Human => {
             let mut s = String::new();
@@ -465,11 +516,11 @@ fn check(
                 reports.len() - incompatible,
                 reports.len()
             );
-            print_text(&s)?;
+            s
         }
-        OutputFormat::Junit => print_text(&certlab_kabi::junit::check_junit(&reports))?,
-    }
-    Ok(code)
+        OutputFormat::Junit => certlab_kabi::junit::check_junit(&reports),
+    };
+    Ok((code, text))
 }
 
 fn diff_cmd(

@@ -65,6 +65,11 @@ impl Lab {
         self.dir.path().join("lab.toml")
     }
 
+    /// The lab store the commands record their BMC calls in.
+    fn db(&self) -> PathBuf {
+        self.dir.path().join("lab.db")
+    }
+
     /// `certlab lab ARGS --lab FILE`, with its wall time.
     fn run(&self, args: &[&str]) -> (Output, Duration) {
         let t = Instant::now();
@@ -77,6 +82,7 @@ impl Lab {
             .arg(self.path())
             .args(&args[split..])
             .env(PW_VAR, &self.password)
+            .env("CERTLAB_DB", self.db())
             .env_remove("CERTLAB_LAB")
             .stdin(Stdio::null())
             .output()
@@ -418,6 +424,101 @@ fn wrong_bmc_password_exits_2_naming_the_machine_not_the_password() {
     let err = text(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("node1") && err.contains(PW_VAR), "{err}");
+}
+
+/// Every BMC call of every `lab` command lands in the lab store, failed
+/// ones included, and `lab health` judges the BMC by that record.
+#[test]
+fn bmc_calls_are_recorded_and_health_reads_them() {
+    let sim = Sim::start();
+    let mut lab = Lab::ipmi(&sim);
+    let since = time::OffsetDateTime::now_utc();
+    assert!(["on", "off"].contains(&power_json(&lab, "node1", &["status"]).as_str()));
+    lab.json(&["sel", "node1", "--clear"]);
+    lab.password = "Wr0ng-Bmc-Secret".to_string();
+    let (o, _) = lab.run(&["power", "node1", "status"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let store_url = lab.db().display().to_string();
+    let calls = rt.block_on(async {
+        let store = certlab_harness::Store::open(&store_url).await.unwrap();
+        let calls = store.bmc_calls("node1", since).await.unwrap();
+        store.close().await;
+        calls
+    });
+    let ops: Vec<(&str, &str)> = calls
+        .iter()
+        .map(|c| {
+            let outcome = match &c.outcome {
+                certlab_lab::bmc::CallOutcome::Ok => "ok",
+                certlab_lab::bmc::CallOutcome::Failed { kind, .. } => kind.as_str(),
+                certlab_lab::bmc::CallOutcome::CircuitOpen => "circuit_open",
+            };
+            (c.operation.as_str(), outcome)
+        })
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            ("power_status", "ok"),
+            ("sel_since", "ok"),
+            ("sel_clear", "ok"),
+            ("power_status", "auth"),
+        ],
+        "{calls:#?}"
+    );
+    let failed = serde_json::to_string(&calls).unwrap();
+    assert!(failed.contains("authentication failed"), "{failed}");
+    for leaked in ["Wr0ng-Bmc-Secret", ipmi_sim::PASSWORD] {
+        assert!(!failed.contains(leaked), "{leaked:?} in the call log");
+    }
+
+    // Still the wrong password: the health probes fail too, and the BMC's
+    // last calls all failed.
+    let (o, _) = lab.run(&["health", "node1", "--format", "json"]);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    for leaked in ["Wr0ng-Bmc-Secret", ipmi_sim::PASSWORD] {
+        assert!(
+            !out.contains(leaked) && !err.contains(leaked),
+            "{leaked:?} leaked"
+        );
+    }
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let rec = &v[0]["bmc_calls"];
+    assert_eq!(v[0]["healthy"], false, "{v}");
+    assert!(
+        v[0]["problems"].to_string().contains("calls all failed"),
+        "{v}"
+    );
+    let n = rec["calls"].as_u64().unwrap_or_else(|| panic!("{v}"));
+    assert!(n >= 5, "{v}");
+    assert_eq!(rec["window_hours"], 24, "{v}");
+    assert_eq!(rec["failures"], rec["fatal_failures"], "{v}");
+    assert!(rec["failure_streak"].as_u64() >= Some(3), "{v}");
+    assert_eq!(rec["last_error"]["kind"], "auth", "{v}");
+    assert!(rec["p95_ms"].is_u64() && rec["p50_ms"].is_u64(), "{v}");
+    let rate = rec["failure_rate"].as_f64().unwrap();
+    assert!(rate > 0.0 && rate < 1.0, "{v}");
+
+    // The right password again: the BMC answers, the streak is over.
+    lab.password = ipmi_sim::PASSWORD.to_string();
+    let (o, _) = lab.run(&["health", "node1", "--format", "json"]);
+    let out = text(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{}", text(&o.stderr));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let after = &v[0]["bmc_calls"];
+    assert_eq!(v[0]["healthy"], true, "{v}");
+    assert_eq!(after["failure_streak"], 0, "{v}");
+    assert!(after["calls"].as_u64() > Some(n), "{v}");
+    assert_eq!(after["failures"], rec["failures"], "{v}");
+    let (o, _) = lab.run(&["health", "node1"]);
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("healthy") && out.contains("bmc 24h: "),
+        "{out}"
+    );
 }
 
 // ---------------------------------------------------------------- validate

@@ -264,7 +264,7 @@ impl SutSsh {
                  AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\n\
                  PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
                  PubkeyAuthentication yes\nPermitRootLogin yes\nAllowUsers {}\n\
-                 MaxStartups 100\nLogLevel VERBOSE\nSubsystem sftp internal-sftp\n",
+                 MaxStartups 100\nLogLevel VERBOSE\nSetEnv HOME={d}\nSubsystem sftp internal-sftp\n",
                 sshd::whoami()
             ),
         )

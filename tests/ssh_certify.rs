@@ -171,3 +171,106 @@ fn certify_machine_over_ssh() {
     assert_eq!(o.status.code(), Some(2), "{stderr}");
     assert!(stderr.to_lowercase().contains("host key"), "{stderr}");
 }
+
+/// An SSH session dropped in the middle of a run is an infrastructure
+/// error: the cases it cut are `error`, never `fail`, the run ends with the
+/// infrastructure exit status, and the cases finished before are kept.
+#[test]
+fn dropped_ssh_session_is_an_error_not_a_failure() {
+    let mut server = sshd::Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let lab = dir.path().join("lab.toml");
+    std::fs::write(
+        &lab,
+        format!(
+            "[[machine]]\nname = \"sut2\"\narch = \"{}\"\n\n[machine.ssh]\naddress = \"127.0.0.1\"\nport = {}\nuser = \"{}\"\nkey_file = \"{}\"\nhost_key = \"{}\"\n",
+            std::env::consts::ARCH,
+            server.port,
+            sshd::whoami(),
+            server.client_key.display(),
+            server.host_key
+        ),
+    )
+    .unwrap();
+    let plan = dir.path().join("plan.toml");
+    std::fs::write(
+        &plan,
+        "[plan]\nid = \"drop-test\"\nversion = \"1\"\ntitle = \"t\"\n\n\
+         [[case]]\nid = \"cpu.online\"\ncheck = \"cpu-online\"\ntitle = \"t\"\ntimeout_s = 30\n\n\
+         [[case]]\nid = \"mem.pattern\"\ncheck = \"mem-pattern\"\ntitle = \"t\"\ntimeout_s = 300\n[case.params]\nmib = 6144\nmax_available_pct = 40\n\n\
+         [[case]]\nid = \"kernel.taint\"\ncheck = \"kernel-taint\"\ntitle = \"t\"\ntimeout_s = 30\n",
+    )
+    .unwrap();
+    let db = format!("sqlite://{}", dir.path().join("lab.db").display());
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_certlab"))
+        .args([
+            "certify",
+            "--machine",
+            "sut2",
+            "--lab",
+            lab.to_str().unwrap(),
+        ])
+        .args([
+            "--plan",
+            plan.to_str().unwrap(),
+            "--db",
+            &db,
+            "--format",
+            "json",
+        ])
+        .args(["--out", dir.path().join("out").to_str().unwrap()])
+        .env("CERTLAB_DATA_DIR", dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the first case is in the store the memory test is running on
+    // the SUT (it is the only case left before kernel.taint): drop the session.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first case was never recorded"
+        );
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_certlab"))
+            .args(["runs", "list", "--db", &db, "--format", "json"])
+            .env("CERTLAB_DATA_DIR", dir.path())
+            .output()
+            .unwrap();
+        let rows: serde_json::Value =
+            serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null);
+        if rows[0]["pass"].as_u64().unwrap_or(0) + rows[0]["fail"].as_u64().unwrap_or(0) >= 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    server.kill();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "outcome error is exit 2: {stderr}"
+    );
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let verdicts: Vec<(&str, &str)> = record["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap(), c["verdict"].as_str().unwrap()))
+        .collect();
+    assert_eq!(verdicts[0], ("cpu.online", "pass"), "{verdicts:?}");
+    assert_eq!(verdicts[1], ("mem.pattern", "error"), "{verdicts:?}");
+    assert_eq!(verdicts[2], ("kernel.taint", "error"), "{verdicts:?}");
+    assert!(verdicts.iter().all(|(_, v)| *v != "fail"), "{verdicts:?}");
+    assert_eq!(record["summary"]["outcome"], "error");
+    let reason = record["cases"][1]["reason"]
+        .as_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(
+        reason.contains("connect") || reason.contains("lost"),
+        "{reason}"
+    );
+}

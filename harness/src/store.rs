@@ -6,6 +6,7 @@
 //! app-generated TEXT ids, BIGINT integers, TEXT timestamps in fixed-width
 //! RFC 3339 UTC (so text order is time order), TEXT JSON payloads, `$N` placeholders.
 
+mod bmc_calls;
 mod host_keys;
 mod rows;
 mod url;
@@ -21,6 +22,7 @@ use rows::*;
 pub use url::redact_url;
 use url::resolve_url;
 
+pub use bmc_calls::{BmcCallError, BmcCallStats};
 pub use host_keys::KnownHostKey;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");

@@ -10,6 +10,7 @@ use std::future::Future;
 
 use anyhow::{ensure, Context, Result};
 use certlab_harness::{redact_url, Backend, NewRun, RunState, Store, StoreError};
+use certlab_lab::bmc::{CallOutcome, CallRecord, ErrorClass};
 use certlab_reports::{
     ArtifactRef, Better, CaseResult, Evidence, HardwareSummary, Host, Metric, Outcome, PlanRef,
     RunRecord, Summary, Tool, Verdict, SCHEMA_VERSION,
@@ -380,6 +381,133 @@ async fn concurrent_cases(store: &Store) -> Result<()> {
     Ok(())
 }
 
+fn call(
+    machine: &str,
+    op: &str,
+    attempt: u32,
+    secs: i64,
+    ms: u64,
+    outcome: CallOutcome,
+) -> CallRecord {
+    CallRecord {
+        bmc: machine.into(),
+        operation: op.into(),
+        attempt,
+        // a non-UTC offset: stored as UTC, equal as an instant
+        started: at(secs).to_offset(offset!(-5)),
+        latency: std::time::Duration::from_millis(ms),
+        outcome,
+    }
+}
+
+fn failed(class: ErrorClass, kind: &str, message: &str) -> CallOutcome {
+    CallOutcome::Failed {
+        class,
+        kind: kind.into(),
+        message: message.into(),
+    }
+}
+
+async fn bmc_calls(store: &Store) -> Result<()> {
+    let empty = store.bmc_call_stats("node1", at(0)).await?;
+    assert_eq!((empty.calls, empty.p50_ms, empty.p95_ms), (0, None, None));
+    assert_eq!((empty.failure_streak, &empty.last_error), (0, &None));
+    assert_eq!(empty.failure_rate(), None);
+    assert_eq!(store.record_bmc_calls(&[]).await?, 0);
+
+    // 20 good calls of 1..=20 ms, a timeout retried to success, then an
+    // auth failure and a breaker refusal; an older call and another machine.
+    let mut node1: Vec<CallRecord> = (1..=20)
+        .map(|i| call("node1", "power_status", 1, i, i as u64, CallOutcome::Ok))
+        .collect();
+    let timeout = "node1: power:on: no answer after 20s — “quoted” 'text'";
+    node1.push(call(
+        "node1",
+        "power:on",
+        1,
+        30,
+        20_000,
+        failed(ErrorClass::Retryable, "timeout", timeout),
+    ));
+    node1.push(call("node1", "power:on", 2, 51, 40, CallOutcome::Ok));
+    let auth = "node1: authentication failed: RAKP 2: unauthorized name";
+    node1.push(call(
+        "node1",
+        "sel_since",
+        1,
+        60,
+        3,
+        failed(ErrorClass::Fatal, "auth", auth),
+    ));
+    node1.push(call("node1", "sensors", 1, 61, 0, CallOutcome::CircuitOpen));
+    let old = call("node1", "identity", 1, -3600, 5, CallOutcome::Ok);
+    let other = call(
+        "node2",
+        "power_status",
+        1,
+        10,
+        99,
+        failed(ErrorClass::Fatal, "auth", "x"),
+    );
+    let mut all = vec![other.clone(), old.clone()];
+    all.extend(node1.iter().rev().cloned());
+    assert_eq!(store.record_bmc_calls(&all).await?, all.len() as u64);
+    // recording the same calls again adds nothing
+    assert_eq!(store.record_bmc_calls(&all).await?, 0);
+
+    // read back oldest first, only since the window's start
+    assert_eq!(store.bmc_calls("node1", at(0)).await?, node1);
+    let mut with_old = vec![old];
+    with_old.extend(node1.iter().cloned());
+    assert_eq!(store.bmc_calls("node1", at(-7200)).await?, with_old);
+    assert_eq!(store.bmc_calls("node2", at(0)).await?, [other]);
+    assert!(store.bmc_calls("node3", at(0)).await?.is_empty());
+
+    let s = store.bmc_call_stats("node1", at(0)).await?;
+    assert_eq!(s.machine, "node1");
+    assert_eq!((s.calls, s.failures), (24, 3));
+    assert_eq!(
+        (s.retryable_failures, s.fatal_failures, s.circuit_open),
+        (1, 1, 1)
+    );
+    // latencies of the 23 attempts that reached the BMC: 1..=20, 20000, 40, 3
+    assert_eq!((s.p50_ms, s.p95_ms), (Some(11), Some(40)));
+    assert_eq!(s.failure_streak, 2);
+    assert_eq!(s.last_call, Some(at(61)));
+    assert_eq!(s.failure_rate(), Some(3.0 / 24.0));
+    let last = s.last_error.context("last error")?;
+    assert_eq!(
+        (last.operation.as_str(), last.outcome.as_str()),
+        ("sensors", "circuit_open")
+    );
+    assert_eq!(last.at, at(61));
+
+    // a success ends the streak; the window moves past the failures
+    store
+        .record_bmc_calls(&[call("node1", "power_status", 1, 70, 8, CallOutcome::Ok)])
+        .await?;
+    let s = store.bmc_call_stats("node1", at(60)).await?;
+    assert_eq!((s.calls, s.failures, s.failure_streak), (3, 2, 0));
+    let last = s.last_error.context("last error")?;
+    assert_eq!(
+        (last.kind.as_str(), last.message.as_str()),
+        ("circuit_open", "")
+    );
+    let s = store.bmc_call_stats("node1", at(59)).await?;
+    assert_eq!((s.calls, s.fatal_failures, s.circuit_open), (3, 1, 1));
+    let s = store.bmc_call_stats("node1", at(62)).await?;
+    assert_eq!(
+        (s.calls, s.failures, s.p50_ms, s.p95_ms),
+        (1, 0, Some(8), Some(8))
+    );
+    assert_eq!(s.last_error, None);
+    let s = store.bmc_call_stats("node2", at(0)).await?;
+    assert_eq!((s.calls, s.fatal_failures, s.failure_streak), (1, 1, 1));
+    let last = s.last_error.context("node2 last error")?;
+    assert_eq!((last.kind.as_str(), last.message.as_str()), ("auth", "x"));
+    Ok(())
+}
+
 // ---- backends -------------------------------------------------------------
 
 fn sqlite_url(dir: &tempfile::TempDir) -> String {
@@ -455,6 +583,7 @@ on_both_backends! {
     interrupted: sqlite_interrupted_run_keeps_cases, postgres_interrupted_run_keeps_cases;
     prefixes_and_order: sqlite_prefixes_and_order, postgres_prefixes_and_order;
     concurrent_cases: sqlite_concurrent_cases, postgres_concurrent_cases;
+    bmc_calls: sqlite_bmc_calls_round_trip, postgres_bmc_calls_round_trip;
 }
 
 async fn migration_rows(conn: &mut sqlx::AnyConnection) -> Result<Vec<(i64, Vec<u8>)>> {

@@ -5,7 +5,7 @@
 //! vermagic. A missing `__versions` entry is a warning (the loader warns and
 //! loads), not a refusal.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -93,7 +93,7 @@ impl<'a> Checker<'a> {
     pub fn new(kernel: &'a Kernel) -> Self {
         Checker {
             kernel,
-            alongside: HashMap::new(),
+            alongside: HashMap::default(),
             allowlist: None,
         }
     }

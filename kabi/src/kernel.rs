@@ -190,6 +190,9 @@ impl Gathered {
         if bytes.starts_with(AR_MAGIC) {
             return self.add_deb(&bytes, &shown);
         }
+        if crate::rpm::is_rpm(&bytes) {
+            return self.add_tar(crate::rpm::tar_stream(&bytes, &shown)?, &shown, "payload");
+        }
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if crate::vmlinuz::is_image_name(name) || crate::vmlinuz::looks_like_image(&bytes) {
             self.image

@@ -23,6 +23,8 @@ pub mod junit;
 pub mod kernel;
 mod mmap;
 pub mod module;
+pub mod rpm;
+mod sparse;
 pub mod symvers;
 pub mod vmlinuz;
 

@@ -3,11 +3,12 @@
 //! modversions), `.modinfo`, exports, the signature marker and `.BTF`.
 //! ELF32 and ELF64, little- and big-endian.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::path::Path;
 
 use object::elf;
 use object::read::elf::{FileHeader, SectionHeader, Sym};
+use object::read::ReadRef;
 use object::Endianness;
 use serde::{Deserialize, Serialize};
 
@@ -75,9 +76,15 @@ impl Modinfo {
         let entries = data
             .split(|&b| b == 0)
             .filter_map(|s| {
-                let s = String::from_utf8_lossy(s);
-                let (k, v) = s.split_once('=')?;
-                Some((k.to_string(), v.to_string()))
+                let eq = s.iter().position(|&b| b == b'=')?;
+                match std::str::from_utf8(s) {
+                    Ok(s) => Some((s[..eq].to_string(), s[eq + 1..].to_string())),
+                    Err(_) => {
+                        let s = String::from_utf8_lossy(s);
+                        let (k, v) = s.split_once('=')?;
+                        Some((k.to_string(), v.to_string()))
+                    }
+                }
             })
             .collect();
         Modinfo { entries }
@@ -163,10 +170,7 @@ pub struct Module {
 impl Module {
     /// Reads a module file (compressed or not).
     pub fn read(path: &Path) -> Result<Self> {
-        let shown = path.display().to_string();
-        let file = std::fs::File::open(path).map_err(|e| Error::io(&shown, e))?;
-        let map = crate::mmap::map(&file).map_err(|e| Error::io(&shown, e))?;
-        Self::parse(&map, &shown)
+        read_file(path, None)
     }
 
     /// Parses module bytes (compressed or not); `path` names it in errors.
@@ -177,8 +181,12 @@ impl Module {
             msg: msg.to_string(),
         };
         match object::FileKind::parse(&*data) {
-            Ok(object::FileKind::Elf32) => parse_elf::<elf::FileHeader32<Endianness>>(&data, path),
-            Ok(object::FileKind::Elf64) => parse_elf::<elf::FileHeader64<Endianness>>(&data, path),
+            Ok(object::FileKind::Elf32) => {
+                parse_elf::<elf::FileHeader32<Endianness>, _>(&*data, path)
+            }
+            Ok(object::FileKind::Elf64) => {
+                parse_elf::<elf::FileHeader64<Endianness>, _>(&*data, path)
+            }
             Ok(_) => Err(bad("not an ELF file")),
             Err(e) => Err(bad(&e.to_string())),
         }
@@ -255,11 +263,50 @@ impl ModuleCache {
 
     /// Reads a module file through the cache.
     pub fn read(&self, path: &Path) -> Result<Module> {
-        let shown = path.display().to_string();
-        let file = std::fs::File::open(path).map_err(|e| Error::io(&shown, e))?;
-        let map = crate::mmap::map(&file).map_err(|e| Error::io(&shown, e))?;
-        self.parse(&map, &shown)
+        read_file(path, Some(self))
     }
+}
+
+/// Reads a module file: an uncompressed ELF module by reading only the
+/// parts the parser looks at ([`crate::sparse`]), anything else (compressed
+/// modules, odd layouts, malformed files) through a map of the whole file.
+fn read_file(path: &Path, cache: Option<&ModuleCache>) -> Result<Module> {
+    let shown = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|e| Error::io(&shown, e))?;
+    let len = file.metadata().map_err(|e| Error::io(&shown, e))?.len();
+    if len >= 64 {
+        if let Some(m) = read_sparse(&file, len, &shown) {
+            return Ok(m);
+        }
+    }
+    let map = crate::mmap::map(&file).map_err(|e| Error::io(&shown, e))?;
+    match cache {
+        Some(c) => c.parse(&map, &shown),
+        None => Module::parse(&map, &shown),
+    }
+}
+
+/// Parses an uncompressed ELF module from the pieces of it that the parser
+/// reads; `None` when it is not one, on any error (the caller then parses
+/// the whole file and reports the error as usual), or when the pieces keep
+/// missing something.
+fn read_sparse(file: &std::fs::File, len: u64, path: &str) -> Option<Module> {
+    let mut s = crate::sparse::Sparse::new(file, len);
+    crate::sparse::prefetch(&mut s).ok()?;
+    for _ in 0..4 {
+        let parsed = match object::FileKind::parse(&s) {
+            Ok(object::FileKind::Elf32) => parse_elf::<elf::FileHeader32<Endianness>, _>(&s, path),
+            Ok(object::FileKind::Elf64) => parse_elf::<elf::FileHeader64<Endianness>, _>(&s, path),
+            _ => return None,
+        };
+        let mut misses = s.take_misses();
+        if misses.is_empty() {
+            return parsed.ok();
+        }
+        drop(parsed);
+        s.load(&mut misses).ok()?;
+    }
+    None
 }
 
 /// Whether a file name looks like a kernel module.
@@ -278,7 +325,10 @@ fn ignored_undef(machine: u16, name: &str) -> bool {
     }
 }
 
-fn parse_elf<Elf: FileHeader<Endian = Endianness>>(data: &[u8], path: &str) -> Result<Module> {
+fn parse_elf<'d, Elf: FileHeader<Endian = Endianness>, R: ReadRef<'d>>(
+    data: R,
+    path: &str,
+) -> Result<Module> {
     let bad = |msg: String| Error::Elf {
         path: path.to_string(),
         msg,
@@ -297,8 +347,9 @@ fn parse_elf<Elf: FileHeader<Endian = Endianness>>(data: &[u8], path: &str) -> R
         .sections(endian, data)
         .map_err(|e| bad(format!("section table: {e}")))?;
 
-    // One pass over the section headers: remember the sections we need.
-    let mut names: HashMap<usize, &[u8]> = HashMap::new();
+    // One pass over the section headers: remember the sections we need,
+    // and which `__ksymtab*` section each index is.
+    let mut ksymtab_type: Vec<Option<ExportType>> = vec![None; sections.len()];
     let (mut versions_sec, mut ext_crcs, mut ext_names, mut modinfo_sec) = (None, None, None, None);
     let mut has_btf = false;
     for (i, s) in sections.enumerate() {
@@ -311,10 +362,19 @@ fn parse_elf<Elf: FileHeader<Endian = Endianness>>(data: &[u8], path: &str) -> R
             b"__version_ext_names" => ext_names = Some(s),
             b".modinfo" => modinfo_sec = Some(s),
             b".BTF" => has_btf = true,
-            n if n.starts_with(b"__ksymtab") || n.starts_with(b"__kcrctab") => {
-                names.insert(i.0, n);
+            n => {
+                let t = match n {
+                    b"__ksymtab" => ExportType::Plain,
+                    b"__ksymtab_gpl" => ExportType::Gpl,
+                    b"__ksymtab_gpl_future" => ExportType::GplFuture,
+                    b"__ksymtab_unused" => ExportType::Unused,
+                    b"__ksymtab_unused_gpl" => ExportType::UnusedGpl,
+                    _ => continue, // __ksymtab_strings, __kcrctab*, the rest
+                };
+                if let Some(slot) = ksymtab_type.get_mut(i.0) {
+                    *slot = Some(t);
+                }
             }
-            _ => {}
         }
     }
     let section_data = |s: &Elf::SectionHeader, what: &str| {
@@ -345,7 +405,7 @@ fn parse_elf<Elf: FileHeader<Endian = Endianness>>(data: &[u8], path: &str) -> R
                     let crc = read_word(&rec[..word], kind.big_endian);
                     let name = cstr(&rec[word..]);
                     Version {
-                        name: String::from_utf8_lossy(name).into_owned(),
+                        name: owned(name),
                         crc,
                     }
                 })
@@ -363,7 +423,7 @@ fn parse_elf<Elf: FileHeader<Endian = Endianness>>(data: &[u8], path: &str) -> R
                     )));
                 }
                 for (name, crc) in names.iter().zip(crcs.chunks_exact(4)) {
-                    let name = String::from_utf8_lossy(name).into_owned();
+                    let name = owned(name);
                     if !v.iter().any(|x| x.name == name) {
                         v.push(Version {
                             name,
@@ -394,7 +454,7 @@ fn parse_elf<Elf: FileHeader<Endian = Endianness>>(data: &[u8], path: &str) -> R
                     .iter()
                     .zip(crcs.chunks_exact(4))
                     .map(|(n, c)| Version {
-                        name: String::from_utf8_lossy(n).into_owned(),
+                        name: owned(n),
                         crc: read_word(c, kind.big_endian),
                     })
                     .collect(),
@@ -410,8 +470,8 @@ fn parse_elf<Elf: FileHeader<Endian = Endianness>>(data: &[u8], path: &str) -> R
     let strings = symbols.strings();
     let mut imports = Vec::new();
     let mut ksymtab: Vec<(&[u8], ExportType)> = Vec::new();
-    let mut crcs: HashMap<&[u8], u32> = HashMap::new();
-    let mut nss: HashMap<&[u8], String> = HashMap::new();
+    let mut crcs: HashMap<&[u8], u32> = HashMap::default();
+    let mut nss: HashMap<&[u8], String> = HashMap::default();
     for sym in symbols.iter() {
         let Ok(name) = sym.name(endian, strings) else {
             continue;
@@ -425,7 +485,7 @@ fn parse_elf<Elf: FileHeader<Endian = Endianness>>(data: &[u8], path: &str) -> R
             if bind != elf::STB_GLOBAL && bind != elf::STB_WEAK {
                 continue;
             }
-            let name = String::from_utf8_lossy(name).into_owned();
+            let name = owned(name);
             if ignored_undef(kind.machine, &name) {
                 continue;
             }
@@ -436,16 +496,8 @@ fn parse_elf<Elf: FileHeader<Endian = Endianness>>(data: &[u8], path: &str) -> R
             continue;
         }
         if let Some(export) = name.strip_prefix(b"__ksymtab_") {
-            let Some(sec) = names.get(&usize::from(shndx)) else {
+            let Some(&Some(t)) = ksymtab_type.get(usize::from(shndx)) else {
                 continue;
-            };
-            let t = match *sec {
-                b"__ksymtab" => ExportType::Plain,
-                b"__ksymtab_gpl" => ExportType::Gpl,
-                b"__ksymtab_gpl_future" => ExportType::GplFuture,
-                b"__ksymtab_unused" => ExportType::Unused,
-                b"__ksymtab_unused_gpl" => ExportType::UnusedGpl,
-                _ => continue, // __ksymtab_strings
             };
             ksymtab.push((export, t));
         } else if let Some(export) = name.strip_prefix(b"__crc_") {
@@ -470,7 +522,7 @@ fn parse_elf<Elf: FileHeader<Endian = Endianness>>(data: &[u8], path: &str) -> R
                 .ok()
                 .and_then(|s| s.data(endian, data).ok())
                 .and_then(|d| d.get(value as usize..))
-                .map(|d| String::from_utf8_lossy(cstr(d)).into_owned())
+                .map(|d| owned(cstr(d)))
                 .unwrap_or_default();
             nss.insert(export, ns);
         }
@@ -482,7 +534,7 @@ fn parse_elf<Elf: FileHeader<Endian = Endianness>>(data: &[u8], path: &str) -> R
     let exports = ksymtab
         .into_iter()
         .map(|(sym, export_type)| Export {
-            name: String::from_utf8_lossy(sym).into_owned(),
+            name: owned(sym),
             crc: crcs.get(sym).copied(),
             module: name.clone(),
             export_type,
@@ -497,9 +549,28 @@ fn parse_elf<Elf: FileHeader<Endian = Endianness>>(data: &[u8], path: &str) -> R
         versions,
         modinfo,
         exports,
-        signed: data.ends_with(SIGNATURE_MARKER),
+        signed: ends_with(data, SIGNATURE_MARKER),
         has_btf,
     })
+}
+
+/// Whether the data ends with `tail`.
+fn ends_with<'d, R: ReadRef<'d>>(data: R, tail: &[u8]) -> bool {
+    let n = tail.len() as u64;
+    data.len()
+        .ok()
+        .and_then(|len| len.checked_sub(n))
+        .and_then(|at| data.read_bytes_at(at, n).ok())
+        == Some(tail)
+}
+
+/// `String::from_utf8_lossy(b).into_owned()`, without the lossy scan for
+/// the (usual) valid names.
+fn owned(b: &[u8]) -> String {
+    match std::str::from_utf8(b) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(b).into_owned(),
+    }
 }
 
 fn cstr(b: &[u8]) -> &[u8] {

@@ -198,3 +198,56 @@ fn real_kernels_through_the_cli() {
         EXIT_OK
     );
 }
+
+#[test]
+fn a_cached_check_gives_identical_json() {
+    use std::path::PathBuf;
+    let data = common::data_dir().join("6.12.117+deb13-amd64");
+    let symvers = data.join("Module.symvers");
+    let intel = data.join("modules/kernel/drivers/net/ethernet/intel");
+    if !symvers.is_file() || !intel.is_dir() {
+        eprintln!("skipped: trixie .ko.xz data missing (scripts/fetch-kabi-data)");
+        return;
+    }
+    let kernels = [symvers.display().to_string()];
+    let inputs = [intel];
+    let check = |cache: Option<&certlab_kabi::ModuleCache>| {
+        let (code, text) = cmd_kabi::check(
+            &kernels,
+            None,
+            &[] as &[PathBuf],
+            cmd_kabi::OutputFormat::Json,
+            &inputs,
+            cache,
+        )
+        .unwrap_or_else(|_| panic!("kabi check failed"));
+        (code, text)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cache = cmd_kabi::module_cache(Some(dir.path().to_path_buf()), false).unwrap();
+    let plain = check(None);
+    let cold = check(Some(&cache));
+    let entries = std::fs::read_dir(dir.path()).unwrap().count();
+    assert!(entries > 0, "the cold run filled the cache");
+    let warm = check(Some(&cache));
+    assert_eq!(plain.0, EXIT_OK);
+    assert!(plain.1.contains("e1000e"), "{}", &plain.1[..500]);
+    assert_eq!(cold, plain);
+    assert_eq!(warm, plain);
+    // --no-cache wins over a directory; the default lives under the cache home.
+    assert!(cmd_kabi::module_cache(Some(dir.path().to_path_buf()), true).is_none());
+    // And the flags parse.
+    Cli::try_parse_from(["kabi", "check", "--kernel", "k", "--cache", "d", "m.ko"]).unwrap();
+    Cli::try_parse_from(["kabi", "check", "--kernel", "k", "--no-cache", "m.ko"]).unwrap();
+    assert!(Cli::try_parse_from([
+        "kabi",
+        "check",
+        "--kernel",
+        "k",
+        "--cache",
+        "d",
+        "--no-cache",
+        "m.ko"
+    ])
+    .is_err());
+}

@@ -127,3 +127,20 @@ fn diff_50_to_56() {
         ("0xbce1a965", "0x9060323f")
     );
 }
+
+#[test]
+fn reading_only_the_needed_parts_equals_parsing_the_whole_file() {
+    // Module::read reads uncompressed modules piecewise (pread of the
+    // sections the parser needs); Module::parse sees every byte.
+    let k = kernel(NEW);
+    for m in &k.modules {
+        let whole = std::fs::read(&m.path).unwrap();
+        let full = certlab_kabi::Module::parse(&whole, &m.path).unwrap();
+        assert_eq!(
+            serde_json::to_string(m).unwrap(),
+            serde_json::to_string(&full).unwrap(),
+            "{}",
+            m.path
+        );
+    }
+}

@@ -118,6 +118,9 @@ impl Sshd {
         s
     }
 
+    /// The sessions get the temporary directory as HOME, so the shell's rc
+    /// files of whoever runs the tests (pyenv, conda…) do not run in them:
+    /// a stale lock of such a tool would hang every session.
     fn write_config(&self) -> PathBuf {
         let d = self.dir.path().display();
         let user = whoami();
@@ -137,6 +140,7 @@ impl Sshd {
              MaxStartups 100\n\
              MaxSessions 100\n\
              LogLevel VERBOSE\n\
+             SetEnv HOME={d}\n\
              Subsystem sftp internal-sftp\n",
             port = self.port
         );
