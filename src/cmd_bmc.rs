@@ -264,6 +264,12 @@ async fn record_calls(url: Result<String>, records: &[CallRecord]) -> Option<Sto
     Some(store)
 }
 
+/// The BMC of machine `name` of the lab file, its calls logged to `calls`.
+fn open(lab: &LabFile, name: &str, calls: &Arc<MemoryLog>) -> Result<Box<dyn Bmc>> {
+    let lab = load(lab)?;
+    connect(machine(&lab, name)?, calls.clone())
+}
+
 async fn run_bmc(cmd: BmcCmd, calls: Arc<MemoryLog>) -> Result<i32> {
     match cmd {
         BmcCmd::Power {
@@ -275,8 +281,7 @@ async fn run_bmc(cmd: BmcCmd, calls: Arc<MemoryLog>) -> Result<i32> {
             format,
             ..
         } => {
-            let lab = load(&lab)?;
-            let bmc = connect(machine(&lab, &name)?, calls.clone())?;
+            let bmc = open(&lab, &name, &calls)?;
             let act = match action {
                 PowerArg::Status => None,
                 PowerArg::On => Some(PowerAction::On),
@@ -316,8 +321,7 @@ async fn run_bmc(cmd: BmcCmd, calls: Arc<MemoryLog>) -> Result<i32> {
             format,
             ..
         } => {
-            let lab = load(&lab)?;
-            let bmc = connect(machine(&lab, &name)?, calls.clone())?;
+            let bmc = open(&lab, &name, &calls)?;
             let device = match device {
                 BootArg::Pxe => BootDevice::Pxe,
                 BootArg::Disk => BootDevice::Disk,
@@ -347,8 +351,7 @@ async fn run_bmc(cmd: BmcCmd, calls: Arc<MemoryLog>) -> Result<i32> {
             format,
             ..
         } => {
-            let lab = load(&lab)?;
-            let bmc = connect(machine(&lab, &name)?, calls.clone())?;
+            let bmc = open(&lab, &name, &calls)?;
             let page = bmc
                 .sel_since(since.map(SelCursor))
                 .await
@@ -390,8 +393,7 @@ async fn run_bmc(cmd: BmcCmd, calls: Arc<MemoryLog>) -> Result<i32> {
         BmcCmd::Sensors {
             name, lab, format, ..
         } => {
-            let lab = load(&lab)?;
-            let bmc = connect(machine(&lab, &name)?, calls.clone())?;
+            let bmc = open(&lab, &name, &calls)?;
             let sensors = bmc.sensors().await.map_err(bmc_failure)?;
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&sensors)?),
@@ -416,8 +418,7 @@ async fn run_bmc(cmd: BmcCmd, calls: Arc<MemoryLog>) -> Result<i32> {
         BmcCmd::Info {
             name, lab, format, ..
         } => {
-            let lab = load(&lab)?;
-            let bmc = connect(machine(&lab, &name)?, calls.clone())?;
+            let bmc = open(&lab, &name, &calls)?;
             let id = bmc.identity().await.map_err(bmc_failure)?;
             let v = serde_json::to_value(&id)?;
             print(format, v, || {
@@ -441,8 +442,7 @@ async fn run_bmc(cmd: BmcCmd, calls: Arc<MemoryLog>) -> Result<i32> {
             format,
             ..
         } => {
-            let lab = load(&lab)?;
-            let bmc = connect(machine(&lab, &name)?, calls.clone())?;
+            let bmc = open(&lab, &name, &calls)?;
             let cap = bmc
                 .console(out.clone(), duration.map(Duration::from_secs))
                 .await

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use certlab_hwdb::{Fact, Inventory, OsRelease, SysfsPciDevice};
+use certlab_hwdb::{Fact, Inventory, OsRelease};
 use certlab_lab::Target;
 use certlab_reports::{Evidence, Host};
 
@@ -97,17 +97,7 @@ pub fn discover(target: &dyn Target, sink: &dyn ArtifactSink) -> Result<Discover
     }
 
     let pci = rec.run(walk::PCI_WALK)?;
-    inv.sysfs_pci = walk::parse_records(&pci.stdout_str())
-        .into_iter()
-        .map(|(address, mut attrs)| {
-            let driver = attrs.remove("driver");
-            SysfsPciDevice {
-                address,
-                attrs,
-                driver,
-            }
-        })
-        .collect();
+    inv.sysfs_pci = walk::pci_devices(&pci.stdout_str());
     inv.lspci = cmd_fact(&rec, "lspci", "lspci -nn -k", &mut notes)?;
     inv.modules_alias = text_fact(&rec, &format!("/lib/modules/{kernel}/modules.alias"))?;
     if inv.modules_alias.is_none() {

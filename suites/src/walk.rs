@@ -26,6 +26,21 @@ pub const BLOCK_WALK: &str = r#": certlab block-walk; for b in /sys/block/*; do 
 /// Network interfaces: link state, speed, driver, whether backed by hardware.
 pub const NET_WALK: &str = r#": certlab net-walk; for n in /sys/class/net/*; do [ -e "$n" ] || continue; echo "@ ${n##*/}"; for a in operstate carrier speed duplex type address; do [ -r "$n/$a" ] && v=$(cat "$n/$a" 2>/dev/null) && printf '%s=%s\n' "$a" "$v"; done; if [ -e "$n/device" ]; then echo "has_device=1"; d=$(readlink -f "$n/device"); printf 'device=%s\n' "${d##*/}"; [ -L "$n/device/driver" ] && l=$(readlink "$n/device/driver") && printf 'driver=%s\n' "${l##*/}"; fi; case "$(readlink -f "$n")" in */virtual/*) echo "virtual=1";; esac; done; true"#;
 
+/// The PCI functions of a [`PCI_WALK`] output, with their bound driver.
+pub fn pci_devices(text: &str) -> Vec<certlab_hwdb::SysfsPciDevice> {
+    parse_records(text)
+        .into_iter()
+        .map(|(address, mut attrs)| {
+            let driver = attrs.remove("driver");
+            certlab_hwdb::SysfsPciDevice {
+                address,
+                attrs,
+                driver,
+            }
+        })
+        .collect()
+}
+
 /// Parses `@ name` / `key=value` records. Lines before the first `@` are
 /// gathered in a record with an empty name (the DMI walk has no headers).
 pub fn parse_records(text: &str) -> Vec<Record> {

@@ -279,17 +279,7 @@ fn pci_device_with_an_unbound_in_kernel_driver_fails() {
         .command(": certlab pci-walk", 0, walk, "")
         .file(&alias_path, alias.clone());
     let inv = Inventory {
-        sysfs_pci: certlab_suites::walk::parse_records(walk)
-            .into_iter()
-            .map(|(address, mut attrs)| {
-                let driver = attrs.remove("driver");
-                certlab_hwdb::SysfsPciDevice {
-                    address,
-                    attrs,
-                    driver,
-                }
-            })
-            .collect(),
+        sysfs_pci: certlab_suites::walk::pci_devices(walk),
         modules_alias: Some(certlab_hwdb::Fact::new(alias_path.clone(), alias)),
         ..Inventory::default()
     };
@@ -313,17 +303,7 @@ fn pci_device_with_an_unbound_in_kernel_driver_fails() {
     // Bound, it passes.
     let bound = walk.replace("revision=0x01\n", "revision=0x01\ndriver=igb\n");
     let inv2 = Inventory {
-        sysfs_pci: certlab_suites::walk::parse_records(&bound)
-            .into_iter()
-            .map(|(address, mut attrs)| {
-                let driver = attrs.remove("driver");
-                certlab_hwdb::SysfsPciDevice {
-                    address,
-                    attrs,
-                    driver,
-                }
-            })
-            .collect(),
+        sysfs_pci: certlab_suites::walk::pci_devices(&bound),
         ..inv
     };
     let profile = certlab_hwdb::identify(&inv2, certlab_hwdb::PciIds::embedded());
