@@ -202,7 +202,7 @@ fn dropped_ssh_session_is_an_error_not_a_failure() {
     )
     .unwrap();
     let db = format!("sqlite://{}", dir.path().join("lab.db").display());
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_certlab"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_certlab"))
         .args([
             "certify",
             "--machine",
@@ -232,6 +232,11 @@ fn dropped_ssh_session_is_an_error_not_a_failure() {
             std::time::Instant::now() < deadline,
             "the first case was never recorded"
         );
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+            panic!("certify ended before the session was dropped ({status}): {err}");
+        }
         let o = std::process::Command::new(env!("CARGO_BIN_EXE_certlab"))
             .args(["runs", "list", "--db", &db, "--format", "json"])
             .env("CERTLAB_DATA_DIR", dir.path())

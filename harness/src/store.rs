@@ -189,6 +189,19 @@ pub struct Store {
     backend: Backend,
 }
 
+/// One plain connection: fails at once on a bad URL or a server that is down
+/// (the pool would retry until its acquire timeout), and sets a SQLite file's
+/// journal to WAL (a property of the file) before the pool opens it.
+async fn first_connect(url: &str, backend: Backend) -> Result<(), sqlx::Error> {
+    let mut conn = AnyConnection::connect(url).await?;
+    if backend == Backend::Sqlite {
+        sqlx::query("PRAGMA journal_mode = WAL")
+            .fetch_optional(&mut conn)
+            .await?;
+    }
+    conn.close().await
+}
+
 impl Store {
     /// Connects and applies pending migrations.
     ///
@@ -211,16 +224,36 @@ impl Store {
         } else {
             // one plain connection first: a bad URL or a server that is down fails
             // here at once, where the pool would retry until its acquire timeout
-            let mut conn = AnyConnection::connect(&url).await.map_err(connect_err)?;
-            if backend == Backend::Sqlite {
-                // WAL is a property of the file: set it once, before the pool opens it
-                let wal = sqlx::query("PRAGMA journal_mode = WAL");
-                wal.fetch_optional(&mut conn).await.map_err(connect_err)?;
+            let mut tries = 0;
+            loop {
+                match first_connect(&url, backend).await {
+                    Ok(()) => break,
+                    // Switching a new file to WAL needs it exclusively and does
+                    // not wait on the busy timeout: another process creating
+                    // the same store at this moment makes it fail. Retry.
+                    Err(_) if backend == Backend::Sqlite && tries < 50 => {
+                        tries += 1;
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
+                    Err(e) => return Err(connect_err(e)),
+                }
             }
-            conn.close().await.map_err(connect_err)?;
         }
         let pool = options.connect(&url).await.map_err(connect_err)?;
-        let migrated = MIGRATOR.run(&pool).await;
+        let mut migrated = MIGRATOR.run(&pool).await;
+        if backend == Backend::Sqlite {
+            // PostgreSQL migrations hold an advisory lock; SQLite's take none,
+            // so two processes opening a new file at once can both try to
+            // apply a migration and the later one fails on the tables the
+            // first created. Once the first has committed, running the
+            // migrator again finds them applied: retry for a while.
+            let mut tries = 0;
+            while migrated.is_err() && tries < 50 {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                migrated = MIGRATOR.run(&pool).await;
+            }
+        }
         migrated.map_err(|source| StoreError::Migrate {
             url_redacted: url_redacted.clone(),
             source,

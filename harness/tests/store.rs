@@ -726,3 +726,25 @@ async fn urls_are_redacted_and_checked() -> Result<()> {
     );
     Ok(())
 }
+
+/// Several processes opening a new SQLite store at once (a lab starting
+/// many `certlab` commands) all get a migrated store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_concurrent_first_opens_all_succeed() -> Result<()> {
+    for round in 0..5 {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join(format!("race-{round}.db"));
+        let opens: Vec<_> = (0..6)
+            .map(|_| {
+                let p = path.display().to_string();
+                tokio::spawn(async move { Store::open(&p).await })
+            })
+            .collect();
+        for o in opens {
+            let store = o.await?.map_err(|e| anyhow::anyhow!("{e}"))?;
+            ensure!(store.list_runs(1).await?.is_empty());
+            store.close().await;
+        }
+    }
+    Ok(())
+}
