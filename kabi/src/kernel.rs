@@ -320,13 +320,10 @@ impl Gathered {
                         return;
                     }
                 };
-                let file_name = member.rsplit('/').next().unwrap_or("").to_string();
-                let wanted_symvers = file_name == "Module.symvers"
-                    || (file_name.starts_with("symvers-") && file_name.ends_with(".gz"));
-                let wanted_image = member.starts_with("boot/")
-                    && crate::vmlinuz::is_image_name(&file_name)
-                    && self.image.is_none();
-                if !wanted_symvers && !wanted_image && !is_module_name(&file_name) {
+                let role = member_role(&member);
+                let wanted_symvers = role == Some(MemberRole::Symvers);
+                let wanted_image = role == Some(MemberRole::Image) && self.image.is_none();
+                if !wanted_symvers && !wanted_image && role != Some(MemberRole::Module) {
                     continue;
                 }
                 let mut data = Vec::with_capacity(entry.size() as usize);
@@ -381,6 +378,39 @@ impl Gathered {
 
 /// `6.1.0-56-amd64` from `lib/modules/6.1.0-56-amd64/…` or
 /// `usr/src/linux-headers-6.1.0-56-amd64/…`.
+/// What a file inside a kernel package is to a kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MemberRole {
+    Symvers,
+    Image,
+    Module,
+}
+
+/// Picks the files of a package that make up a kernel: `Module.symvers`
+/// (Debian headers, RHEL kernel-devel), `boot/symvers-VER.gz` and RHEL 8+'s
+/// `lib/modules/VER/symvers.gz` (kernel-core); the image under `boot/` or,
+/// as RHEL/Fedora ship it, `lib/modules/VER/vmlinuz`; and modules.
+fn member_role(member: &str) -> Option<MemberRole> {
+    let file_name = member.rsplit('/').next().unwrap_or("");
+    let in_modules_dir = {
+        let parts: Vec<&str> = member.split('/').collect();
+        parts.len() == 4 && parts[0] == "lib" && parts[1] == "modules"
+            || parts.len() == 5 && parts[..3] == ["usr", "lib", "modules"]
+    };
+    if file_name == "Module.symvers"
+        || (file_name.starts_with("symvers-") && file_name.ends_with(".gz"))
+        || (in_modules_dir && file_name == "symvers.gz")
+    {
+        return Some(MemberRole::Symvers);
+    }
+    if crate::vmlinuz::is_image_name(file_name)
+        && (member.starts_with("boot/") || (in_modules_dir && file_name == "vmlinuz"))
+    {
+        return Some(MemberRole::Image);
+    }
+    is_module_name(file_name).then_some(MemberRole::Module)
+}
+
 fn release_of_path(p: &str) -> Option<String> {
     let parts: Vec<&str> = p.split('/').collect();
     for w in parts.windows(2) {
@@ -447,6 +477,46 @@ impl Kernel {
 #[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
+
+    #[test]
+    fn package_members_by_role() {
+        use MemberRole::*;
+        for (member, role) in [
+            (
+                "usr/src/linux-headers-6.1.0-56-amd64/Module.symvers",
+                Some(Symvers),
+            ),
+            (
+                "usr/src/kernels/5.14.0-427.el9.x86_64/Module.symvers",
+                Some(Symvers),
+            ),
+            ("boot/symvers-5.14.0-427.el9.x86_64.gz", Some(Symvers)),
+            (
+                "lib/modules/5.14.0-427.el9.x86_64/symvers.gz",
+                Some(Symvers),
+            ),
+            (
+                "usr/lib/modules/6.8.5-301.fc40.x86_64/symvers.gz",
+                Some(Symvers),
+            ),
+            ("boot/vmlinuz-6.1.0-56-amd64", Some(Image)),
+            ("lib/modules/5.14.0-427.el9.x86_64/vmlinuz", Some(Image)),
+            ("usr/lib/modules/6.8.5-301.fc40.x86_64/vmlinuz", Some(Image)),
+            (
+                "lib/modules/5.14.0-427.el9.x86_64/kernel/fs/ext4/ext4.ko.xz",
+                Some(Module),
+            ),
+            // Not a kernel's own symvers or image.
+            (
+                "lib/modules/5.14.0-427.el9.x86_64/extra/foo/symvers.gz",
+                None,
+            ),
+            ("usr/share/doc/vmlinuz", None),
+            ("boot/vmlinuz-6.1.0-56-amd64.sig", None),
+        ] {
+            assert_eq!(member_role(member), role, "{member}");
+        }
+    }
 
     #[test]
     fn releases_from_paths() {
