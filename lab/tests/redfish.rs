@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use certlab_lab::bmc::redfish::{AuthMode, Redfish, RedfishConfig};
@@ -25,18 +24,6 @@ use sha2::Digest;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/redfish")
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn client(url: &str, tls: TlsMode, user: &str, pass: &str) -> Redfish {
@@ -482,136 +469,23 @@ async fn circuit_breaker_opens_after_repeated_failures() {
 
 // ---------------------------------------------------------------- sushy-tools
 
-/// sushy-tools in fake-driver mode on a free port; killed when dropped.
-struct Sushy {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-    cert_der: Option<Vec<u8>>,
-}
+#[path = "common/sushy.rs"]
+mod sushy;
+use sushy::Sushy;
 
-impl Drop for Sushy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn sushy_venv() -> PathBuf {
-    let script = repo_root().join("scripts/sushy-venv");
-    let out = Command::new(&script)
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    assert!(
-        out.status.success(),
-        "scripts/sushy-venv failed ({}): sushy-tools is needed for these tests; \
-         install python3 and python3-venv (scripts/bootstrap --test) and run scripts/sushy-venv",
-        out.status
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-}
-
-impl Sushy {
-    fn start(tls: bool) -> Sushy {
-        let venv = sushy_venv();
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let mut conf = format!(
-            "SUSHY_EMULATOR_LISTEN_IP = '127.0.0.1'\n\
-             SUSHY_EMULATOR_LISTEN_PORT = {port}\n\
-             SUSHY_EMULATOR_FAKE_DRIVER = True\n\
-             SUSHY_EMULATOR_STATE_DIR = '{}'\n\
-             SUSHY_EMULATOR_FAKE_SYSTEMS = [{{'uuid': '27946b59-9e44-4fa7-8e91-f3527a1ef094', \
-             'name': 'node1', 'power_state': 'Off', 'external_notifier': False, \
-             'nics': [{{'mac': '00:5c:52:31:3a:9c', 'ip': '172.22.0.100'}}]}}]\n",
-            dir.path().join("state").display()
-        );
-        let mut cert_der = None;
-        if tls {
-            let cert = dir.path().join("cert.pem");
-            let key = dir.path().join("key.pem");
-            let st = Command::new("openssl")
-                .args([
-                    "req",
-                    "-x509",
-                    "-newkey",
-                    "ec",
-                    "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1",
-                ])
-                .args(["-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"])
-                .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
-                .arg(&key)
-                .arg("-out")
-                .arg(&cert)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .expect("openssl is needed for the HTTPS tests (apt-get install openssl)");
-            assert!(st.success(), "openssl req failed");
-            let pem = std::fs::read(&cert).unwrap();
-            use rustls::pki_types::pem::PemObject;
-            let der = rustls::pki_types::CertificateDer::from_pem_slice(&pem).unwrap();
-            cert_der = Some(der.as_ref().to_vec());
-            conf.push_str(&format!(
-                "SUSHY_EMULATOR_SSL_CERT = '{}'\nSUSHY_EMULATOR_SSL_KEY = '{}'\n",
-                cert.display(),
-                key.display()
-            ));
-        }
-        let conf_path = dir.path().join("sushy.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        let log = std::fs::File::create(dir.path().join("sushy.log")).unwrap();
-        let child = Command::new(venv.join("bin/sushy-emulator"))
-            .arg("--config")
-            .arg(&conf_path)
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("cannot start sushy-emulator from scripts/sushy-venv's venv");
-        let mut s = Sushy {
-            child,
-            port,
-            dir,
-            cert_der,
-        };
-        s.wait_listening();
-        s
-    }
-
-    fn wait_listening(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            if let Ok(Some(st)) = self.child.try_wait() {
-                let log =
-                    std::fs::read_to_string(self.dir.path().join("sushy.log")).unwrap_or_default();
-                panic!("sushy-emulator exited ({st}) before listening:\n{log}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "sushy-emulator did not listen within 20 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn url(&self) -> String {
-        let scheme = if self.cert_der.is_some() {
-            "https"
-        } else {
-            "http"
-        };
-        format!("{scheme}://127.0.0.1:{}", self.port)
-    }
+/// The DER bytes of the HTTPS certificate sushy serves.
+fn cert_der(s: &Sushy) -> Vec<u8> {
+    use rustls::pki_types::pem::PemObject;
+    let pem = s.cert_pem.as_ref().expect("sushy serves HTTPS");
+    rustls::pki_types::CertificateDer::from_pem_slice(pem)
+        .unwrap()
+        .as_ref()
+        .to_vec()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sushy_power_cycle_and_boot_override() {
-    let sushy = Sushy::start(false);
+    let sushy = Sushy::start();
     let log = MemoryLog::new();
     let rf = client(&sushy.url(), TlsMode::Verify, "admin", "password");
     let g = Guarded::new(rf, RetryPolicy::default(), log.clone());
@@ -677,8 +551,8 @@ async fn sushy_power_cycle_and_boot_override() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sushy_https_insecure_and_pin_work_verify_refuses() {
-    let sushy = Sushy::start(true);
-    let pin: [u8; 32] = sha2::Sha256::digest(sushy.cert_der.as_ref().unwrap()).into();
+    let sushy = Sushy::start_with(true);
+    let pin: [u8; 32] = sha2::Sha256::digest(cert_der(&sushy)).into();
     let url = sushy.url();
 
     let rf = client(&url, TlsMode::Insecure, "admin", "password");

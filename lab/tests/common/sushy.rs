@@ -1,7 +1,7 @@
-//! sushy-tools in fake-driver mode over plain HTTP on 127.0.0.1 at a free
-//! port, from the venv `scripts/sushy-venv` makes; killed on drop. One
-//! system, `node1`, powered off. Fails (not skips) when the venv cannot be
-//! set up. (`lab/tests/redfish.rs` has its own, with HTTPS.)
+//! sushy-tools in fake-driver mode over HTTP or HTTPS (a self-signed
+//! certificate made with openssl) on 127.0.0.1 at a free port, from the venv
+//! `scripts/sushy-venv` makes; killed on drop. One system, `node1`, powered
+//! off. Fails (not skips) when the venv cannot be set up.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -13,6 +13,8 @@ pub struct Sushy {
     child: Child,
     pub port: u16,
     pub dir: tempfile::TempDir,
+    /// The server certificate (PEM) when serving HTTPS.
+    pub cert_pem: Option<Vec<u8>>,
 }
 
 impl Drop for Sushy {
@@ -47,7 +49,14 @@ pub fn venv() -> PathBuf {
 }
 
 impl Sushy {
+    /// Over plain HTTP.
     pub fn start() -> Sushy {
+        Sushy::start_with(false)
+    }
+
+    /// Over HTTP, or over HTTPS with a fresh self-signed certificate for
+    /// `IP:127.0.0.1`.
+    pub fn start_with(tls: bool) -> Sushy {
         let venv = venv();
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -55,7 +64,7 @@ impl Sushy {
             .local_addr()
             .unwrap()
             .port();
-        let conf = format!(
+        let mut conf = format!(
             "SUSHY_EMULATOR_LISTEN_IP = '127.0.0.1'\n\
              SUSHY_EMULATOR_LISTEN_PORT = {port}\n\
              SUSHY_EMULATOR_FAKE_DRIVER = True\n\
@@ -65,6 +74,30 @@ impl Sushy {
              'nics': [{{'mac': '00:5c:52:31:3a:9c', 'ip': '172.22.0.100'}}]}}]\n",
             dir.path().join("state").display()
         );
+        let mut cert_pem = None;
+        if tls {
+            let cert = dir.path().join("cert.pem");
+            let key = dir.path().join("key.pem");
+            let st = Command::new("openssl")
+                .args(["req", "-x509", "-newkey", "ec"])
+                .args(["-pkeyopt", "ec_paramgen_curve:prime256v1"])
+                .args(["-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"])
+                .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+                .arg(&key)
+                .arg("-out")
+                .arg(&cert)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("openssl is needed for the HTTPS tests (apt-get install openssl)");
+            assert!(st.success(), "openssl req failed");
+            cert_pem = Some(std::fs::read(&cert).unwrap());
+            conf.push_str(&format!(
+                "SUSHY_EMULATOR_SSL_CERT = '{}'\nSUSHY_EMULATOR_SSL_KEY = '{}'\n",
+                cert.display(),
+                key.display()
+            ));
+        }
         let conf_path = dir.path().join("sushy.conf");
         std::fs::write(&conf_path, conf).unwrap();
         let log = std::fs::File::create(dir.path().join("sushy.log")).unwrap();
@@ -76,7 +109,12 @@ impl Sushy {
             .stderr(log)
             .spawn()
             .expect("cannot start sushy-emulator from scripts/sushy-venv's venv");
-        let mut s = Sushy { child, port, dir };
+        let mut s = Sushy {
+            child,
+            port,
+            dir,
+            cert_pem,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if std::net::TcpStream::connect(("127.0.0.1", s.port)).is_ok() {
@@ -94,6 +132,16 @@ impl Sushy {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// `http://…` or `https://…` of the service.
+    pub fn url(&self) -> String {
+        let scheme = if self.cert_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     pub fn log(&self) -> String {
