@@ -176,7 +176,7 @@ pub(crate) fn db_url(arg: &DbArg) -> Result<String> {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(2)

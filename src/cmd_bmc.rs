@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use certlab_harness::{BmcCallStats, Store};
 use certlab_lab::bmc::{
     ipmi, redfish, replay, Bmc, BmcError, BootDevice, BootOverride, CallRecord, CallSink, Guarded,
@@ -192,16 +192,8 @@ fn print(format: Format, v: serde_json::Value, human: impl FnOnce()) -> Result<(
     Ok(())
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
-}
-
 pub fn run(cmd: BmcCmd) -> Result<i32> {
-    let rt = runtime()?;
+    let rt = crate::cli::runtime()?;
     rt.block_on(run_async(cmd))
 }
 
@@ -493,7 +485,7 @@ async fn run_bmc(cmd: BmcCmd, calls: Arc<MemoryLog>) -> Result<i32> {
             let scheme = if tls { "https" } else { "http" };
             println!("serving {} at {scheme}://{addr}/redfish/v1", tree.display());
             if let Some(pin) = server.cert_sha256() {
-                println!("certificate pin_sha256 = \"{}\"", hex_encode(&pin));
+                println!("certificate pin_sha256 = \"{}\"", hex::encode(pin));
             }
             tokio::select! {
                 r = server.run(listener) => r.map_err(|e| failure(exit::INFRA, e.to_string()))?,
@@ -502,10 +494,6 @@ async fn run_bmc(cmd: BmcCmd, calls: Arc<MemoryLog>) -> Result<i32> {
             Ok(exit::OK)
         }
     }
-}
-
-fn hex_encode(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// One machine's health: each probe and what it found.
