@@ -158,50 +158,8 @@ fn read_machine(
     }
     let pool = t.nonempty_str(cx, "pool").map(|(p, _)| p);
     let mut ok = true;
-    let bmc = match t.get("bmc") {
-        None => None,
-        Some(Node {
-            kind: Kind::Table(e),
-            span,
-        }) => {
-            let r = read_bmc(cx, &what, span.clone(), e);
-            ok &= r.is_some();
-            r
-        }
-        Some(n) => {
-            cx.error(
-                n.span.clone(),
-                format!(
-                    "{what}: `bmc` must be a table ([machine.bmc]), not {}",
-                    n.kind.type_name()
-                ),
-            );
-            ok = false;
-            None
-        }
-    };
-    let ssh = match t.get("ssh") {
-        None => None,
-        Some(Node {
-            kind: Kind::Table(e),
-            span,
-        }) => {
-            let r = read_ssh(cx, &what, span.clone(), e);
-            ok &= r.is_some();
-            r
-        }
-        Some(n) => {
-            cx.error(
-                n.span.clone(),
-                format!(
-                    "{what}: `ssh` must be a table ([machine.ssh]), not {}",
-                    n.kind.type_name()
-                ),
-            );
-            ok = false;
-            None
-        }
-    };
+    let bmc = sub_table(cx, &what, t.get("bmc"), "bmc", &mut ok, read_bmc);
+    let ssh = sub_table(cx, &what, t.get("ssh"), "ssh", &mut ok, read_ssh);
     t.finish(
         cx,
         &["name", "arch", "tags", "pool", "bmc", "ssh"],
@@ -220,6 +178,43 @@ fn read_machine(
         ssh,
         line,
     })
+}
+
+/// A reader of one `[machine.KEY]` table: machine label, span, entries.
+type SubReader<T> = fn(&mut Cx<'_>, &str, Range<usize>, &[(Spanned<String>, Node)]) -> Option<T>;
+
+/// Reads `[machine.KEY]` with `read` when present and a table; reports it
+/// otherwise. `ok` turns false on any problem.
+fn sub_table<T>(
+    cx: &mut Cx<'_>,
+    what: &str,
+    node: Option<&Node>,
+    key: &str,
+    ok: &mut bool,
+    read: SubReader<T>,
+) -> Option<T> {
+    match node {
+        None => None,
+        Some(Node {
+            kind: Kind::Table(e),
+            span,
+        }) => {
+            let r = read(cx, what, span.clone(), e);
+            *ok &= r.is_some();
+            r
+        }
+        Some(n) => {
+            cx.error(
+                n.span.clone(),
+                format!(
+                    "{what}: `{key}` must be a table ([machine.{key}]), not {}",
+                    n.kind.type_name()
+                ),
+            );
+            *ok = false;
+            None
+        }
+    }
 }
 
 const BMC_KEYS: &[&str] = &[
