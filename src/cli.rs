@@ -62,13 +62,13 @@ enum Command {
     Bundle(BundleCmd),
     /// Hardware identification: CPU platform, PCI devices and drivers, accelerators, DMI.
     #[command(subcommand)]
-    Hwdb(crate::cmd_hwdb::HwdbCmd),
+    Hwdb(crate::cmd::hwdb::HwdbCmd),
     /// The lab: inventory and machines.
     #[command(subcommand)]
-    Lab(crate::cmd_lab::LabCmd),
+    Lab(crate::cmd::lab::LabCmd),
     /// Kernel ABI: check drivers against kernels, diff kernels, manage allowlists.
     #[command(subcommand)]
-    Kabi(crate::cmd_kabi::KabiCmd),
+    Kabi(crate::cmd::kabi::KabiCmd),
     /// Runs recorded in the lab store.
     #[command(subcommand)]
     Runs(RunsCmd),
@@ -203,9 +203,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Bundle(BundleCmd::Verify { file, pubkey }) => verify(&file, pubkey.as_deref()),
         Command::Runs(cmd) => runs(cmd),
-        Command::Kabi(cmd) => crate::cmd_kabi::run(cmd),
-        Command::Hwdb(cmd) => crate::cmd_hwdb::run(cmd),
-        Command::Lab(cmd) => crate::cmd_lab::run(cmd),
+        Command::Kabi(cmd) => crate::cmd::kabi::run(cmd),
+        Command::Hwdb(cmd) => crate::cmd::hwdb::run(cmd),
+        Command::Lab(cmd) => crate::cmd::lab::run(cmd),
         Command::Agent(AgentCmd::Memtest { mib, seed }) => {
             let report = certlab_suites::checks::memtest::run(mib, seed)
                 .map_err(|e| failure(exit::INFRA, e))?;

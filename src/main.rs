@@ -1,10 +1,7 @@
 //! `certlab`: the command line. Wiring only: parsing, defaults, printing.
 
 mod cli;
-mod cmd_bmc;
-mod cmd_hwdb;
-mod cmd_kabi;
-mod cmd_lab;
+mod cmd;
 mod display;
 mod exit;
 mod targets;

@@ -16,7 +16,6 @@ use certlab_kabi::{
 };
 use serde::Serialize;
 
-#[path = "cmd_kabi_explain.rs"]
 mod explain_cmd;
 
 /// Everything is compatible (check), or nothing breaks (diff).

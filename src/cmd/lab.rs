@@ -29,7 +29,7 @@ pub struct LabFile {
 #[derive(Debug, clap::Subcommand)]
 pub enum LabCmd {
     #[command(flatten)]
-    Bmc(crate::cmd_bmc::BmcCmd),
+    Bmc(crate::cmd::bmc::BmcCmd),
     /// Check lab.toml and report every problem with its file and line.
     Validate {
         #[command(flatten)]
@@ -63,7 +63,7 @@ pub enum LabCmd {
 
 pub fn run(cmd: LabCmd) -> Result<i32> {
     match cmd {
-        LabCmd::Bmc(c) => crate::cmd_bmc::run(c),
+        LabCmd::Bmc(c) => crate::cmd::bmc::run(c),
         LabCmd::Validate { lab, format } => validate(&lab, format),
         LabCmd::List { lab, format } => list(&lab, format),
         LabCmd::Exec {

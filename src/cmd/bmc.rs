@@ -15,7 +15,7 @@ use certlab_lab::inventory::{BmcProtocol, Lab, Machine};
 use serde_json::json;
 
 use crate::cli::{db_url, failure, DbArg, Format};
-use crate::cmd_lab::LabFile;
+use crate::cmd::lab::LabFile;
 use crate::exit;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
