@@ -4,6 +4,7 @@
 //! store. It emits [`RunEvent`]s and never prints.
 
 pub mod events;
+pub mod lifecycle;
 pub mod runner;
 pub mod store;
 

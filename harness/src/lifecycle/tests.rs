@@ -1,0 +1,418 @@
+//! Exhaustive and property tests of the job and machine lifecycles.
+
+use proptest::prelude::*;
+use time::{Duration, OffsetDateTime};
+
+use super::job::{next, JobEvent, JobState, JobStateKind, Refusal, Resume};
+use super::machine::{next_health, unavailable, Health, HealthEvent, HealthRefusal, MachineState};
+
+fn t(secs: i64) -> OffsetDateTime {
+    OffsetDateTime::UNIX_EPOCH + Duration::seconds(1_700_000_000 + secs)
+}
+
+const TTL: Duration = Duration::seconds(30);
+
+/// One state of each kind; leases held by "a" until t(100).
+fn one_of_each() -> Vec<JobState> {
+    vec![
+        JobState::new(t(0)),
+        JobState::Leased {
+            machine: "m1".into(),
+            owner: "a".into(),
+            run: "r1".into(),
+            until: t(100),
+            attempt: 1,
+        },
+        JobState::Running {
+            machine: "m1".into(),
+            owner: "a".into(),
+            run: "r1".into(),
+            until: t(100),
+            attempt: 1,
+            started: t(10),
+        },
+        JobState::Finished {
+            machine: "m1".into(),
+            run: "r1".into(),
+            at: t(50),
+        },
+        JobState::Failed {
+            error: "bmc timeout".into(),
+            attempt: 2,
+            at: t(50),
+        },
+        JobState::Cancelled {
+            reason: "by alice".into(),
+            at: t(50),
+        },
+    ]
+}
+
+/// One event of each kind, sent by the holder "a".
+fn events() -> Vec<JobEvent> {
+    vec![
+        JobEvent::Lease {
+            machine: "m2".into(),
+            owner: "b".into(),
+            new_run: "r2".into(),
+            ttl: TTL,
+        },
+        JobEvent::Start { owner: "a".into() },
+        JobEvent::Heartbeat {
+            owner: "a".into(),
+            ttl: TTL,
+        },
+        JobEvent::RunEnded { owner: "a".into() },
+        JobEvent::InfraFault {
+            owner: "a".into(),
+            error: "ssh dropped".into(),
+            max_attempts: 3,
+        },
+        JobEvent::LeaseExpired,
+        JobEvent::Cancel {
+            reason: "by bob".into(),
+        },
+    ]
+}
+
+/// Every (state, event) pair at a time before the lease expires: the
+/// resulting state kind, or None when refused. This table *is* the
+/// lifecycle; a change to it is a change of behaviour.
+#[test]
+fn transition_table_is_exactly_this() {
+    use JobStateKind::*;
+    let expected: [[Option<JobStateKind>; 7]; 6] = [
+        //  lease        start         heartbeat      run_ended       infra_fault   expired  cancel
+        [Some(Leased), None, None, None, None, None, Some(Cancelled)], // queued
+        [
+            None,
+            Some(Running),
+            Some(Leased),
+            None,
+            Some(Queued),
+            None,
+            Some(Cancelled),
+        ], // leased
+        [
+            None,
+            None,
+            Some(Running),
+            Some(Finished),
+            Some(Queued),
+            None,
+            Some(Cancelled),
+        ], // running
+        [None; 7],                                                     // finished
+        [None; 7],                                                     // failed
+        [None; 7],                                                     // cancelled
+    ];
+    for (i, state) in one_of_each().iter().enumerate() {
+        for (j, event) in events().iter().enumerate() {
+            let got = next(state, event, t(60)).ok().map(|s| s.kind());
+            assert_eq!(
+                got,
+                expected[i][j],
+                "{} + {} at t(60)",
+                state.kind(),
+                event.name()
+            );
+        }
+    }
+}
+
+#[test]
+fn terminal_states_refuse_everything_and_say_so() {
+    for state in one_of_each().into_iter().filter(|s| s.kind().is_terminal()) {
+        for event in events() {
+            assert_eq!(
+                next(&state, &event, t(1000)),
+                Err(Refusal::Terminal {
+                    state: state.kind()
+                })
+            );
+        }
+    }
+}
+
+#[test]
+fn an_expired_lease_goes_back_to_the_queue_to_resume_its_run() {
+    let running = &one_of_each()[2];
+    // Not before its expiry.
+    assert!(matches!(
+        next(running, &JobEvent::LeaseExpired, t(99)),
+        Err(Refusal::NotExpired { .. })
+    ));
+    let queued = next(running, &JobEvent::LeaseExpired, t(100)).expect("expired");
+    let JobState::Queued {
+        resume, attempt, ..
+    } = &queued
+    else {
+        panic!("{queued:?}")
+    };
+    assert_eq!(
+        resume.as_ref(),
+        Some(&Resume {
+            run: "r1".into(),
+            machine: "m1".into()
+        })
+    );
+    // The dead holder's attempt is given back.
+    assert_eq!(*attempt, 0);
+    // Leased again on the same machine: the same run continues.
+    let lease = |machine: &str| JobEvent::Lease {
+        machine: machine.into(),
+        owner: "b".into(),
+        new_run: "r2".into(),
+        ttl: TTL,
+    };
+    match next(&queued, &lease("m1"), t(101)).expect("lease") {
+        JobState::Leased { run, owner, .. } => {
+            assert_eq!(run, "r1");
+            assert_eq!(owner, "b");
+        }
+        s => panic!("{s:?}"),
+    }
+    // On another machine: a new run.
+    match next(&queued, &lease("m9"), t(101)).expect("lease") {
+        JobState::Leased { run, .. } => assert_eq!(run, "r2"),
+        s => panic!("{s:?}"),
+    }
+}
+
+#[test]
+fn a_holder_whose_lease_expired_cannot_start_or_heartbeat() {
+    let leased = &one_of_each()[1];
+    assert!(matches!(
+        next(leased, &JobEvent::Start { owner: "a".into() }, t(100)),
+        Err(Refusal::Expired { .. })
+    ));
+    let hb = JobEvent::Heartbeat {
+        owner: "a".into(),
+        ttl: TTL,
+    };
+    assert!(matches!(
+        next(leased, &hb, t(150)),
+        Err(Refusal::Expired { .. })
+    ));
+    // Another daemon is refused whatever the time.
+    let other = JobEvent::Start { owner: "z".into() };
+    assert!(matches!(
+        next(leased, &other, t(1)),
+        Err(Refusal::NotOwner { .. })
+    ));
+}
+
+#[test]
+fn infrastructure_faults_requeue_until_the_attempts_are_used() {
+    let fault = |max| JobEvent::InfraFault {
+        owner: "a".into(),
+        error: "bmc timeout".into(),
+        max_attempts: max,
+    };
+    let running = &one_of_each()[2]; // attempt 1
+    match next(running, &fault(2), t(60)).expect("requeue") {
+        JobState::Queued {
+            attempt,
+            resume,
+            last_error,
+            ..
+        } => {
+            assert_eq!(attempt, 1);
+            assert_eq!(resume, None, "another machine starts a new run");
+            assert_eq!(last_error.as_deref(), Some("bmc timeout"));
+        }
+        s => panic!("{s:?}"),
+    }
+    match next(running, &fault(1), t(60)).expect("fail") {
+        JobState::Failed { error, attempt, .. } => {
+            assert_eq!(error, "bmc timeout");
+            assert_eq!(attempt, 1);
+        }
+        s => panic!("{s:?}"),
+    }
+}
+
+#[test]
+fn a_lease_needs_a_positive_time() {
+    let e = JobEvent::Lease {
+        machine: "m".into(),
+        owner: "a".into(),
+        new_run: "r".into(),
+        ttl: Duration::ZERO,
+    };
+    assert!(matches!(
+        next(&JobState::new(t(0)), &e, t(1)),
+        Err(Refusal::BadTtl { .. })
+    ));
+}
+
+#[test]
+fn state_kinds_round_trip_through_their_names() {
+    for k in JobStateKind::ALL {
+        assert_eq!(JobStateKind::parse(k.as_str()), Some(k));
+    }
+    assert_eq!(JobStateKind::parse("done"), None);
+}
+
+fn arb_event() -> impl Strategy<Value = JobEvent> {
+    let owner = prop_oneof![Just("a".to_string()), Just("b".to_string())];
+    let machine = prop_oneof![Just("m1".to_string()), Just("m2".to_string())];
+    prop_oneof![
+        (machine, owner.clone(), 1i64..60, 0u32..1000).prop_map(|(machine, owner, ttl, n)| {
+            JobEvent::Lease {
+                machine,
+                owner,
+                new_run: format!("r{n}"),
+                ttl: Duration::seconds(ttl),
+            }
+        }),
+        owner.clone().prop_map(|owner| JobEvent::Start { owner }),
+        (owner.clone(), 1i64..60).prop_map(|(owner, ttl)| JobEvent::Heartbeat {
+            owner,
+            ttl: Duration::seconds(ttl)
+        }),
+        owner.clone().prop_map(|owner| JobEvent::RunEnded { owner }),
+        (owner, 1u32..4).prop_map(|(owner, max_attempts)| JobEvent::InfraFault {
+            owner,
+            error: "fault".into(),
+            max_attempts,
+        }),
+        Just(JobEvent::LeaseExpired),
+        Just(JobEvent::Cancel {
+            reason: "user".into()
+        }),
+    ]
+}
+
+proptest! {
+    /// Any sequence of events at increasing times keeps the invariants:
+    /// refusals leave the state unchanged (the caller keeps the old one),
+    /// attempts never exceed the largest limit, a lease is always in the
+    /// future when granted or extended, only the holder moves a leased job
+    /// (except expiry and cancel), and terminal states absorb.
+    #[test]
+    fn sequences_keep_the_invariants(
+        steps in proptest::collection::vec((arb_event(), 0i64..40), 1..60)
+    ) {
+        let mut state = JobState::new(t(0));
+        let mut now = t(0);
+        for (event, dt) in steps {
+            now += Duration::seconds(dt);
+            let before = state.clone();
+            match next(&state, &event, now) {
+                Ok(after) => {
+                    prop_assert!(!before.kind().is_terminal());
+                    prop_assert!(after.attempt() <= 3 + 1);
+                    if let (JobEvent::Lease { .. } | JobEvent::Heartbeat { .. }, Some((_, until))) =
+                        (&event, after.lease())
+                    {
+                        prop_assert!(until > now);
+                    }
+                    let by = match &event {
+                        JobEvent::Start { owner }
+                        | JobEvent::Heartbeat { owner, .. }
+                        | JobEvent::RunEnded { owner }
+                        | JobEvent::InfraFault { owner, .. } => Some(owner.as_str()),
+                        _ => None,
+                    };
+                    if let (Some(by), Some((holder, _))) = (by, before.lease()) {
+                        prop_assert_eq!(by, holder);
+                    }
+                    // A run keeps its id from lease to end.
+                    if let (
+                        JobState::Running { run: r1, .. } | JobState::Leased { run: r1, .. },
+                        JobState::Running { run: r2, .. } | JobState::Finished { run: r2, .. },
+                    ) = (&before, &after)
+                    {
+                        prop_assert_eq!(r1, r2);
+                    }
+                    state = after;
+                }
+                Err(Refusal::Terminal { state: k }) => prop_assert!(k.is_terminal()),
+                Err(_) => prop_assert!(!before.kind().is_terminal()),
+            }
+        }
+    }
+}
+
+#[test]
+fn machine_health_lifecycle() {
+    let good = Health::Good { since: t(0) };
+    // A passing check keeps the original `since`.
+    assert_eq!(
+        next_health(&good, &HealthEvent::CheckPassed, t(5)),
+        Ok(Health::Good { since: t(0) })
+    );
+    let bad = next_health(
+        &good,
+        &HealthEvent::CheckFailed {
+            reason: "critical SEL entry".into(),
+        },
+        t(6),
+    )
+    .expect("bad");
+    assert_eq!(bad.reason(), Some("critical SEL entry"));
+    assert_eq!(bad.since(), t(6));
+    // Infrastructure failures below the limit change nothing; at it, bad.
+    let below = HealthEvent::InfraFailures {
+        failures: 2,
+        limit: 3,
+        last_error: "ssh".into(),
+    };
+    assert_eq!(next_health(&good, &below, t(7)), Ok(good.clone()));
+    let at = HealthEvent::InfraFailures {
+        failures: 3,
+        limit: 3,
+        last_error: "bmc timeout".into(),
+    };
+    let h = next_health(&good, &at, t(8)).expect("bad");
+    assert_eq!(h.name(), "bad");
+    assert!(h.reason().is_some_and(|r| r.contains("bmc timeout")));
+    // Maintenance only leaves through `off` (to unknown) or retirement.
+    let m = next_health(
+        &bad,
+        &HealthEvent::MaintenanceOn {
+            note: "DIMM swap".into(),
+        },
+        t(9),
+    )
+    .expect("maintenance");
+    assert!(matches!(
+        next_health(&m, &HealthEvent::CheckPassed, t(10)),
+        Err(HealthRefusal::InMaintenance { .. })
+    ));
+    let u = next_health(&m, &HealthEvent::MaintenanceOff, t(11)).expect("off");
+    assert_eq!(u.name(), "unknown");
+    assert_eq!(
+        next_health(&good, &HealthEvent::MaintenanceOff, t(12)),
+        Err(HealthRefusal::NotInMaintenance)
+    );
+    let r = next_health(&u, &HealthEvent::Retire, t(13)).expect("retire");
+    assert_eq!(
+        next_health(&r, &HealthEvent::CheckPassed, t(14)),
+        Err(HealthRefusal::Retired)
+    );
+}
+
+#[test]
+fn only_idle_good_machines_take_jobs_and_others_say_why() {
+    let good = Health::Good { since: t(0) };
+    assert_eq!(unavailable(&MachineState::Idle, &good), None);
+    let busy = MachineState::Running {
+        job: "j1".into(),
+        run: "r1".into(),
+    };
+    assert_eq!(
+        unavailable(&busy, &good).map(|u| u.to_string()),
+        Some("busy with job j1".into())
+    );
+    let unknown = Health::Unknown { since: t(0) };
+    assert!(unavailable(&MachineState::Idle, &unknown)
+        .is_some_and(|u| u.to_string().contains("health check")));
+    let bad = Health::Bad {
+        reason: "3 consecutive infrastructure failures".into(),
+        since: t(0),
+    };
+    assert!(unavailable(&MachineState::Idle, &bad)
+        .is_some_and(|u| u.to_string().contains("3 consecutive")));
+}
