@@ -4,6 +4,7 @@
 
 pub mod job;
 pub mod machine;
+pub mod requirements;
 
 #[cfg(test)]
 mod tests;
@@ -11,4 +12,7 @@ mod tests;
 pub use job::{next as next_job, JobEvent, JobState, JobStateKind, Refusal, Resume};
 pub use machine::{
     next_health, unavailable, Health, HealthEvent, HealthRefusal, MachineState, Unavailable,
+};
+pub use requirements::{
+    schedule, Candidate, MachineFacts, QueuedJob, RequirementError, Requirements,
 };

@@ -416,3 +416,132 @@ fn only_idle_good_machines_take_jobs_and_others_say_why() {
     assert!(unavailable(&MachineState::Idle, &bad)
         .is_some_and(|u| u.to_string().contains("3 consecutive")));
 }
+
+mod scheduling {
+    use super::super::machine::{Health, MachineState};
+    use super::super::requirements::{
+        schedule, Candidate, MachineFacts, QueuedJob, RequirementError, Requirements,
+    };
+    use super::t;
+
+    fn machine(name: &str, arch: &str, family: &str, tags: &[&str]) -> Candidate {
+        Candidate {
+            facts: MachineFacts {
+                name: name.into(),
+                arch: arch.into(),
+                family: Some(family.into()),
+                pool: Some("rack1".into()),
+                tags: tags.iter().map(|s| s.to_string()).collect(),
+            },
+            state: MachineState::Idle,
+            health: Health::Good { since: t(0) },
+        }
+    }
+
+    fn job(id: &str, req: &str, priority: u8, submitter: &str, age: u32) -> QueuedJob {
+        QueuedJob {
+            id: id.into(),
+            requirements: Requirements::parse(req).expect("requirements"),
+            priority,
+            submitter: submitter.into(),
+            age_key: format!("{age:06}"),
+        }
+    }
+
+    #[test]
+    fn requirements_parse_and_refuse_what_they_cannot_read() {
+        let r = Requirements::parse("arch=aarch64, family=kunpeng,tag=gpu,tag=nvme").expect("ok");
+        assert_eq!(r.arch.as_deref(), Some("aarch64"));
+        assert_eq!(r.tags, vec!["gpu".to_string(), "nvme".to_string()]);
+        assert_eq!(
+            r.to_string(),
+            "arch=aarch64,family=kunpeng,tag=gpu,tag=nvme"
+        );
+        assert_eq!(
+            Requirements::parse("cpu=arm"),
+            Err(RequirementError::UnknownKey { key: "cpu".into() })
+        );
+        assert!(matches!(
+            Requirements::parse("arch=x86_64,arch=aarch64"),
+            Err(RequirementError::Twice { .. })
+        ));
+        assert!(matches!(
+            Requirements::parse("arch"),
+            Err(RequirementError::NotKeyValue(_))
+        ));
+        assert!(matches!(
+            Requirements::parse("pool="),
+            Err(RequirementError::Empty { .. })
+        ));
+    }
+
+    #[test]
+    fn jobs_go_to_matching_machines_by_priority_then_fairness_then_age() {
+        let machines = vec![
+            machine("kp1", "aarch64", "kunpeng", &["gpu"]),
+            machine("hy1", "x86_64", "hygon", &[]),
+            machine("hy2", "x86_64", "hygon", &[]),
+        ];
+        let jobs = vec![
+            // alice submitted three x86 jobs first, bob one later: fairness
+            // gives bob the second x86 machine.
+            job("a1", "arch=x86_64", 50, "alice", 1),
+            job("a2", "arch=x86_64", 50, "alice", 2),
+            job("a3", "arch=x86_64", 50, "alice", 3),
+            job("b1", "arch=x86_64", 50, "bob", 4),
+            // higher priority goes first, whatever its age
+            job("u1", "family=hygon", 90, "carol", 9),
+            job("g1", "tag=gpu", 10, "dave", 5),
+            job("r1", "arch=riscv64", 50, "erin", 0),
+        ];
+        let plan = schedule(&jobs, &machines);
+        assert_eq!(
+            plan.leases,
+            vec![
+                ("u1".to_string(), "hy1".to_string()),
+                ("a1".to_string(), "hy2".to_string()),
+                ("g1".to_string(), "kp1".to_string()),
+            ]
+        );
+        // b1 ranks before a2/a3 (fairness): all three wait, for machines.
+        for id in ["a2", "a3", "b1"] {
+            assert!(
+                plan.waiting[id].starts_with("all 2 matching machine(s) unavailable"),
+                "{id}: {}",
+                plan.waiting[id]
+            );
+        }
+        assert!(plan.waiting["r1"].contains("no machine in the lab matches arch=riscv64"));
+    }
+
+    #[test]
+    fn fairness_orders_each_submitters_oldest_first() {
+        let machines = vec![
+            machine("m1", "x86_64", "intel", &[]),
+            machine("m2", "x86_64", "intel", &[]),
+        ];
+        let jobs = vec![
+            job("a1", "", 50, "alice", 1),
+            job("a2", "", 50, "alice", 2),
+            job("b1", "", 50, "bob", 3),
+        ];
+        let plan = schedule(&jobs, &machines);
+        let got: Vec<&str> = plan.leases.iter().map(|(j, _)| j.as_str()).collect();
+        assert_eq!(got, vec!["a1", "b1"]);
+    }
+
+    #[test]
+    fn unavailable_machines_are_named_in_the_waiting_reason() {
+        let mut m = machine("kp1", "aarch64", "kunpeng", &[]);
+        m.health = Health::Maintenance {
+            note: "DIMM swap".into(),
+            since: t(0),
+        };
+        let plan = schedule(&[job("j", "family=kunpeng", 50, "a", 1)], &[m]);
+        assert!(plan.leases.is_empty());
+        assert_eq!(
+            plan.waiting["j"],
+            "all 1 matching machine(s) unavailable; first: kp1: in maintenance: DIMM swap"
+        );
+    }
+}
