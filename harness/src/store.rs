@@ -8,6 +8,7 @@
 
 mod bmc_calls;
 mod host_keys;
+mod lab_state;
 mod rows;
 mod url;
 
@@ -24,6 +25,7 @@ use url::resolve_url;
 
 pub use bmc_calls::{BmcCallError, BmcCallStats};
 pub use host_keys::KnownHostKey;
+pub use lab_state::{JobRow, Leased, MachineRow, NewJob, SyncReport};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -174,6 +176,9 @@ pub enum StoreError {
     Ambiguous { prefix: String, count: usize },
     #[error("run `{run_id}` not found")]
     NotFound { run_id: String },
+    /// A guarded update found the row changed by someone else first.
+    #[error("cannot {what}: {detail}")]
+    Conflict { what: String, detail: String },
     #[error("cannot {action} run `{run_id}`: it is {state}")]
     State {
         run_id: String,

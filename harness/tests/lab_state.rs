@@ -1,0 +1,323 @@
+//! The lab's machines and jobs in the store, on SQLite and PostgreSQL:
+//! lifecycle transitions applied with guarded updates, leases that two
+//! orchestrators cannot both take, expired leases resumed on their machine.
+
+mod common;
+
+use anyhow::{ensure, Context, Result};
+use certlab_harness::lifecycle::{
+    next_health, next_job, Health, HealthEvent, JobEvent, JobState, JobStateKind, MachineFacts,
+    MachineState, Requirements,
+};
+use certlab_harness::{NewJob, RunState, Store, StoreError};
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+fn at(secs: i64) -> OffsetDateTime {
+    datetime!(2026-12-01 08:00:00.5 UTC) + Duration::seconds(secs)
+}
+
+const TTL: Duration = Duration::seconds(30);
+
+fn facts(name: &str, arch: &str) -> MachineFacts {
+    MachineFacts {
+        name: name.into(),
+        arch: arch.into(),
+        family: Some("kunpeng".into()),
+        pool: Some("rack1".into()),
+        tags: vec!["nvme".into()],
+    }
+}
+
+fn new_job(id: &str) -> NewJob {
+    NewJob {
+        id: id.into(),
+        plan: "server-basic".into(),
+        plan_version: "1".into(),
+        plan_digest: "ab".repeat(32),
+        plan_text: None,
+        requirements: Requirements::parse("arch=aarch64").expect("requirements"),
+        priority: 50,
+        submitter: "alice".into(),
+    }
+}
+
+/// Makes every machine healthy, as a passed health check would.
+async fn all_good(store: &Store, now: OffsetDateTime) -> Result<()> {
+    for m in store.machines().await? {
+        let to = next_health(&m.health, &HealthEvent::CheckPassed, now)?;
+        store.set_health(&m.facts.name, &m.health, &to).await?;
+    }
+    Ok(())
+}
+
+fn lease_event(machine: &str, owner: &str, run: &str) -> JobEvent {
+    JobEvent::Lease {
+        machine: machine.into(),
+        owner: owner.into(),
+        new_run: run.into(),
+        ttl: TTL,
+    }
+}
+
+async fn machines_sync_from_the_inventory(url: String) -> Result<()> {
+    let store = Store::open(&url).await?;
+    let r = store
+        .sync_machines(&[facts("kp1", "aarch64"), facts("kp2", "aarch64")], at(0))
+        .await?;
+    ensure!(r.added == ["kp1", "kp2"], "{r:?}");
+    let all = store.machines().await?;
+    ensure!(all.len() == 2);
+    ensure!(
+        all[0].health == Health::Unknown { since: at(0) },
+        "{:?}",
+        all[0]
+    );
+    ensure!(all[0].state == MachineState::Idle);
+    ensure!(all[0].facts == facts("kp1", "aarch64"));
+    // kp2 changes arch, kp1 leaves the file, kp3 arrives.
+    let r = store
+        .sync_machines(&[facts("kp2", "x86_64"), facts("kp3", "aarch64")], at(5))
+        .await?;
+    ensure!(
+        r.added == ["kp3"] && r.updated == ["kp2"] && r.removed == ["kp1"],
+        "{r:?}"
+    );
+    let all = store.machines().await?;
+    ensure!(all.len() == 3, "history kept");
+    ensure!(!all[0].in_lab && all[1].in_lab && all[1].facts.arch == "x86_64");
+    // Unchanged: nothing to do.
+    let r = store
+        .sync_machines(&[facts("kp2", "x86_64"), facts("kp3", "aarch64")], at(9))
+        .await?;
+    ensure!(r == Default::default(), "{r:?}");
+    store.close().await;
+    Ok(())
+}
+
+async fn a_job_runs_through_its_lifecycle(url: String) -> Result<()> {
+    let store = Store::open(&url).await?;
+    store
+        .sync_machines(&[facts("kp1", "aarch64")], at(0))
+        .await?;
+    all_good(&store, at(1)).await?;
+    store.submit_job(&new_job("j1"), at(2)).await?;
+    let job = store.job("j1").await?.context("j1")?;
+    ensure!(job.state == JobState::new(at(2)), "{:?}", job.state);
+
+    let leased = next_job(&job.state, &lease_event("kp1", "d1", "run-1"), at(3))?;
+    let got = store.lease(&job, &leased, at(3)).await?.context("lease")?;
+    ensure!(got.run == "run-1" && !got.resumed);
+    // The run row exists from the lease on, before discovery.
+    let run = store.get_run("run-1").await?.context("run row")?;
+    ensure!(run.run.state == RunState::Running && run.run.target == "kp1");
+    let m = &store.machines().await?[0];
+    ensure!(
+        m.state == MachineState::Leased { job: "j1".into() },
+        "{:?}",
+        m.state
+    );
+
+    let job = store.job("j1").await?.context("j1")?;
+    ensure!(job.state == leased, "{:?} != {leased:?}", job.state);
+    let running = next_job(&job.state, &JobEvent::Start { owner: "d1".into() }, at(4))?;
+    store.apply_job("j1", &job.state, &running, at(4)).await?;
+    let m = &store.machines().await?[0];
+    ensure!(
+        m.state
+            == MachineState::Running {
+                job: "j1".into(),
+                run: "run-1".into()
+            },
+        "{:?}",
+        m.state
+    );
+    let hb = JobEvent::Heartbeat {
+        owner: "d1".into(),
+        ttl: TTL,
+    };
+    let beat = next_job(&running, &hb, at(20))?;
+    store.apply_job("j1", &running, &beat, at(20)).await?;
+    let done = next_job(&beat, &JobEvent::RunEnded { owner: "d1".into() }, at(25))?;
+    store.apply_job("j1", &beat, &done, at(25)).await?;
+    let job = store.job("j1").await?.context("j1")?;
+    ensure!(job.state.kind() == JobStateKind::Finished);
+    ensure!(job.run_id() == Some("run-1") && job.machine() == Some("kp1"));
+    ensure!(job.started == Some(at(4)) && job.finished() == Some(at(25)));
+    ensure!(store.machines().await?[0].state == MachineState::Idle);
+    // A stale transition (computed from an older state) changes nothing.
+    let late = next_job(&running, &JobEvent::Cancel { reason: "x".into() }, at(26))?;
+    match store.apply_job("j1", &running, &late, at(26)).await {
+        Err(StoreError::Conflict { detail, .. }) => {
+            ensure!(detail.contains("finished"), "{detail}")
+        }
+        other => anyhow::bail!("expected a conflict, got {other:?}"),
+    }
+    ensure!(store.jobs(Some(JobStateKind::Finished)).await?.len() == 1);
+    ensure!(store.jobs(Some(JobStateKind::Queued)).await?.is_empty());
+    store.close().await;
+    Ok(())
+}
+
+/// Two orchestrators try to lease the same queued job, each to its own
+/// idle machine, at the same moment, many times: exactly one wins each
+/// time, and the loser's machine stays idle.
+async fn only_one_orchestrator_gets_a_job(url: String) -> Result<()> {
+    let a = Store::open(&url).await?;
+    let b = Store::open(&url).await?;
+    a.sync_machines(&[facts("kp1", "aarch64"), facts("kp2", "aarch64")], at(0))
+        .await?;
+    all_good(&a, at(1)).await?;
+    for round in 0..20 {
+        let id = format!("j{round}");
+        a.submit_job(&new_job(&id), at(2)).await?;
+        let job = a.job(&id).await?.context("job")?;
+        let to_a = next_job(
+            &job.state,
+            &lease_event("kp1", "da", &format!("ra{round}")),
+            at(3),
+        )?;
+        let to_b = next_job(
+            &job.state,
+            &lease_event("kp2", "db", &format!("rb{round}")),
+            at(3),
+        )?;
+        let (ra, rb) = tokio::join!(a.lease(&job, &to_a, at(3)), b.lease(&job, &to_b, at(3)));
+        let (ra, rb) = (ra?, rb?);
+        ensure!(
+            ra.is_some() != rb.is_some(),
+            "round {round}: exactly one lease must win: {ra:?} {rb:?}"
+        );
+        let machines = a.machines().await?;
+        let busy: Vec<&str> = machines
+            .iter()
+            .filter(|m| m.state != MachineState::Idle)
+            .map(|m| m.facts.name.as_str())
+            .collect();
+        ensure!(busy.len() == 1, "round {round}: {busy:?}");
+        // Cancel to free the machine for the next round.
+        let job = a.job(&id).await?.context("job")?;
+        let cancelled = next_job(&job.state, &JobEvent::Cancel { reason: "t".into() }, at(4))?;
+        a.apply_job(&id, &job.state, &cancelled, at(4)).await?;
+        ensure!(a
+            .machines()
+            .await?
+            .iter()
+            .all(|m| m.state == MachineState::Idle));
+    }
+    a.close().await;
+    b.close().await;
+    Ok(())
+}
+
+/// A daemon dies holding a running job: once its lease expires the job is
+/// queued to resume its run, and a lease on the same machine continues
+/// that run (its row and cases kept); the machine is not leased twice.
+async fn an_expired_lease_resumes_its_run(url: String) -> Result<()> {
+    let store = Store::open(&url).await?;
+    store
+        .sync_machines(&[facts("kp1", "aarch64")], at(0))
+        .await?;
+    all_good(&store, at(1)).await?;
+    store.submit_job(&new_job("j1"), at(2)).await?;
+    let job = store.job("j1").await?.context("j1")?;
+    let leased = next_job(&job.state, &lease_event("kp1", "dead", "run-1"), at(3))?;
+    store.lease(&job, &leased, at(3)).await?.context("lease")?;
+    let running = next_job(
+        &leased,
+        &JobEvent::Start {
+            owner: "dead".into(),
+        },
+        at(4),
+    )?;
+    store.apply_job("j1", &leased, &running, at(4)).await?;
+
+    ensure!(store.expired_leases(at(20)).await?.is_empty());
+    let expired = store.expired_leases(at(40)).await?;
+    ensure!(expired.len() == 1 && expired[0].id == "j1");
+    let queued = next_job(&expired[0].state, &JobEvent::LeaseExpired, at(40))?;
+    store
+        .apply_job("j1", &expired[0].state, &queued, at(40))
+        .await?;
+    let job = store.job("j1").await?.context("j1")?;
+    ensure!(
+        job.run_id() == Some("run-1"),
+        "resume kept: {:?}",
+        job.state
+    );
+    ensure!(
+        job.error().is_some_and(|e| e.contains("dead")),
+        "{:?}",
+        job.error()
+    );
+
+    let again = next_job(&job.state, &lease_event("kp1", "alive", "run-2"), at(41))?;
+    let got = store.lease(&job, &again, at(41)).await?.context("lease")?;
+    ensure!(got.resumed && got.run == "run-1", "{got:?}");
+    ensure!(store.get_run("run-2").await?.is_none(), "no new run");
+    store.close().await;
+    Ok(())
+}
+
+async fn health_changes_are_guarded(url: String) -> Result<()> {
+    let store = Store::open(&url).await?;
+    store
+        .sync_machines(&[facts("kp1", "aarch64")], at(0))
+        .await?;
+    let m = store.machines().await?.remove(0);
+    let bad = next_health(
+        &m.health,
+        &HealthEvent::CheckFailed {
+            reason: "critical SEL entry: Uncorrectable ECC".into(),
+        },
+        at(1),
+    )?;
+    store.set_health("kp1", &m.health, &bad).await?;
+    // A second writer that read the old health is refused.
+    let good = next_health(&m.health, &HealthEvent::CheckPassed, at(2))?;
+    ensure!(matches!(
+        store.set_health("kp1", &m.health, &good).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    let m = store.machines().await?.remove(0);
+    ensure!(m.health == bad, "{:?}", m.health);
+    ensure!(m.health.reason() == Some("critical SEL entry: Uncorrectable ECC"));
+    // A bad machine takes no lease.
+    store.submit_job(&new_job("j1"), at(3)).await?;
+    let job = store.job("j1").await?.context("j1")?;
+    let to = next_job(&job.state, &lease_event("kp1", "d", "r"), at(4))?;
+    ensure!(store.lease(&job, &to, at(4)).await?.is_none());
+    ensure!(store.get_run("r").await?.is_none(), "nothing left behind");
+    store.close().await;
+    Ok(())
+}
+
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() -> anyhow::Result<()> {
+                    let dir = tempfile::tempdir()?;
+                    super::$name(super::common::sqlite_url(&dir)).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() -> anyhow::Result<()> {
+                    super::common::with_postgres(stringify!($name), super::$name).await
+                }
+            )*
+        }
+    };
+}
+
+on_both!(
+    machines_sync_from_the_inventory,
+    a_job_runs_through_its_lifecycle,
+    only_one_orchestrator_gets_a_job,
+    an_expired_lease_resumes_its_run,
+    health_changes_are_guarded,
+);
