@@ -36,7 +36,10 @@ fn new_job(id: &str) -> NewJob {
         plan_version: "1".into(),
         plan_digest: "ab".repeat(32),
         plan_text: None,
-        requirements: Requirements::parse("arch=aarch64").expect("requirements"),
+        requirements: Requirements {
+            arch: Some("aarch64".into()),
+            ..Requirements::default()
+        },
         priority: 50,
         submitter: "alice".into(),
     }
