@@ -3,26 +3,11 @@
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
-use anyhow::Result;
+use crate::error::Result;
 use certlab_harness::{Outputs, RunDetail, RunEvent, RunRow};
 use certlab_reports::{RunRecord, Verdict};
 
-use crate::cli::Format;
-
-/// An error and its causes on one line.
-pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let m = c.to_string();
-        if !s.contains(&m) {
-            s.push_str(": ");
-            s.push_str(&m);
-        }
-        cur = c.source();
-    }
-    s
-}
+use crate::format::Format;
 
 fn paint(v: Verdict, color: bool) -> String {
     let s = format!("{:<5}", v.as_str());

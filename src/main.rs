@@ -2,11 +2,29 @@
 
 mod cli;
 mod cmd;
+mod common;
 mod display;
+mod error;
 mod exit;
+mod format;
 mod targets;
 
 use clap::Parser;
+
+/// stderr for tracing, with every line passed through [`error::redact`].
+struct RedactedStderr;
+
+impl std::io::Write for RedactedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = error::redact(&String::from_utf8_lossy(buf));
+        std::io::stderr().write_all(text.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
 
 fn main() {
     let args = cli::Cli::parse();
@@ -14,15 +32,14 @@ fn main() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| RedactedStderr)
         .init();
     let code = match cli::run(args) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("certlab: error: {}", display::chain(e.as_ref()));
-            e.downcast_ref::<cli::Failure>()
-                .map(|f| f.code)
-                .unwrap_or(exit::INFRA)
+            // The one place an error reaches the user: its chain, redacted.
+            eprintln!("certlab: error: {e}");
+            e.exit_code()
         }
     };
     std::process::exit(code);

@@ -5,12 +5,11 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use anyhow::Result;
 use certlab_harness::Store;
 use certlab_lab::ssh::TrustOnFirstUse;
 use certlab_lab::{HostKey, HostKeyCheck, Lab, Local, Ssh, SshConfig, Target};
 
-use crate::cli::failure;
+use crate::error::{failure, Result};
 use crate::exit;
 
 /// A target and what must be undone when the run ends.

@@ -14,6 +14,7 @@
 
 use std::collections::HashSet;
 use std::fs;
+use std::io::{BufReader, Cursor, Read, Seek};
 use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -26,9 +27,10 @@ use crate::artifacts::{is_hidden_name, is_sha256_hex, sha256_hex};
 use crate::error::{BundleError, ReportError};
 use crate::keys::key_id;
 
+mod scan;
 mod tarball;
 
-use tarball::{canonical_tar, describe_offset, first_difference, is_safe_name, parse_members};
+use tarball::{canonical_tar, is_safe_name, parse_members};
 
 /// The `format` field of every bundle manifest.
 pub const BUNDLE_FORMAT: &str = "certlab-bundle";
@@ -215,14 +217,73 @@ pub fn build_bundle(
         .map_err(|(member, reason)| ReportError::Bundle { member, reason })
 }
 
-/// Checks a bundle and returns what it holds and who signed it.
+/// Whom a verification trusts.
+#[derive(Debug, Clone, Copy)]
+pub enum Trust<'a> {
+    /// Only a signature by one of these keys (none: nothing is trusted).
+    Keys(&'a [VerifyingKey]),
+    /// Any valid signature: integrity only, the signer is not checked.
+    AnyKey,
+}
+
+/// What verification reads at most; a bundle beyond a limit is refused
+/// before more of it is read. Memory stays bounded by `max_manifest_bytes`
+/// (twice: manifest and signature) plus a small record per member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifyLimits {
+    /// The whole bundle file.
+    pub max_bundle_bytes: u64,
+    /// Each member other than `manifest.json` and `signature.json`.
+    pub max_member_bytes: u64,
+    /// Members in the archive, manifest and signature included.
+    pub max_members: usize,
+    /// `manifest.json`, and `signature.json`.
+    pub max_manifest_bytes: u64,
+}
+
+impl Default for VerifyLimits {
+    /// 64 GiB per bundle, 16 GiB per member, 1,000,000 members, 256 MiB of
+    /// manifest (about 1.5 million entries).
+    fn default() -> Self {
+        VerifyLimits {
+            max_bundle_bytes: 64 << 30,
+            max_member_bytes: 16 << 30,
+            max_members: 1_000_000,
+            max_manifest_bytes: 256 << 20,
+        }
+    }
+}
+
+/// Checks a bundle held in memory and returns what it holds and who signed
+/// it: [`verify_bundle_reader`] with `trusted` the only trusted key, or any
+/// key when `None`, under [`VerifyLimits::default`].
+pub fn verify_bundle(
+    bytes: &[u8],
+    trusted: Option<&VerifyingKey>,
+) -> Result<VerifiedBundle, BundleError> {
+    let trust = match trusted {
+        Some(key) => Trust::Keys(std::slice::from_ref(key)),
+        None => Trust::AnyKey,
+    };
+    verify_bundle_reader(Cursor::new(bytes), trust, &VerifyLimits::default())
+}
+
+/// Checks a bundle read from `reader` (a file) and returns what it holds and
+/// who signed it.
+///
+/// The bundle is read twice as a stream, with memory bounded by `limits`:
+/// once to parse the headers and hash every member as it passes, keeping only
+/// `manifest.json` and `signature.json`; once to compare the headers, padding
+/// and end of the archive with the canonical layout.
 ///
 /// The checks run in this order, and the first failure is returned:
-/// 1. a tar archive of regular files ([`BundleError::NotTar`], [`BundleError::NotRegularFile`]);
+/// 1. within `limits` ([`BundleError::TooLarge`], [`BundleError::TooManyMembers`]),
+///    a tar archive of regular files ([`BundleError::NotTar`], [`BundleError::NotRegularFile`]),
+///    readable ([`BundleError::Read`]);
 /// 2. `manifest.json` and `signature.json` present, format `certlab-bundle` ([`BundleError::NotBundle`]);
 /// 3. both well formed, `signature.json` in canonical form ([`BundleError::Malformed`]);
 /// 4. the signature verifies over the exact bytes of `manifest.json` ([`BundleError::BadSignature`]);
-/// 5. the signing key is `trusted`, when given ([`BundleError::UntrustedKey`]);
+/// 5. the signing key is trusted ([`BundleError::UntrustedKey`]), unless [`Trust::AnyKey`];
 /// 6. every listed file is present with its size and sha256 ([`BundleError::MissingFile`],
 ///    [`BundleError::SizeMismatch`], [`BundleError::DigestMismatch`]);
 /// 7. no member the manifest does not list ([`BundleError::UnexpectedFile`]);
@@ -230,22 +291,32 @@ pub fn build_bundle(
 /// 9. no absolute, `..` or otherwise unsafe name ([`BundleError::UnsafePath`]);
 /// 10. the bytes are exactly the canonical archive of these members ([`BundleError::NotCanonical`]).
 ///
-/// Nothing is written anywhere: the bundle is only read from `bytes`.
-pub fn verify_bundle(
-    bytes: &[u8],
-    trusted: Option<&VerifyingKey>,
+/// Nothing is written anywhere.
+pub fn verify_bundle_reader<R: Read + Seek>(
+    mut reader: R,
+    trust: Trust<'_>,
+    limits: &VerifyLimits,
 ) -> Result<VerifiedBundle, BundleError> {
-    let members = parse_members(bytes)?;
-    let find = |name: &str| members.iter().find(|m| m.name == name);
+    let len = scan::bundle_len(&mut reader, limits)?;
+    let scanned = scan::scan(
+        BufReader::with_capacity(64 * 1024, &mut reader),
+        len,
+        limits,
+    )?;
 
     // 2. Is it a certlab bundle at all?
-    let manifest_member = find(MANIFEST).ok_or_else(|| BundleError::NotBundle {
-        reason: format!("no {MANIFEST}"),
-    })?;
-    let signature_member = find(SIGNATURE).ok_or_else(|| BundleError::NotBundle {
-        reason: format!("no {SIGNATURE}"),
-    })?;
-    let manifest_bytes = manifest_member.data;
+    let manifest_bytes = scanned
+        .manifest
+        .as_deref()
+        .ok_or_else(|| BundleError::NotBundle {
+            reason: format!("no {MANIFEST}"),
+        })?;
+    let signature_bytes = scanned
+        .signature
+        .as_deref()
+        .ok_or_else(|| BundleError::NotBundle {
+            reason: format!("no {SIGNATURE}"),
+        })?;
     let value: serde_json::Value =
         serde_json::from_slice(manifest_bytes).map_err(|e| malformed(MANIFEST, e))?;
     match value.get("format") {
@@ -263,7 +334,7 @@ pub fn verify_bundle(
     // 3. Well formed.
     let manifest: Manifest = serde_json::from_value(value).map_err(|e| malformed(MANIFEST, e))?;
     check_manifest(&manifest)?;
-    let (public_key, signature) = parse_signature(signature_member.data)?;
+    let (public_key, signature) = parse_signature(signature_bytes)?;
     let signer_id = key_id(&public_key);
 
     // 4. Signature.
@@ -274,42 +345,42 @@ pub fn verify_bundle(
         })?;
 
     // 5. Trust.
-    if let Some(trusted) = trusted {
-        if trusted != &public_key {
+    if let Trust::Keys(keys) = trust {
+        if !keys.contains(&public_key) {
             return Err(BundleError::UntrustedKey {
                 found: signer_id,
-                expected: key_id(trusted),
+                trusted: keys.iter().map(key_id).collect(),
             });
         }
     }
 
     // 6. Every listed file, with its digest.
-    let mut listed: Vec<(&str, &[u8])> = Vec::with_capacity(manifest.files.len());
     for entry in &manifest.files {
-        let member = find(&entry.path).ok_or_else(|| BundleError::MissingFile {
-            path: entry.path.clone(),
-        })?;
-        if member.data.len() as u64 != entry.size {
+        let member = scanned
+            .find(&entry.path)
+            .ok_or_else(|| BundleError::MissingFile {
+                path: entry.path.clone(),
+            })?;
+        if member.size != entry.size {
             return Err(BundleError::SizeMismatch {
                 path: entry.path.clone(),
                 expected: entry.size,
-                actual: member.data.len() as u64,
+                actual: member.size,
             });
         }
-        let actual = sha256_hex(member.data);
-        if actual != entry.sha256 {
+        if member.sha256 != entry.sha256 {
             return Err(BundleError::DigestMismatch {
                 path: entry.path.clone(),
                 expected: entry.sha256.clone(),
-                actual,
+                actual: member.sha256.clone(),
             });
         }
-        listed.push((entry.path.as_str(), member.data));
     }
 
     // 7. Nothing unlisted.
     let names: HashSet<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
-    if let Some(m) = members
+    if let Some(m) = scanned
+        .members
         .iter()
         .find(|m| m.name != MANIFEST && m.name != SIGNATURE && !names.contains(m.name.as_str()))
     {
@@ -320,14 +391,18 @@ pub fn verify_bundle(
 
     // 8. No duplicates.
     let mut seen = HashSet::new();
-    if let Some(m) = members.iter().find(|m| !seen.insert(m.name.as_str())) {
+    if let Some(m) = scanned
+        .members
+        .iter()
+        .find(|m| !seen.insert(m.name.as_str()))
+    {
         return Err(BundleError::DuplicateMember {
             path: m.name.clone(),
         });
     }
 
     // 9. Safe names, in the archive and in the manifest.
-    let member_names = members.iter().map(|m| (m.name.as_str(), m.name_ok));
+    let member_names = scanned.members.iter().map(|m| (m.name.as_str(), m.name_ok));
     let manifest_names = manifest.files.iter().map(|f| (f.path.as_str(), true));
     if let Some((name, _)) = member_names
         .chain(manifest_names)
@@ -340,19 +415,12 @@ pub fn verify_bundle(
 
     // 10. Canonical bytes.
     let mtime = u64::try_from(manifest.created.unix_timestamp()).unwrap_or(0);
-    let mut canonical_members = vec![
-        (MANIFEST, manifest_bytes),
-        (SIGNATURE, signature_member.data),
+    let mut layout: Vec<(&str, u64)> = vec![
+        (MANIFEST, manifest_bytes.len() as u64),
+        (SIGNATURE, signature_bytes.len() as u64),
     ];
-    canonical_members.extend(listed);
-    let canonical = canonical_tar(&canonical_members, mtime)
-        .map_err(|(path, _)| BundleError::UnsafePath { path })?;
-    if let Some(offset) = first_difference(bytes, &canonical) {
-        return Err(BundleError::NotCanonical {
-            offset: offset as u64,
-            near: describe_offset(&canonical_members, offset),
-        });
-    }
+    layout.extend(manifest.files.iter().map(|f| (f.path.as_str(), f.size)));
+    scan::check_canonical(&mut reader, len, &layout, mtime)?;
 
     Ok(VerifiedBundle {
         key_id: signer_id,

@@ -53,6 +53,15 @@ impl ReportError {
 /// the first problem found.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BundleError {
+    /// The bundle could not be read (an I/O error of the file or stream).
+    #[error("cannot read the bundle: {detail}")]
+    Read { detail: String },
+    /// The bundle, or one of its members, is larger than verification accepts.
+    #[error("{what} is {size} bytes, over the limit of {limit} bytes")]
+    TooLarge { what: String, size: u64, limit: u64 },
+    /// The bundle has more members than verification accepts.
+    #[error("the bundle has more than {limit} members")]
+    TooManyMembers { limit: usize },
     /// The bytes are not a readable tar archive.
     #[error("not a tar archive: {detail}")]
     NotTar { detail: String },
@@ -71,9 +80,13 @@ pub enum BundleError {
     /// The signature in `signature.json` does not verify over `manifest.json`.
     #[error("bad signature: signature.json does not verify over manifest.json with key {key_id}")]
     BadSignature { key_id: String },
-    /// The bundle verifies, but with another key than the trusted one.
-    #[error("signed by key {found}, expected {expected}")]
-    UntrustedKey { found: String, expected: String },
+    /// The signature is valid, but by a key that is not trusted.
+    #[error("signed by key {found}, which is not trusted (trusted keys: {})", if trusted.is_empty() { "none".to_string() } else { trusted.join(", ") })]
+    UntrustedKey {
+        found: String,
+        /// The ids of the trusted keys.
+        trusted: Vec<String>,
+    },
     /// A file listed in the manifest is not in the archive.
     #[error("missing file {path}: listed in manifest.json but not in the bundle")]
     MissingFile { path: String },

@@ -22,8 +22,9 @@ pub mod schema;
 
 pub use artifacts::{is_sha256_hex, sha256_hex, ArtifactStore};
 pub use bundle::{
-    build_bundle, read_bundle_member, verify_bundle, write_bundle, Manifest, ManifestEntry,
-    SignatureFile, VerifiedBundle, BUNDLE_FILE, BUNDLE_FORMAT, BUNDLE_VERSION,
+    build_bundle, read_bundle_member, verify_bundle, verify_bundle_reader, write_bundle, Manifest,
+    ManifestEntry, SignatureFile, Trust, VerifiedBundle, VerifyLimits, BUNDLE_FILE, BUNDLE_FORMAT,
+    BUNDLE_VERSION,
 };
 pub use error::{BundleError, ReportError};
 pub use html::report_html;

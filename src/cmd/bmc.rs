@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
 use certlab_harness::{BmcCallStats, Store};
 use certlab_lab::bmc::{
     ipmi, redfish, replay, Bmc, BmcError, BootDevice, BootOverride, CallRecord, CallSink, Guarded,
@@ -14,9 +13,11 @@ use certlab_lab::bmc::{
 use certlab_lab::inventory::{BmcProtocol, Lab, Machine};
 use serde_json::json;
 
-use crate::cli::{db_url, failure, DbArg, Format};
 use crate::cmd::lab::LabFile;
+use crate::common::{db_url, DbArg};
+use crate::error::{failure, CliError, Result};
 use crate::exit;
+use crate::format::{text_format, Format};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum PowerArg {
@@ -50,7 +51,7 @@ pub enum BmcCmd {
         lab: LabFile,
         #[command(flatten)]
         db: DbArg,
-        #[arg(long, value_enum, default_value = "human")]
+        #[arg(long, default_value = "human", value_parser = text_format())]
         format: Format,
     },
     /// Boot device override.
@@ -64,7 +65,7 @@ pub enum BmcCmd {
         lab: LabFile,
         #[command(flatten)]
         db: DbArg,
-        #[arg(long, value_enum, default_value = "human")]
+        #[arg(long, default_value = "human", value_parser = text_format())]
         format: Format,
     },
     /// The system event log; `--since` a cursor printed by an earlier call.
@@ -79,7 +80,7 @@ pub enum BmcCmd {
         lab: LabFile,
         #[command(flatten)]
         db: DbArg,
-        #[arg(long, value_enum, default_value = "human")]
+        #[arg(long, default_value = "human", value_parser = text_format())]
         format: Format,
     },
     /// Sensor readings with their thresholds.
@@ -89,7 +90,7 @@ pub enum BmcCmd {
         lab: LabFile,
         #[command(flatten)]
         db: DbArg,
-        #[arg(long, value_enum, default_value = "human")]
+        #[arg(long, default_value = "human", value_parser = text_format())]
         format: Format,
     },
     /// BMC and BIOS firmware, manufacturer, model, serial.
@@ -99,7 +100,7 @@ pub enum BmcCmd {
         lab: LabFile,
         #[command(flatten)]
         db: DbArg,
-        #[arg(long, value_enum, default_value = "human")]
+        #[arg(long, default_value = "human", value_parser = text_format())]
         format: Format,
     },
     /// Capture the serial console to a file (IPMI SOL).
@@ -113,7 +114,7 @@ pub enum BmcCmd {
         lab: LabFile,
         #[command(flatten)]
         db: DbArg,
-        #[arg(long, value_enum, default_value = "human")]
+        #[arg(long, default_value = "human", value_parser = text_format())]
         format: Format,
     },
     /// Is each machine usable: BMC and SSH reachable, no critical SEL entry,
@@ -129,7 +130,7 @@ pub enum BmcCmd {
         lab: LabFile,
         #[command(flatten)]
         db: DbArg,
-        #[arg(long, value_enum, default_value = "human")]
+        #[arg(long, default_value = "human", value_parser = text_format())]
         format: Format,
     },
     /// Serve a recorded Redfish tree (DMTF mockup layout) as a live BMC.
@@ -154,7 +155,7 @@ pub enum BmcCmd {
 
 /// The machine's BMC under the lab's retry policy, its calls recorded to `sink`.
 fn connect(m: &Machine, sink: Arc<dyn CallSink>) -> Result<Box<dyn Bmc>> {
-    let ep = m.bmc().map_err(|e| failure(exit::INFRA, e.to_string()))?;
+    let ep = m.bmc()?;
     let bmc: Box<dyn Bmc> = match &ep.protocol {
         BmcProtocol::Ipmi => {
             let cfg = ipmi::IpmiConfig::from_endpoint(&m.name, ep).map_err(bmc_failure)?;
@@ -171,29 +172,28 @@ fn connect(m: &Machine, sink: Arc<dyn CallSink>) -> Result<Box<dyn Bmc>> {
     Ok(bmc)
 }
 
-fn bmc_failure(e: BmcError) -> anyhow::Error {
-    failure(exit::INFRA, e.to_string())
+fn bmc_failure(e: BmcError) -> CliError {
+    e.into()
 }
 
 fn load(lab: &LabFile) -> Result<Lab> {
-    Lab::load(&lab.lab).map_err(|e| failure(exit::BAD_INPUT, e.to_string()))
+    Lab::load(&lab.lab).map_err(CliError::bad_input)
 }
 
 fn machine<'a>(lab: &'a Lab, name: &str) -> Result<&'a Machine> {
-    lab.machine(name)
-        .map_err(|e| failure(exit::INFRA, e.to_string()))
+    Ok(lab.machine(name)?)
 }
 
 fn print(format: Format, v: serde_json::Value, human: impl FnOnce()) -> Result<()> {
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&v)?),
-        Format::Human => human(),
+        Format::Human | Format::Junit => human(),
     }
     Ok(())
 }
 
 pub fn run(cmd: BmcCmd) -> Result<i32> {
-    let rt = crate::cli::runtime()?;
+    let rt = crate::common::runtime()?;
     rt.block_on(run_async(cmd))
 }
 
@@ -230,7 +230,7 @@ async fn run_async(cmd: BmcCmd) -> Result<i32> {
 /// outcome stands either way.
 async fn open_store(url: Result<String>) -> Option<Store> {
     let opened = match url {
-        Ok(url) => Store::open(&url).await.map_err(anyhow::Error::from),
+        Ok(url) => Store::open(&url).await.map_err(CliError::from),
         Err(e) => Err(e),
     };
     match opened {
@@ -353,7 +353,7 @@ async fn run_bmc(cmd: BmcCmd, calls: Arc<MemoryLog>) -> Result<i32> {
             }
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&page.entries)?),
-                Format::Human => {
+                Format::Human | Format::Junit => {
                     for e in &page.entries {
                         let ts = e
                             .timestamp
@@ -389,7 +389,7 @@ async fn run_bmc(cmd: BmcCmd, calls: Arc<MemoryLog>) -> Result<i32> {
             let sensors = bmc.sensors().await.map_err(bmc_failure)?;
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&sensors)?),
-                Format::Human => {
+                Format::Human | Format::Junit => {
                     for s in &sensors {
                         let reading = s
                             .reading
@@ -476,8 +476,7 @@ async fn run_bmc(cmd: BmcCmd, calls: Arc<MemoryLog>) -> Result<i32> {
                 auth,
                 tls,
             };
-            let server = replay::Replay::load(&tree, opts)
-                .map_err(|e| failure(exit::BAD_INPUT, e.to_string()))?;
+            let server = replay::Replay::load(&tree, opts).map_err(CliError::bad_input)?;
             let listener = tokio::net::TcpListener::bind(&listen)
                 .await
                 .map_err(|e| failure(exit::INFRA, format!("listening on {listen}: {e}")))?;
@@ -488,7 +487,7 @@ async fn run_bmc(cmd: BmcCmd, calls: Arc<MemoryLog>) -> Result<i32> {
                 println!("certificate pin_sha256 = \"{}\"", hex::encode(pin));
             }
             tokio::select! {
-                r = server.run(listener) => r.map_err(|e| failure(exit::INFRA, e.to_string()))?,
+                r = server.run(listener) => r.map_err(CliError::infra)?,
                 _ = tokio::signal::ctrl_c() => {}
             }
             Ok(exit::OK)
@@ -677,7 +676,7 @@ async fn health(
     }
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&out)?),
-        Format::Human => {
+        Format::Human | Format::Junit => {
             for v in &out {
                 println!(
                     "{:<16} {:<9} power {:<5} {:<40} {}",

@@ -14,22 +14,15 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
 use certlab_hwdb::{
     accel_ids, identify, lspci, sysfs, CpuInfo, Dmi, Fact, HardwareProfile, Inventory, Lscpu,
     ModulesAlias, PciIds,
 };
 use serde_json::{json, Value};
 
-use crate::cli::Failure;
+use crate::error::{failure, CliError, Result};
 use crate::exit;
-
-/// Output format of the hwdb commands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum HwdbFormat {
-    Human,
-    Json,
-}
+use crate::format::{text_format, Format};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum HwdbCmd {
@@ -54,15 +47,15 @@ pub enum HwdbCmd {
         /// The kernel's modules.alias (for the expected driver of each PCI device).
         #[arg(long, value_name = "FILE")]
         modules_alias: Option<PathBuf>,
-        #[arg(long, value_enum, default_value = "human")]
-        format: HwdbFormat,
+        #[arg(long, default_value = "human", value_parser = text_format())]
+        format: Format,
     },
     /// Look up a PCI vendor or device id in pci.ids (and the accelerator table).
     Pci {
         /// VENDOR[:DEVICE] in hex, e.g. 10de:2330.
         id: String,
-        #[arg(long, value_enum, default_value = "human")]
-        format: HwdbFormat,
+        #[arg(long, default_value = "human", value_parser = text_format())]
+        format: Format,
     },
 }
 
@@ -94,11 +87,11 @@ pub fn run(cmd: HwdbCmd) -> Result<i32> {
             let ids = pci_ids();
             let profile = identify(&inv, &ids);
             match format {
-                HwdbFormat::Json => println!(
+                Format::Json => println!(
                     "{}",
                     serde_json::to_string_pretty(&profile_json(&profile, &ids))?
                 ),
-                HwdbFormat::Human => print!("{}", human(&profile)),
+                Format::Human | Format::Junit => print!("{}", human(&profile)),
             }
             Ok(exit::OK)
         }
@@ -107,26 +100,20 @@ pub fn run(cmd: HwdbCmd) -> Result<i32> {
             let ids = pci_ids();
             let v = lookup_json(&ids, vendor, device);
             match format {
-                HwdbFormat::Json => println!("{}", serde_json::to_string_pretty(&v)?),
-                HwdbFormat::Human => print!("{}", lookup_human(&v)),
+                Format::Json => println!("{}", serde_json::to_string_pretty(&v)?),
+                Format::Human | Format::Junit => print!("{}", lookup_human(&v)),
             }
             Ok(exit::OK)
         }
     }
 }
 
-fn bad_input(message: String) -> anyhow::Error {
-    anyhow::Error::new(Failure {
-        code: exit::BAD_INPUT,
-        message,
-    })
+fn bad_input(message: String) -> CliError {
+    failure(exit::BAD_INPUT, message)
 }
 
-fn usage(message: String) -> anyhow::Error {
-    anyhow::Error::new(Failure {
-        code: exit::INFRA,
-        message,
-    })
+fn usage(message: String) -> CliError {
+    failure(exit::INFRA, message)
 }
 
 struct EvidenceFiles {
@@ -145,7 +132,7 @@ fn read_text(path: &Path, what: &str) -> Result<String> {
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-fn malformed(path: &Path, what: &str, expect: &str) -> anyhow::Error {
+fn malformed(path: &Path, what: &str, expect: &str) -> CliError {
     bad_input(format!("{} is not {what} output: {expect}", path.display()))
 }
 

@@ -2,7 +2,7 @@
 //! `certlab_kabi`, print human text or deterministic JSON, map the outcome
 //! to an exit code.
 //!
-//! Exit codes (the same values as `crate::exit`):
+//! Exit codes (`crate::exit`):
 //! 0 compatible / no break, 1 incompatible or release-blocking break,
 //! 2 usage or infrastructure error (an input cannot be read),
 //! 3 bad input file (corrupt ELF, Module.symvers, package or allowlist).
@@ -16,26 +16,11 @@ use certlab_kabi::{
 };
 use serde::Serialize;
 
-// A path relative to this file, so that kabi/tests/cli.rs can compile this module too.
-#[path = "kabi_explain.rs"]
+use crate::error::CliError;
+use crate::exit;
+use crate::format::Format;
+
 mod explain_cmd;
-
-/// Everything is compatible (check), or nothing breaks (diff).
-pub const EXIT_OK: i32 = 0;
-/// A module is incompatible, or the diff has a (release-blocking) break.
-pub const EXIT_INCOMPATIBLE: i32 = 1;
-/// Usage or infrastructure error: an input could not be read at all.
-pub const EXIT_INFRA: i32 = 2;
-/// An input file is corrupt or not what it claims to be.
-pub const EXIT_BAD_INPUT: i32 = 3;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum OutputFormat {
-    Human,
-    Json,
-    /// JUnit XML (check and diff only): one testcase per module × kernel, or per change kind / allowlisted symbol.
-    Junit,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ListFmt {
@@ -80,7 +65,7 @@ pub enum KabiCmd {
         #[arg(long = "with", value_name = "DEP")]
         with: Vec<PathBuf>,
         #[arg(long, value_enum, default_value = "human")]
-        format: OutputFormat,
+        format: Format,
         /// Cache parsed compressed modules (.ko.xz/.zst/.gz) in DIR, keyed by
         /// the sha256 of each file, so a second run over unchanged files
         /// skips decompression. Default: $XDG_CACHE_HOME/certlab/kabi-cache,
@@ -104,7 +89,7 @@ pub enum KabiCmd {
         #[arg(long)]
         allowlist: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "human")]
-        format: OutputFormat,
+        format: Format,
         /// Then explain every CRC change by type, from both kernels' BTF (needs their images).
         #[arg(long)]
         explain: bool,
@@ -121,7 +106,7 @@ pub enum KabiCmd {
         #[arg(required = true, value_name = "SYMBOL")]
         symbols: Vec<String>,
         #[arg(long, value_enum, default_value = "human")]
-        format: OutputFormat,
+        format: Format,
     },
     /// Generate, convert, merge, compare and show KABI allowlists.
     #[command(subcommand)]
@@ -177,58 +162,23 @@ pub enum AllowlistCmd {
         old: PathBuf,
         new: PathBuf,
         #[arg(long, value_enum, default_value = "human")]
-        format: OutputFormat,
+        format: Format,
     },
     /// Print a list.
     Show {
         file: PathBuf,
         #[arg(long, value_enum, default_value = "human")]
-        format: OutputFormat,
+        format: Format,
     },
 }
 
-/// Runs a `kabi` subcommand; returns the exit code. Errors about inputs are
-/// printed here (they carry their own exit code); `Err` is left for
-/// failures writing the output.
-pub fn run(cmd: KabiCmd) -> anyhow::Result<i32> {
-    match execute(cmd) {
-        Ok(code) => Ok(code),
-        Err(Fail::Kabi(e)) => {
-            eprintln!("certlab: error: {e}");
-            Ok(if e.is_bad_input() {
-                EXIT_BAD_INPUT
-            } else {
-                EXIT_INFRA
-            })
-        }
-        Err(Fail::Other(e)) => Err(e),
-    }
+/// Runs a `kabi` subcommand; returns the exit code. An unreadable input
+/// is exit 2, a corrupt one 3 (`From<certlab_kabi::Error> for CliError`).
+pub fn run(cmd: KabiCmd) -> Result<i32, CliError> {
+    execute(cmd)
 }
 
-pub(crate) enum Fail {
-    Kabi(certlab_kabi::Error),
-    Other(anyhow::Error),
-}
-
-impl From<certlab_kabi::Error> for Fail {
-    fn from(e: certlab_kabi::Error) -> Self {
-        Fail::Kabi(e)
-    }
-}
-
-impl From<std::io::Error> for Fail {
-    fn from(e: std::io::Error) -> Self {
-        Fail::Other(e.into())
-    }
-}
-
-impl From<serde_json::Error> for Fail {
-    fn from(e: serde_json::Error) -> Self {
-        Fail::Other(e.into())
-    }
-}
-
-fn execute(cmd: KabiCmd) -> Result<i32, Fail> {
+fn execute(cmd: KabiCmd) -> Result<i32, CliError> {
     match cmd {
         KabiCmd::Check {
             kernels,
@@ -281,7 +231,7 @@ fn kernel_paths(spec: &str) -> Vec<PathBuf> {
         .collect()
 }
 
-fn load_kernel(spec: &str) -> Result<Kernel, Fail> {
+fn load_kernel(spec: &str) -> Result<Kernel, CliError> {
     Ok(Kernel::load(&kernel_paths(spec))?)
 }
 
@@ -313,7 +263,7 @@ struct InputDigest {
     sha256: String,
 }
 
-fn digests<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Result<Vec<InputDigest>, Fail> {
+fn digests<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Result<Vec<InputDigest>, CliError> {
     let mut out: Vec<InputDigest> = Vec::new();
     for p in paths {
         let path = p.display().to_string();
@@ -351,17 +301,17 @@ fn kernel_json(k: &Kernel) -> KernelJson<'_> {
     }
 }
 
-fn print_json<T: Serialize>(value: &T) -> Result<(), Fail> {
+fn print_json<T: Serialize>(value: &T) -> Result<(), CliError> {
     print_text(&json_text(value)?)
 }
 
-fn json_text<T: Serialize>(value: &T) -> Result<String, Fail> {
+fn json_text<T: Serialize>(value: &T) -> Result<String, CliError> {
     let mut s = serde_json::to_string_pretty(value)?;
     s.push('\n');
     Ok(s)
 }
 
-fn print_text(s: &str) -> Result<(), Fail> {
+fn print_text(s: &str) -> Result<(), CliError> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     out.write_all(s.as_bytes())?;
@@ -374,10 +324,10 @@ pub(crate) fn check(
     kernel_specs: &[String],
     allowlist: Option<&Path>,
     with: &[PathBuf],
-    format: OutputFormat,
+    format: Format,
     inputs: &[PathBuf],
     cache: Option<&ModuleCache>,
-) -> Result<(i32, String), Fail> {
+) -> Result<(i32, String), CliError> {
     let kernels = kernel_specs
         .iter()
         .map(|s| Kernel::load_cached(&kernel_paths(s), cache))
@@ -413,13 +363,13 @@ pub(crate) fn check(
     }
     let incompatible = reports.iter().filter(|r| !r.compatible).count();
     let code = if incompatible > 0 {
-        EXIT_INCOMPATIBLE
+        exit::TEST_FAILURE
     } else {
-        EXIT_OK
+        exit::OK
     };
 
     let text = match format {
-        OutputFormat::Json => {
+        Format::Json => {
             #[derive(Serialize)]
             struct Summary {
                 checks: usize,
@@ -453,7 +403,7 @@ pub(crate) fn check(
                 },
             })?
         }
-        OutputFormat::Human => {
+        Format::Human => {
             let mut s = String::new();
             for k in &kernels {
                 if !k.modversions() {
@@ -519,7 +469,7 @@ pub(crate) fn check(
             );
             s
         }
-        OutputFormat::Junit => certlab_kabi::junit::check_junit(&reports),
+        Format::Junit => certlab_kabi::junit::check_junit(&reports),
     };
     Ok((code, text))
 }
@@ -528,8 +478,8 @@ fn diff_cmd(
     old: &str,
     new: &str,
     allowlist: Option<&Path>,
-    format: OutputFormat,
-) -> Result<i32, Fail> {
+    format: Format,
+) -> Result<i32, CliError> {
     let (o, n) = (load_kernel(old)?, load_kernel(new)?);
     let list = allowlist.map(|p| Allowlist::read(p, None)).transpose()?;
     let d = diff(&o, &n, list.as_ref());
@@ -542,7 +492,7 @@ fn diff_cmd(
             && d.namespace_changed.is_empty())
     };
     match format {
-        OutputFormat::Json => {
+        Format::Json => {
             #[derive(Serialize)]
             struct Out<'a> {
                 command: &'static str,
@@ -567,10 +517,10 @@ fn diff_cmd(
                 release_blocking: list.is_some() && !d.blocking.is_empty(),
             })?;
         }
-        OutputFormat::Human => print_text(&diff_text(&d, list.is_some()))?,
-        OutputFormat::Junit => print_text(&certlab_kabi::junit::diff_junit(&d, list.as_ref()))?,
+        Format::Human => print_text(&diff_text(&d, list.is_some()))?,
+        Format::Junit => print_text(&certlab_kabi::junit::diff_junit(&d, list.as_ref()))?,
     }
-    Ok(if breaks { EXIT_INCOMPATIBLE } else { EXIT_OK })
+    Ok(if breaks { exit::TEST_FAILURE } else { exit::OK })
 }
 
 fn diff_text(d: &KernelDiff, with_list: bool) -> String {
@@ -641,16 +591,16 @@ fn diff_text(d: &KernelDiff, with_list: bool) -> String {
     s
 }
 
-fn write_out(text: &str, out: Option<&Path>) -> Result<(), Fail> {
+fn write_out(text: &str, out: Option<&Path>) -> Result<(), CliError> {
     match out {
         Some(p) => std::fs::write(p, text).map_err(|e| {
-            Fail::Other(anyhow::Error::new(e).context(format!("cannot write {}", p.display())))
+            CliError::infra(anyhow::Error::new(e).context(format!("cannot write {}", p.display())))
         }),
         None => print_text(text),
     }
 }
 
-fn allowlist_cmd(cmd: AllowlistCmd) -> Result<i32, Fail> {
+fn allowlist_cmd(cmd: AllowlistCmd) -> Result<i32, CliError> {
     match cmd {
         AllowlistCmd::Generate {
             kernel,
@@ -665,7 +615,7 @@ fn allowlist_cmd(cmd: AllowlistCmd) -> Result<i32, Fail> {
             }
             let list = Allowlist::generate(&k, &drivers);
             write_out(&list.export(to.into()), out.as_deref())?;
-            Ok(EXIT_OK)
+            Ok(exit::OK)
         }
         AllowlistCmd::Import {
             file,
@@ -675,12 +625,12 @@ fn allowlist_cmd(cmd: AllowlistCmd) -> Result<i32, Fail> {
         } => {
             let list = Allowlist::read(&file, from_format.map(Into::into))?;
             write_out(&list.export(to.into()), out.as_deref())?;
-            Ok(EXIT_OK)
+            Ok(exit::OK)
         }
         AllowlistCmd::Export { file, to, out } => {
             let list = Allowlist::read(&file, None)?;
             write_out(&list.export(to.into()), out.as_deref())?;
-            Ok(EXIT_OK)
+            Ok(exit::OK)
         }
         AllowlistCmd::Merge { files, to, out } => {
             let mut merged: Option<Allowlist> = None;
@@ -695,14 +645,14 @@ fn allowlist_cmd(cmd: AllowlistCmd) -> Result<i32, Fail> {
                 &merged.unwrap_or_default().export(to.into()),
                 out.as_deref(),
             )?;
-            Ok(EXIT_OK)
+            Ok(exit::OK)
         }
         AllowlistCmd::Diff { old, new, format } => {
             let (o, n) = (Allowlist::read(&old, None)?, Allowlist::read(&new, None)?);
             let d: AllowlistDiff = o.diff(&n);
             match format {
-                OutputFormat::Json => print_json(&d)?,
-                OutputFormat::Human => {
+                Format::Json => print_json(&d)?,
+                Format::Human => {
                     let mut s = String::new();
                     for a in &d.added {
                         let _ = writeln!(s, "added     {a}");
@@ -722,19 +672,19 @@ fn allowlist_cmd(cmd: AllowlistCmd) -> Result<i32, Fail> {
                     );
                     print_text(&s)?;
                 }
-                OutputFormat::Junit => return junit_unsupported("allowlist diff"),
+                Format::Junit => return junit_unsupported("allowlist diff"),
             }
             Ok(if d.removed.is_empty() {
-                EXIT_OK
+                exit::OK
             } else {
-                EXIT_INCOMPATIBLE
+                exit::TEST_FAILURE
             })
         }
         AllowlistCmd::Show { file, format } => {
             let list = Allowlist::read(&file, None)?;
             match format {
-                OutputFormat::Json => print_text(&list.export(ListFormat::Json))?,
-                OutputFormat::Human => {
+                Format::Json => print_text(&list.export(ListFormat::Json))?,
+                Format::Human => {
                     let mut s = String::new();
                     let _ = writeln!(
                         s,
@@ -756,15 +706,17 @@ fn allowlist_cmd(cmd: AllowlistCmd) -> Result<i32, Fail> {
                     }
                     print_text(&s)?;
                 }
-                OutputFormat::Junit => return junit_unsupported("allowlist show"),
+                Format::Junit => return junit_unsupported("allowlist show"),
             }
-            Ok(EXIT_OK)
+            Ok(exit::OK)
         }
     }
 }
 
 /// `--format junit` is for the commands that have verdicts (check, diff).
-fn junit_unsupported(command: &str) -> Result<i32, Fail> {
-    eprintln!("certlab: error: {command} has no JUnit output (use --format human or json)");
-    Ok(EXIT_INFRA)
+fn junit_unsupported(command: &str) -> Result<i32, CliError> {
+    Err(CliError::msg(
+        exit::INFRA,
+        format!("{command} has no JUnit output (use --format human or json)"),
+    ))
 }

@@ -5,14 +5,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::Context;
 use certlab_lab::inventory::{BmcProtocol, Lab, Machine, Problem, SecretSource, TlsMode};
 use certlab_lab::ssh::{HostKey, SshConfig, Stream, TrustOnFirstUse};
 use certlab_lab::Ssh;
 use serde_json::{json, Value};
 
-use crate::cli::Format;
+use crate::error::{failure, Result};
 use crate::exit;
+use crate::format::{text_format, Format};
 
 #[derive(Debug, clap::Args)]
 pub struct LabFile {
@@ -21,6 +22,7 @@ pub struct LabFile {
         long = "lab",
         value_name = "FILE",
         env = "CERTLAB_LAB",
+        hide_env_values = true,
         default_value = "lab.toml"
     )]
     pub lab: PathBuf,
@@ -34,14 +36,14 @@ pub enum LabCmd {
     Validate {
         #[command(flatten)]
         lab: LabFile,
-        #[arg(long, value_enum, default_value = "human")]
+        #[arg(long, default_value = "human", value_parser = text_format())]
         format: Format,
     },
     /// List the machines of the lab.
     List {
         #[command(flatten)]
         lab: LabFile,
-        #[arg(long, value_enum, default_value = "human")]
+        #[arg(long, default_value = "human", value_parser = text_format())]
         format: Format,
     },
     /// Run a command on a machine over SSH; exits with the command's status.
@@ -56,7 +58,7 @@ pub enum LabCmd {
         timeout: u64,
         #[command(flatten)]
         lab: LabFile,
-        #[arg(long, value_enum, default_value = "human")]
+        #[arg(long, default_value = "human", value_parser = text_format())]
         format: Format,
     },
 }
@@ -135,12 +137,7 @@ fn validate(f: &LabFile, format: Format) -> Result<i32> {
 /// Loads the inventory; its warnings are for `lab validate` to show. An
 /// invalid file is bad input (exit 3), as for the BMC commands.
 fn load(f: &LabFile) -> Result<Lab> {
-    Lab::load(&f.lab).map_err(|e| match e {
-        certlab_lab::inventory::InventoryError::Invalid { .. } => {
-            crate::cli::failure(exit::BAD_INPUT, e.to_string())
-        }
-        e => e.into(),
-    })
+    Ok(Lab::load(&f.lab)?)
 }
 
 fn password_json(s: &SecretSource) -> Value {
@@ -246,7 +243,10 @@ fn tofu_warn() -> TrustOnFirstUse {
 
 fn exec(f: &LabFile, name: &str, command: &str, timeout: Duration, format: Format) -> Result<i32> {
     if command.trim().is_empty() {
-        bail!("lab exec {name}: empty command");
+        return Err(failure(
+            exit::INFRA,
+            format!("lab exec {name}: empty command"),
+        ));
     }
     let lab = load(f)?;
     let machine = lab.machine(name)?;
@@ -277,12 +277,19 @@ fn exec(f: &LabFile, name: &str, command: &str, timeout: Duration, format: Forma
     }
     let _ = std::io::stdout().flush();
     if out.timed_out {
-        bail!(
-            "lab exec {name}: `{command}` timed out after {}s and was killed",
-            timeout.as_secs()
-        );
+        return Err(failure(
+            exit::INFRA,
+            format!(
+                "lab exec {name}: `{command}` timed out after {}s and was killed",
+                timeout.as_secs()
+            ),
+        ));
     }
     // The command's own status; killed by a signal: an infrastructure error.
-    out.exit
-        .ok_or_else(|| anyhow::anyhow!("lab exec {name}: `{command}` was killed by a signal"))
+    out.exit.ok_or_else(|| {
+        failure(
+            exit::INFRA,
+            format!("lab exec {name}: `{command}` was killed by a signal"),
+        )
+    })
 }

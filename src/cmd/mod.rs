@@ -1,7 +1,12 @@
-//! One module per area of the command line; `cli.rs` holds the clap types
-//! and the dispatch.
+//! One module per area of the command line, each with its clap types and
+//! its wiring; `crate::cli` dispatches to them. They share `crate::error`,
+//! `crate::format`, `crate::common` and `crate::exit`, never `crate::cli`.
 
+pub mod agent;
 pub mod bmc;
+pub mod bundle;
+pub mod certify;
 pub mod hwdb;
 pub mod kabi;
 pub mod lab;
+pub mod runs;

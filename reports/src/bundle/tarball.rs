@@ -5,7 +5,7 @@
 use crate::error::BundleError;
 
 /// Size of a tar block.
-const BLOCK: usize = 512;
+pub(crate) const BLOCK: usize = 512;
 /// The longest member name a ustar `name` field holds without a prefix.
 const MAX_NAME: usize = 100;
 
@@ -13,8 +13,6 @@ const MAX_NAME: usize = 100;
 pub(crate) struct Member<'a> {
     /// The name, lossily decoded when it is not UTF-8.
     pub(crate) name: String,
-    /// Whether the name was valid UTF-8.
-    pub(crate) name_ok: bool,
     pub(crate) data: &'a [u8],
 }
 
@@ -37,10 +35,7 @@ pub(crate) fn parse_members(bytes: &[u8]) -> Result<Vec<Member<'_>>, BundleError
             },
         })?;
         let raw_name = entry.path_bytes().into_owned();
-        let (name, name_ok) = match String::from_utf8(raw_name) {
-            Ok(n) => (n, true),
-            Err(e) => (String::from_utf8_lossy(e.as_bytes()).into_owned(), false),
-        };
+        let name = String::from_utf8_lossy(&raw_name).into_owned();
         if entry.header().entry_type() != tar::EntryType::Regular {
             return Err(BundleError::NotRegularFile { path: name });
         }
@@ -58,11 +53,7 @@ pub(crate) fn parse_members(bytes: &[u8]) -> Result<Vec<Member<'_>>, BundleError
             })?;
         next_header = start + size.div_ceil(BLOCK as u64) * BLOCK as u64;
         previous = Some(name.clone());
-        members.push(Member {
-            name,
-            name_ok,
-            data,
-        });
+        members.push(Member { name, data });
     }
     Ok(members)
 }
@@ -76,6 +67,27 @@ pub(crate) fn is_safe_name(name: &str) -> bool {
         && name
             .split('/')
             .all(|c| !c.is_empty() && c != "." && c != "..")
+}
+
+/// The canonical ustar header of a member: mode 0644, uid/gid 0, empty
+/// user and group names, the given size and mtime.
+pub(crate) fn canonical_header(name: &str, size: u64, mtime: u64) -> Result<tar::Header, String> {
+    if !is_safe_name(name) {
+        return Err("not a safe member name".into());
+    }
+    let mut header = tar::Header::new_ustar();
+    let ustar = header
+        .as_ustar_mut()
+        .ok_or_else(|| "no ustar header".to_string())?;
+    ustar.name[..name.len()].copy_from_slice(name.as_bytes());
+    header.set_size(size);
+    header.set_mode(0o644);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(mtime);
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_cksum();
+    Ok(header)
 }
 
 /// The canonical archive of `members`, in the given order. On error, returns
@@ -92,21 +104,7 @@ pub(crate) fn canonical_tar(
     let mut builder = tar::Builder::new(Vec::with_capacity(capacity));
     for (name, data) in members {
         let fail = |reason: String| ((*name).to_string(), reason);
-        if !is_safe_name(name) {
-            return Err(fail("not a safe member name".into()));
-        }
-        let mut header = tar::Header::new_ustar();
-        let ustar = header
-            .as_ustar_mut()
-            .ok_or_else(|| fail("no ustar header".into()))?;
-        ustar.name[..name.len()].copy_from_slice(name.as_bytes());
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_mtime(mtime);
-        header.set_entry_type(tar::EntryType::Regular);
-        header.set_cksum();
+        let header = canonical_header(name, data.len() as u64, mtime).map_err(fail)?;
         builder
             .append(&header, *data)
             .map_err(|e| fail(e.to_string()))?;
@@ -116,24 +114,17 @@ pub(crate) fn canonical_tar(
         .map_err(|e| (String::new(), e.to_string()))
 }
 
-pub(crate) fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
-    match a.iter().zip(b).position(|(x, y)| x != y) {
-        Some(i) => Some(i),
-        None if a.len() != b.len() => Some(a.len().min(b.len())),
-        None => None,
-    }
-}
-
 /// Where `offset` falls in the canonical layout of `members`, for messages.
-pub(crate) fn describe_offset(members: &[(&str, &[u8])], offset: usize) -> String {
+pub(crate) fn describe_offset(members: &[(&str, u64)], offset: u64) -> String {
+    let block = BLOCK as u64;
     let mut start = 0;
-    for (name, data) in members {
-        let content = start + BLOCK;
-        let end = content + data.len().div_ceil(BLOCK) * BLOCK;
+    for (name, size) in members {
+        let content = start + block;
+        let end = content + size.div_ceil(block) * block;
         if offset < content {
             return format!(" (header of {name})");
         }
-        if offset < content + data.len() {
+        if offset < content + size {
             return format!(" (content of {name})");
         }
         if offset < end {
@@ -141,7 +132,7 @@ pub(crate) fn describe_offset(members: &[(&str, &[u8])], offset: usize) -> Strin
         }
         start = end;
     }
-    if offset < start + 2 * BLOCK {
+    if offset < start + 2 * block {
         " (end-of-archive blocks)".to_string()
     } else {
         " (data after the end-of-archive blocks)".to_string()
@@ -180,6 +171,7 @@ mod tests {
     fn canonical_layout_and_descriptions() {
         let members: Vec<(&str, &[u8])> = vec![("a", b"hello"), ("b", b"")];
         let tar = canonical_tar(&members, 1_700_000_000).unwrap();
+        let members: Vec<(&str, u64)> = vec![("a", 5), ("b", 0)];
         assert_eq!(tar.len(), 512 + 512 + 512 + 1024);
         assert_eq!(&tar[257..263], b"ustar\0");
         assert_eq!(&tar[100..108], b"0000644\0");
@@ -193,8 +185,5 @@ mod tests {
             describe_offset(&members, 2560),
             " (data after the end-of-archive blocks)"
         );
-        assert_eq!(first_difference(b"abc", b"abc"), None);
-        assert_eq!(first_difference(b"abc", b"abd"), Some(2));
-        assert_eq!(first_difference(b"ab", b"abc"), Some(2));
     }
 }

@@ -11,7 +11,10 @@ use certlab_kabi::explain::{Explanation, TypeDiff};
 use certlab_kabi::{vmlinuz, Error, Kernel};
 use serde::Serialize;
 
-use super::{kernel_paths, print_json, print_text, Fail, OutputFormat, EXIT_INCOMPATIBLE, EXIT_OK};
+use super::{kernel_paths, print_json, print_text};
+use crate::error::CliError;
+use crate::exit;
+use crate::format::Format;
 
 /// One kernel's vmlinux BTF and, to reach module symbols, the kernel.
 struct KernelTypes {
@@ -20,7 +23,7 @@ struct KernelTypes {
     image: String,
 }
 
-fn load(spec: &str) -> Result<KernelTypes, Fail> {
+fn load(spec: &str) -> Result<KernelTypes, CliError> {
     let paths: Vec<PathBuf> = kernel_paths(spec);
     let (image, bytes) = vmlinuz::find_image(&paths)?.ok_or_else(|| Error::Unrecognised {
         path: spec.to_string(),
@@ -129,12 +132,12 @@ pub fn explain_cmd(
     old: &str,
     new: &str,
     symbols: &[String],
-    format: OutputFormat,
-) -> Result<i32, Fail> {
+    format: Format,
+) -> Result<i32, CliError> {
     let (o, n) = (load(old)?, load(new)?);
     let e = explain_all(&o, &n, symbols);
     match format {
-        OutputFormat::Json => print_json(&Out {
+        Format::Json => print_json(&Out {
             command: "kabi explain",
             old_image: &o.image,
             new_image: &n.image,
@@ -143,20 +146,20 @@ pub fn explain_cmd(
         _ => print_text(&text(&e, 5))?,
     }
     Ok(if e.iter().any(|x| !x.changed.is_empty()) {
-        EXIT_INCOMPATIBLE
+        exit::TEST_FAILURE
     } else {
-        EXIT_OK
+        exit::OK
     })
 }
 
 /// `kabi diff --explain`: explanations of every CRC-changed symbol, after the diff.
-pub fn diff_explain(old: &str, new: &str, format: OutputFormat) -> Result<(), Fail> {
+pub fn diff_explain(old: &str, new: &str, format: Format) -> Result<(), CliError> {
     let (o, n) = (load(old)?, load(new)?);
     let d = certlab_kabi::diff(&o.kernel, &n.kernel, None);
     let symbols: Vec<String> = d.crc_changed.iter().map(|c| c.symbol.clone()).collect();
     let e = explain_all(&o, &n, &symbols);
     match format {
-        OutputFormat::Json => print_json(&Out {
+        Format::Json => print_json(&Out {
             command: "kabi diff --explain",
             old_image: &o.image,
             new_image: &n.image,

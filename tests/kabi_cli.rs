@@ -1,33 +1,74 @@
-//! The `certlab kabi` command module (src/cmd/kabi.rs), compiled here so
-//! that it is tested with the engine it wires.
+//! `certlab kabi …` end to end: the binary's exit codes and outputs over
+//! real Debian kernels (`scripts/fetch-kabi-data`).
 #![allow(clippy::expect_used, clippy::unwrap_used)] // tests: a failure should panic
 
-#[path = "../../src/cmd/kabi.rs"]
-#[allow(dead_code)]
-mod cmd_kabi;
+/// Where the real Debian kernels are cached (as in `kabi/tests/common`,
+/// whose ELF builders this test does not need).
+mod common {
+    use std::path::PathBuf;
 
-mod common;
+    /// The cache directory; panics naming the fetch script when it is missing.
+    pub fn data_dir() -> PathBuf {
+        let dir = std::env::var_os("CERTLAB_TEST_KABI_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                let home = std::env::var_os("HOME").unwrap_or_default();
+                PathBuf::from(home).join(".cache/certlab/kabi")
+            });
+        for abi in ["6.1.0-56-amd64", "6.1.0-50-amd64"] {
+            let p = dir.join(abi).join("Module.symvers");
+            assert!(
+                p.is_file() && dir.join(abi).join("modules").is_dir(),
+                "kabi test data missing at {}: run scripts/fetch-kabi-data (or set CERTLAB_TEST_KABI_DIR)",
+                dir.display()
+            );
+        }
+        dir
+    }
 
-use clap::Parser;
-use cmd_kabi::{KabiCmd, EXIT_BAD_INPUT, EXIT_INCOMPATIBLE, EXIT_INFRA, EXIT_OK};
+    pub fn symvers(abi: &str) -> PathBuf {
+        data_dir().join(abi).join("Module.symvers")
+    }
 
-#[derive(Parser)]
-struct Cli {
-    #[command(subcommand)]
-    cmd: KabiCmd,
+    pub fn modules(abi: &str) -> PathBuf {
+        data_dir().join(abi).join("modules")
+    }
+}
+
+use std::process::{Command, Output};
+
+const EXIT_OK: i32 = 0;
+const EXIT_INCOMPATIBLE: i32 = 1;
+const EXIT_INFRA: i32 = 2;
+const EXIT_BAD_INPUT: i32 = 3;
+
+fn certlab(args: &[&str]) -> Output {
+    let mut argv = vec!["kabi"];
+    argv.extend_from_slice(args);
+    Command::new(env!("CARGO_BIN_EXE_certlab"))
+        .args(&argv)
+        .env_remove("CERTLAB_LOG")
+        .output()
+        .unwrap()
 }
 
 fn run(args: &[&str]) -> i32 {
-    let mut argv = vec!["kabi"];
-    argv.extend_from_slice(args);
-    let cli = Cli::try_parse_from(argv).unwrap();
-    cmd_kabi::run(cli.cmd).unwrap()
+    let o = certlab(args);
+    o.status
+        .code()
+        .unwrap_or_else(|| panic!("{args:?} was killed"))
+}
+
+/// Parses: a usage error is exit 2 with clap's message, anything else got past clap.
+fn parses(args: &[&str]) -> bool {
+    let o = certlab(args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    !(o.status.code() == Some(2) && (err.contains("Usage:") || err.contains("usage:")))
 }
 
 #[test]
 fn usage_parses() {
-    Cli::try_parse_from([
-        "kabi",
+    assert!(parses(&[
         "check",
         "--kernel",
         "a,b",
@@ -41,11 +82,9 @@ fn usage_parses() {
         "json",
         "m.ko",
         "dir",
-    ])
-    .unwrap();
-    Cli::try_parse_from(["kabi", "diff", "old", "new", "--allowlist", "x"]).unwrap();
-    Cli::try_parse_from([
-        "kabi",
+    ]));
+    assert!(parses(&["diff", "old", "new", "--allowlist", "x"]));
+    assert!(parses(&[
         "allowlist",
         "import",
         "f",
@@ -53,12 +92,8 @@ fn usage_parses() {
         "rhel",
         "--to",
         "json",
-    ])
-    .unwrap();
-    assert!(
-        Cli::try_parse_from(["kabi", "check", "m.ko"]).is_err(),
-        "--kernel is required"
-    );
+    ]));
+    assert!(!parses(&["check", "m.ko"]), "--kernel is required");
 }
 
 #[test]
@@ -201,46 +236,40 @@ fn real_kernels_through_the_cli() {
 
 #[test]
 fn a_cached_check_gives_identical_json() {
-    use std::path::PathBuf;
     let data = common::data_dir().join("6.12.117+deb13-amd64");
     let symvers = data.join("Module.symvers");
     let intel = data.join("modules/kernel/drivers/net/ethernet/intel");
-    if !symvers.is_file() || !intel.is_dir() {
-        eprintln!("skipped: trixie .ko.xz data missing (scripts/fetch-kabi-data)");
-        return;
-    }
-    let kernels = [symvers.display().to_string()];
-    let inputs = [intel];
-    let check = |cache: Option<&certlab_kabi::ModuleCache>| {
-        let (code, text) = cmd_kabi::check(
-            &kernels,
-            None,
-            &[] as &[PathBuf],
-            cmd_kabi::OutputFormat::Json,
-            &inputs,
-            cache,
-        )
-        .unwrap_or_else(|_| panic!("kabi check failed"));
-        (code, text)
-    };
+    assert!(
+        symvers.is_file() && intel.is_dir(),
+        "trixie .ko.xz data missing at {}: run scripts/fetch-kabi-data",
+        data.display()
+    );
     let dir = tempfile::tempdir().unwrap();
-    let cache = cmd_kabi::module_cache(Some(dir.path().to_path_buf()), false).unwrap();
-    let plain = check(None);
-    let cold = check(Some(&cache));
+    let cache = dir.path().to_str().unwrap();
+    let check = |extra: &[&str]| {
+        let mut args = vec![
+            "check",
+            "--kernel",
+            symvers.to_str().unwrap(),
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        args.push(intel.to_str().unwrap());
+        let o = certlab(&args);
+        (o.status.code(), String::from_utf8(o.stdout).unwrap())
+    };
+    let plain = check(&["--no-cache"]);
+    let cold = check(&["--cache", cache]);
     let entries = std::fs::read_dir(dir.path()).unwrap().count();
     assert!(entries > 0, "the cold run filled the cache");
-    let warm = check(Some(&cache));
-    assert_eq!(plain.0, EXIT_OK);
+    let warm = check(&["--cache", cache]);
+    assert_eq!(plain.0, Some(EXIT_OK));
     assert!(plain.1.contains("e1000e"), "{}", &plain.1[..500]);
     assert_eq!(cold, plain);
     assert_eq!(warm, plain);
-    // --no-cache wins over a directory; the default lives under the cache home.
-    assert!(cmd_kabi::module_cache(Some(dir.path().to_path_buf()), true).is_none());
-    // And the flags parse.
-    Cli::try_parse_from(["kabi", "check", "--kernel", "k", "--cache", "d", "m.ko"]).unwrap();
-    Cli::try_parse_from(["kabi", "check", "--kernel", "k", "--no-cache", "m.ko"]).unwrap();
-    assert!(Cli::try_parse_from([
-        "kabi",
+    // --no-cache and --cache together are a usage error.
+    assert!(!parses(&[
         "check",
         "--kernel",
         "k",
@@ -248,6 +277,5 @@ fn a_cached_check_gives_identical_json() {
         "d",
         "--no-cache",
         "m.ko"
-    ])
-    .is_err());
+    ]));
 }
