@@ -101,6 +101,11 @@ impl Progress {
                 result.duration_ms as f64 / 1000.0,
                 clip(&result.reason, 100)
             ),
+            RunEvent::Resumed { kept } => writeln!(
+                err,
+                "resuming: {} case(s) kept from an earlier attempt",
+                kept.len()
+            ),
             RunEvent::CaseStarted { .. }
             | RunEvent::StageChanged { .. }
             | RunEvent::Published { .. }

@@ -48,6 +48,11 @@ pub enum RunEvent {
         selected: usize,
         skipped: usize,
     },
+    /// The run continues an earlier attempt: these cases' recorded
+    /// results are kept and not run again.
+    Resumed {
+        kept: Vec<String>,
+    },
     CaseStarted {
         index: usize,
         total: usize,
@@ -82,6 +87,7 @@ impl RunEvent {
             RunEvent::StageChanged { .. } => "stage_changed",
             RunEvent::Discovered { .. } => "discovered",
             RunEvent::Selected { .. } => "selected",
+            RunEvent::Resumed { .. } => "resumed",
             RunEvent::CaseStarted { .. } => "case_started",
             RunEvent::CaseFinished { .. } => "case_finished",
             RunEvent::Published { .. } => "published",

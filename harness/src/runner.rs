@@ -96,7 +96,6 @@ pub async fn certify(
     let sink: Arc<EvidenceDir> = Arc::new(EvidenceDir(ArtifactStore::open(
         spec.out_dir.join("evidence"),
     )?));
-    let mut seq = 0u64;
     let mut emit = |ev: &RunEvent| on_event(ev);
 
     emit(&RunEvent::RunStarted {
@@ -120,8 +119,8 @@ pub async fn certify(
         })?;
     let profile = certlab_hwdb::identify(&discovery.inventory, PciIds::embedded());
 
-    store
-        .create_run(&NewRun {
+    let resume = store
+        .begin_run(&NewRun {
             id: spec.run_id.clone(),
             plan_id: spec.plan.id.clone(),
             plan_version: spec.plan.version.clone(),
@@ -133,6 +132,24 @@ pub async fn certify(
             out_dir: Some(spec.out_dir.display().to_string()),
         })
         .await?;
+    // A resumed run keeps what it recorded; its event log continues.
+    let mut seq = resume.last_event_seq;
+    let mut kept: std::collections::HashMap<String, (u32, CaseResult)> = resume
+        .cases
+        .into_iter()
+        .map(|(seq, case)| (case.id.clone(), (seq, case)))
+        .collect();
+    // Sequence numbers taken by kept cases: a new case uses its index
+    // unless a kept case of another id (an earlier selection) holds it.
+    let taken: std::collections::BTreeSet<u32> = kept.values().map(|(s, _)| *s).collect();
+    let mut spare = taken.last().map_or(0, |s| s + 1);
+    if !kept.is_empty() {
+        let mut ids: Vec<String> = kept.keys().cloned().collect();
+        ids.sort();
+        let ev = RunEvent::Resumed { kept: ids };
+        emit(&ev);
+        log_event(store, &spec.run_id, &mut seq, &ev).await?;
+    }
     let discovered = RunEvent::Discovered {
         hostname: discovery.host.hostname.clone(),
         kernel: discovery.host.kernel.clone(),
@@ -168,6 +185,16 @@ pub async fn certify(
     let mut cases = Vec::with_capacity(total);
     for (index, sel) in selection.into_iter().enumerate() {
         let case = sel.case;
+        if let Some((_, result)) = kept.remove(&case.id) {
+            // Finished in an earlier attempt: kept, not run again.
+            emit(&RunEvent::CaseFinished {
+                index,
+                total,
+                result: Box::new(result.clone()),
+            });
+            cases.push(result);
+            continue;
+        }
         emit(&RunEvent::CaseStarted {
             index,
             total,
@@ -200,9 +227,12 @@ pub async fn certify(
             metrics,
             evidence,
         };
-        store
-            .record_case(&spec.run_id, index as u32, &result)
-            .await?;
+        let mut case_seq = index as u32;
+        if taken.contains(&case_seq) {
+            case_seq = spare.max(total as u32);
+            spare = case_seq + 1;
+        }
+        store.record_case(&spec.run_id, case_seq, &result).await?;
         let ev = RunEvent::CaseFinished {
             index,
             total,

@@ -9,6 +9,7 @@
 mod bmc_calls;
 mod host_keys;
 mod lab_state;
+mod resume;
 mod rows;
 mod url;
 
@@ -26,6 +27,7 @@ use url::resolve_url;
 pub use bmc_calls::{BmcCallError, BmcCallStats};
 pub use host_keys::KnownHostKey;
 pub use lab_state::{JobRow, Leased, MachineRow, NewJob, SyncReport};
+pub use resume::ResumePoint;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
