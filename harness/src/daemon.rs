@@ -1,0 +1,381 @@
+//! The orchestrator loop: queued jobs are matched to healthy idle
+//! machines, leased, and run by workers; leases are kept alive by
+//! heartbeats; a job whose holder died is taken over once its lease
+//! expires and resumes its run.
+//!
+//! Every decision is a pure transition ([`crate::lifecycle`]) persisted by
+//! the store with a guarded update *before* anything acts on it, so several
+//! daemons can share one store (PostgreSQL) and any of them can die at any
+//! instant without a job being lost or run twice.
+//!
+//! Scheduling is driven by events: a worker ending, a health check passing
+//! and a shutdown wake the loop at once; submissions by other processes and
+//! expired leases are noticed by a short poll (`poll`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use certlab_lab::Target;
+use certlab_suites::Plan;
+use ed25519_dalek::SigningKey;
+use time::OffsetDateTime;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinSet;
+
+use crate::lifecycle::{
+    next_health, next_job, schedule, Candidate, Health, HealthEvent, JobEvent, JobState,
+    JobStateKind, QueuedJob,
+};
+use crate::runner::{certify, RunError, RunSpec};
+use crate::store::{JobRow, Store, StoreError};
+
+/// A boxed future, so [`MachineAccess`] can be used as a trait object.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// How a daemon reaches the lab's machines: the SSH (or local, or
+/// simulated) target of a machine, and its health check.
+pub trait MachineAccess: Send + Sync + 'static {
+    /// The target to run a plan on.
+    fn target<'a>(&'a self, machine: &'a str) -> BoxFuture<'a, Result<Arc<dyn Target>, String>>;
+    /// Checks that the machine can take a job (its BMC answers, no
+    /// critical SEL entry, SSH answers); the error says why not.
+    fn health_check<'a>(&'a self, machine: &'a str) -> BoxFuture<'a, Result<(), String>>;
+}
+
+/// The daemon's settings.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// This daemon's identity as a lease holder (unique per process).
+    pub owner: String,
+    pub lease_ttl: Duration,
+    /// Runs carried out at once.
+    pub max_runs: usize,
+    /// Attempts of a job before it fails (infrastructure faults).
+    pub max_attempts: u32,
+    /// How often the store is polled for what other processes changed.
+    pub poll: Duration,
+    /// Where each run's outputs go: `<out_root>/<run id>/`.
+    pub out_root: PathBuf,
+    pub tool_version: String,
+}
+
+/// What went wrong in the daemon itself (not in a job).
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Runs until `shutdown` turns true; then stops taking jobs and returns
+/// once its running jobs have ended or been left resumable.
+pub async fn run(
+    store: Store,
+    access: Arc<dyn MachineAccess>,
+    signer: SigningKey,
+    config: DaemonConfig,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), DaemonError> {
+    let wake = Arc::new(Notify::new());
+    let mut workers: JoinSet<()> = JoinSet::new();
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        while let Some(done) = workers.try_join_next() {
+            if let Err(e) = done {
+                tracing::error!(error = %e, "a worker task panicked");
+            }
+        }
+        reclaim_expired(&store).await?;
+        check_unknown_machines(&store, access.as_ref()).await?;
+        let free = config.max_runs.saturating_sub(workers.len());
+        if free > 0 {
+            for job in lease_jobs(&store, &config, free).await? {
+                let ctx = Worker {
+                    store: store.clone(),
+                    access: access.clone(),
+                    signer: signer.clone(),
+                    config: config.clone(),
+                    wake: wake.clone(),
+                    shutdown: shutdown.clone(),
+                };
+                workers.spawn(async move { ctx.run(job).await });
+            }
+        }
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(config.poll) => {}
+            _ = shutdown.changed() => {}
+            Some(done) = workers.join_next(), if !workers.is_empty() => {
+                if let Err(e) = done {
+                    tracing::error!(error = %e, "a worker task panicked");
+                }
+            }
+        }
+    }
+    // Stop taking jobs; running ones end at their next step and stay
+    // resumable (their leases expire and another daemon takes them).
+    while let Some(done) = workers.join_next().await {
+        if let Err(e) = done {
+            tracing::error!(error = %e, "a worker task panicked");
+        }
+    }
+    Ok(())
+}
+
+/// Jobs whose holder stopped beating go back to the queue to resume.
+async fn reclaim_expired(store: &Store) -> Result<(), DaemonError> {
+    let now = OffsetDateTime::now_utc();
+    for job in store.expired_leases(now).await? {
+        let Ok(next) = next_job(&job.state, &JobEvent::LeaseExpired, now) else {
+            continue;
+        };
+        match store.apply_job(&job.id, &job.state, &next, now).await {
+            Ok(()) => tracing::info!(job = %job.id, "lease expired: queued to resume"),
+            Err(StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Machines of unknown health get their health check.
+async fn check_unknown_machines(
+    store: &Store,
+    access: &dyn MachineAccess,
+) -> Result<(), DaemonError> {
+    for m in store.machines().await? {
+        if !m.in_lab || !matches!(m.health, Health::Unknown { .. }) {
+            continue;
+        }
+        let now = OffsetDateTime::now_utc();
+        let event = match access.health_check(&m.facts.name).await {
+            Ok(()) => HealthEvent::CheckPassed,
+            Err(reason) => HealthEvent::CheckFailed { reason },
+        };
+        let Ok(to) = next_health(&m.health, &event, now) else {
+            continue;
+        };
+        match store.set_health(&m.facts.name, &m.health, &to).await {
+            Ok(()) | Err(StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// One scheduling pass: leases up to `free` jobs, records why the others wait.
+async fn lease_jobs(
+    store: &Store,
+    config: &DaemonConfig,
+    free: usize,
+) -> Result<Vec<JobRow>, DaemonError> {
+    let queued = store.jobs(Some(JobStateKind::Queued)).await?;
+    if queued.is_empty() {
+        return Ok(Vec::new());
+    }
+    let machines = store.machines().await?;
+    let candidates: Vec<Candidate> = machines
+        .iter()
+        .filter(|m| m.in_lab)
+        .map(|m| Candidate {
+            facts: m.facts.clone(),
+            state: m.state.clone(),
+            health: m.health.clone(),
+        })
+        .collect();
+    let view: Vec<QueuedJob> = queued
+        .iter()
+        .map(|j| QueuedJob {
+            id: j.id.clone(),
+            // A job resuming a run asks for the machine that run is on.
+            requirements: match &j.state {
+                JobState::Queued {
+                    resume: Some(r), ..
+                } => crate::lifecycle::Requirements {
+                    name: Some(r.machine.clone()),
+                    ..j.requirements.clone()
+                },
+                _ => j.requirements.clone(),
+            },
+            priority: j.priority,
+            submitter: j.submitter.clone(),
+            age_key: j.submitted.unix_timestamp_nanos().to_string(),
+        })
+        .collect();
+    let plan = schedule(&view, &candidates);
+    let mut leased = Vec::new();
+    let mut waiting: Vec<(String, String)> = plan.waiting.into_iter().collect();
+    for (job_id, machine) in plan.leases {
+        let Some(job) = queued.iter().find(|j| j.id == job_id) else {
+            continue;
+        };
+        if leased.len() >= free {
+            waiting.push((
+                job_id,
+                format!("{machine} is free but this daemon is at --max-runs"),
+            ));
+            continue;
+        }
+        let now = OffsetDateTime::now_utc();
+        let event = JobEvent::Lease {
+            machine: machine.clone(),
+            owner: config.owner.clone(),
+            new_run: uuid::Uuid::now_v7().to_string(),
+            ttl: ttl(config.lease_ttl),
+        };
+        let Ok(to) = next_job(&job.state, &event, now) else {
+            continue;
+        };
+        if store.lease(job, &to, now).await?.is_some() {
+            let mut job = job.clone();
+            job.state = to;
+            leased.push(job);
+        }
+    }
+    store.set_waiting_reasons(&waiting).await?;
+    Ok(leased)
+}
+
+fn ttl(d: Duration) -> time::Duration {
+    time::Duration::try_from(d).unwrap_or(time::Duration::seconds(60))
+}
+
+/// Carries out one leased job.
+struct Worker {
+    store: Store,
+    access: Arc<dyn MachineAccess>,
+    signer: SigningKey,
+    config: DaemonConfig,
+    wake: Arc<Notify>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Worker {
+    async fn run(self, job: JobRow) {
+        let id = job.id.clone();
+        if let Err(e) = self.carry_out(job).await {
+            tracing::error!(job = %id, error = %e, "job step failed");
+        }
+        self.wake.notify_one();
+    }
+
+    /// Applies `event` to the job as it is stored; `None` when the job is
+    /// no longer this daemon's (cancelled, or its lease was taken over).
+    async fn step(
+        &self,
+        state: &JobState,
+        id: &str,
+        event: JobEvent,
+    ) -> Result<Option<JobState>, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let Ok(next) = next_job(state, &event, now) else {
+            return Ok(None);
+        };
+        match self.store.apply_job(id, state, &next, now).await {
+            Ok(()) => Ok(Some(next)),
+            Err(StoreError::Conflict { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn carry_out(&self, job: JobRow) -> Result<(), StoreError> {
+        let owner = self.config.owner.clone();
+        let JobState::Leased { machine, run, .. } = job.state.clone() else {
+            return Ok(());
+        };
+        let Some(mut state) = self
+            .step(
+                &job.state,
+                &job.id,
+                JobEvent::Start {
+                    owner: owner.clone(),
+                },
+            )
+            .await?
+        else {
+            return Ok(());
+        };
+
+        // Heartbeats keep the lease while the run goes on.
+        let (stop_beat, mut beat_stopped) = watch::channel(false);
+        let beat_state = Arc::new(tokio::sync::Mutex::new(state.clone()));
+        let beat = {
+            let store = self.store.clone();
+            let beat_state = beat_state.clone();
+            let id = job.id.clone();
+            let owner = owner.clone();
+            let every = self.config.lease_ttl / 3;
+            let ttl = ttl(self.config.lease_ttl);
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep(every) => {}
+                        _ = beat_stopped.changed() => return,
+                    }
+                    let mut s = beat_state.lock().await;
+                    let now = OffsetDateTime::now_utc();
+                    let ev = JobEvent::Heartbeat {
+                        owner: owner.clone(),
+                        ttl,
+                    };
+                    let Ok(next) = next_job(&s, &ev, now) else {
+                        return;
+                    };
+                    match store.apply_job(&id, &s, &next, now).await {
+                        Ok(()) => *s = next,
+                        Err(e) => {
+                            tracing::warn!(job = %id, error = %e, "heartbeat refused");
+                            return;
+                        }
+                    }
+                }
+            })
+        };
+
+        let outcome = self.run_plan(&job, &machine, &run).await;
+        let _ = stop_beat.send(true);
+        let _ = beat.await;
+        state = beat_state.lock().await.clone();
+
+        let event = match outcome {
+            Ok(()) => JobEvent::RunEnded { owner },
+            Err(error) if *self.shutdown.borrow() => {
+                // Left resumable: the lease expires and a daemon takes it over.
+                tracing::info!(job = %job.id, %error, "stopped at shutdown");
+                return Ok(());
+            }
+            Err(error) => JobEvent::InfraFault {
+                owner,
+                error,
+                max_attempts: self.config.max_attempts,
+            },
+        };
+        self.step(&state, &job.id, event).await?;
+        Ok(())
+    }
+
+    async fn run_plan(&self, job: &JobRow, machine: &str, run: &str) -> Result<(), String> {
+        let plan = match &job.plan_text {
+            Some(text) => Plan::parse(&job.plan, text),
+            None => Plan::load(&job.plan),
+        }
+        .map_err(|e| e.to_string())?;
+        let target = self.access.target(machine).await?;
+        let spec = RunSpec {
+            run_id: run.to_string(),
+            plan,
+            target,
+            out_dir: self.config.out_root.join(run),
+            signer: self.signer.clone(),
+            tool_version: self.config.tool_version.clone(),
+        };
+        // Every RunError is an infrastructure fault (the product's verdicts
+        // are in the run, whatever they are).
+        certify(spec, &self.store, &mut |_| {})
+            .await
+            .map(|_| ())
+            .map_err(|e: RunError| e.to_string())
+    }
+}
