@@ -38,6 +38,12 @@ enum Command {
     /// Kernel ABI: check drivers against kernels, diff kernels, manage allowlists.
     #[command(subcommand)]
     Kabi(cmd::kabi::KabiCmd),
+    /// The orchestrator's job queue (carried out by `certlab lab daemon`).
+    #[command(subcommand)]
+    Job(cmd::job::JobCmd),
+    /// The lab's machines as the orchestrator sees them: state and health.
+    #[command(subcommand)]
+    Machine(cmd::job::MachineCmd),
     /// Runs recorded in the lab store.
     #[command(subcommand)]
     Runs(cmd::runs::RunsCmd),
@@ -53,6 +59,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Keygen(a) => cmd::certify::keygen(a),
         Command::Bundle(c) => cmd::bundle::run(c),
         Command::Runs(c) => cmd::runs::run(c),
+        Command::Job(c) => cmd::job::run(c),
+        Command::Machine(c) => cmd::job::run_machine(c),
         Command::Kabi(c) => cmd::kabi::run(c),
         Command::Hwdb(c) => cmd::hwdb::run(c),
         Command::Lab(c) => cmd::lab::run(c),

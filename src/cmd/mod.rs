@@ -7,6 +7,7 @@ pub mod bmc;
 pub mod bundle;
 pub mod certify;
 pub mod hwdb;
+pub mod job;
 pub mod kabi;
 pub mod lab;
 pub mod runs;
