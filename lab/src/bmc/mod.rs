@@ -445,6 +445,15 @@ pub enum BmcError {
         failures: u32,
         retry_in: Duration,
     },
+    /// A link or redirect pointed at another origin (scheme, host, port)
+    /// than the configured BMC's; nothing was sent there.
+    #[error("{bmc}: refused {link}: its origin {origin} is not the bmc's origin {expected}, and credentials go only to the bmc")]
+    ForeignOrigin {
+        bmc: String,
+        link: String,
+        origin: String,
+        expected: String,
+    },
     /// [`retry::Guarded`] stopped retrying at its deadline.
     #[error("{bmc}: {operation} gave up after {attempts} attempts in {elapsed:?}: {last}")]
     GaveUp {
@@ -467,6 +476,7 @@ impl BmcError {
             | BmcError::InvalidResponse { .. }
             | BmcError::Tls { .. }
             | BmcError::Config { .. }
+            | BmcError::ForeignOrigin { .. }
             | BmcError::CircuitOpen { .. }
             | BmcError::GaveUp { .. } => ErrorClass::Fatal,
             BmcError::Timeout { .. }
@@ -491,6 +501,7 @@ impl BmcError {
             BmcError::InvalidResponse { .. } => "invalid_response",
             BmcError::Tls { .. } => "tls",
             BmcError::Config { .. } => "config",
+            BmcError::ForeignOrigin { .. } => "foreign_origin",
             BmcError::Timeout { .. } => "timeout",
             BmcError::Busy { .. } => "busy",
             BmcError::Server5xx { .. } => "server_5xx",
