@@ -1,8 +1,8 @@
-//! The `certlab kabi` command module (src/cmd_kabi.rs), compiled here so
+//! The `certlab kabi` command module (src/cmd/kabi.rs), compiled here so
 //! that it is tested with the engine it wires.
 #![allow(clippy::expect_used, clippy::unwrap_used)] // tests: a failure should panic
 
-#[path = "../../src/cmd_kabi.rs"]
+#[path = "../../src/cmd/kabi.rs"]
 #[allow(dead_code)]
 mod cmd_kabi;
 

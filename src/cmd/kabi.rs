@@ -16,6 +16,8 @@ use certlab_kabi::{
 };
 use serde::Serialize;
 
+// A path relative to this file, so that kabi/tests/cli.rs can compile this module too.
+#[path = "kabi_explain.rs"]
 mod explain_cmd;
 
 /// Everything is compatible (check), or nothing breaks (diff).
