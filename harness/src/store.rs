@@ -23,7 +23,7 @@ pub use url::redact_url;
 use url::resolve_url;
 
 pub use bmc_calls::{BmcCallError, BmcCallStats};
-pub use host_keys::KnownHostKey;
+pub use host_keys::{KnownHostKey, StoreHostKeys};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 

@@ -584,6 +584,45 @@ on_both_backends! {
     prefixes_and_order: sqlite_prefixes_and_order, postgres_prefixes_and_order;
     concurrent_cases: sqlite_concurrent_cases, postgres_concurrent_cases;
     bmc_calls: sqlite_bmc_calls_round_trip, postgres_bmc_calls_round_trip;
+    host_keys: sqlite_host_keys_by_machine_and_address, postgres_host_keys_by_machine_and_address;
+}
+
+/// Host keys are recorded per (machine, address), never replaced, and the
+/// store serves as the SSH host-key policy's store from a blocking thread.
+async fn host_keys(store: &Store) -> Result<()> {
+    use certlab_lab::ssh::HostKeyStore;
+    const K1: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPo5CsXvbLZUw4zIdMfZKzTMEEfSBa/Ii9r/V50hF3pZ";
+    const K2: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIiUN8q+Cxd6a9MvwpH9X7uXFkVKzmTEcn8ZNGDYDGKm";
+    ensure!(store.known_host_key("m1", "10.0.0.1:22").await?.is_none());
+    store
+        .remember_host_key("m1", "10.0.0.1:22", K1, at(0))
+        .await?;
+    store
+        .remember_host_key("m1", "10.0.0.1:22", K2, at(1))
+        .await?;
+    let k = store.known_host_key("m1", "10.0.0.1:22").await?;
+    ensure!(k.as_ref().map(|k| k.host_key.as_str()) == Some(K1), "{k:?}");
+    ensure!(store.known_host_key("m1", "10.0.0.2:22").await?.is_none());
+    ensure!(store.known_host_key("m2", "10.0.0.1:22").await?.is_none());
+    store
+        .remember_host_key("m1", "10.0.0.2:22", K2, at(2))
+        .await?;
+    let keys =
+        certlab_harness::StoreHostKeys::new(store.clone(), tokio::runtime::Handle::current());
+    let (got, other) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let k2: certlab_lab::HostKey = K2.parse().map_err(anyhow::Error::msg)?;
+        keys.record("m3", "[::1]:2222", &k2)?;
+        Ok((
+            keys.recorded("m1", "10.0.0.2:22")?,
+            keys.recorded("m3", "[::1]:2222")?,
+        ))
+    })
+    .await??;
+    ensure!(got.map(|k| k.to_string()) == Some(K2.to_string()));
+    ensure!(other.map(|k| k.to_string()) == Some(K2.to_string()));
+    Ok(())
 }
 
 async fn migration_rows(conn: &mut sqlx::AnyConnection) -> Result<Vec<(i64, Vec<u8>)>> {

@@ -12,6 +12,7 @@ use certlab_lab::bmc::{
     Health, MemoryLog, PowerAction, PowerState, RetryPolicy, SelCursor,
 };
 use certlab_lab::inventory::{BmcProtocol, Lab, Machine};
+use certlab_lab::ssh::HostKeyPolicy;
 use serde_json::json;
 
 use crate::cli::{db_url, failure, DbArg, Format};
@@ -496,8 +497,13 @@ async fn run_bmc(cmd: BmcCmd, calls: Arc<MemoryLog>) -> Result<i32> {
     }
 }
 
-/// One machine's health: each probe and what it found.
-async fn health_of(m: &Machine, calls: Arc<dyn CallSink>) -> (bool, serde_json::Value) {
+/// One machine's health: each probe and what it found. SSH is probed
+/// under the host-key policy; without a lab store it cannot be.
+async fn health_of(
+    m: &Machine,
+    calls: Arc<dyn CallSink>,
+    policy: Option<&HostKeyPolicy>,
+) -> (bool, serde_json::Value) {
     let mut problems: Vec<String> = Vec::new();
     let mut bmc_state = serde_json::Value::Null;
     if m.bmc.is_some() {
@@ -535,15 +541,19 @@ async fn health_of(m: &Machine, calls: Arc<dyn CallSink>) -> (bool, serde_json::
     if let Ok(ep) = m.ssh() {
         // Off machines are not expected to answer SSH.
         if bmc_state != json!(PowerState::Off.as_str()) {
-            let cfg = certlab_lab::SshConfig::from_endpoint(
-                ep,
-                Arc::new(|_: &str, _: &str, _: &certlab_lab::HostKey| true),
-            );
+            let ep = ep.clone();
             let name = m.name.clone();
+            let policy = policy.cloned();
             let r = tokio::task::spawn_blocking(move || {
-                let mut cfg = cfg;
+                let Some(policy) = policy else {
+                    return Err("no lab store to check its host key against".to_string());
+                };
+                let mut cfg = policy.config(&name, &ep).map_err(|e| e.to_string())?;
                 cfg.connect_timeout = Duration::from_secs(10);
-                certlab_lab::Ssh::new(&name, cfg).connect()
+                let ssh = certlab_lab::Ssh::new(&name, cfg);
+                let r = ssh.connect().map_err(|e| e.to_string());
+                ssh.disconnect();
+                r
             })
             .await;
             match r {
@@ -627,19 +637,24 @@ async fn health(
             .collect::<Result<_>>()?
     };
     let calls = MemoryLog::new();
+    // One store for the host keys of the SSH probes and the BMC call record.
+    let store = if machines.iter().any(|m| m.bmc.is_some() || m.ssh.is_some()) {
+        open_store(db_url(db)).await
+    } else {
+        None
+    };
+    let policy = store.as_ref().map(crate::targets::host_key_policy);
     let mut probed = Vec::new();
     for m in &machines {
-        probed.push(health_of(m, calls.clone()).await);
+        probed.push(health_of(m, calls.clone(), policy.as_ref()).await);
     }
     // The probes' own calls are recorded first, so the record includes them.
     let records = calls.records();
-    let store = if !machines.iter().any(|m| m.bmc.is_some()) {
-        None
-    } else if records.is_empty() {
-        open_store(db_url(db)).await
-    } else {
-        record_calls(db_url(db), &records).await
-    };
+    if let (Some(store), false) = (&store, records.is_empty()) {
+        if let Err(e) = store.record_bmc_calls(&records).await {
+            eprintln!("warning: BMC calls not recorded: {e:#}");
+        }
+    }
     let since = time::OffsetDateTime::now_utc() - CALL_WINDOW;
     let mut all = true;
     let mut out = Vec::new();
