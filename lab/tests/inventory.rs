@@ -253,3 +253,34 @@ fn pins_accept_colons() {
     assert!(parse_pin(colon).is_some());
     assert!(parse_pin("abcd").is_none());
 }
+
+#[test]
+fn an_oversized_inventory_is_refused_before_it_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("lab.toml");
+    let line = "# padding padding padding padding padding padding padding padding\n";
+    let mut text = String::from("version = 1\n");
+    while (text.len() as u64) <= MAX_INVENTORY_BYTES {
+        text.push_str(line);
+    }
+    std::fs::write(&big, &text).unwrap();
+    let e = Lab::load(&big).unwrap_err();
+    assert!(matches!(e, InventoryError::TooLarge { .. }), "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("lab.toml") && msg.contains(&MAX_INVENTORY_BYTES.to_string()),
+        "{msg}"
+    );
+    // At the limit it is read (and judged on its content).
+    text.truncate(MAX_INVENTORY_BYTES as usize);
+    let cut = text.rfind('\n').unwrap() + 1;
+    text.truncate(cut);
+    std::fs::write(&big, &text).unwrap();
+    assert!(!matches!(
+        Lab::load(&big),
+        Err(InventoryError::TooLarge { .. })
+    ));
+    // A file whose size says nothing (a device) is cut off while reading.
+    let e = Lab::load(Path::new("/dev/zero")).unwrap_err();
+    assert!(matches!(e, InventoryError::TooLarge { .. }), "{e}");
+}

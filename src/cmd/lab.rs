@@ -108,6 +108,9 @@ fn validate(f: &LabFile, format: Format) -> Result<i32> {
         Err(e @ certlab_lab::inventory::InventoryError::Invalid { .. }) => {
             (false, 0, e.problems().to_vec())
         }
+        Err(e @ certlab_lab::inventory::InventoryError::TooLarge { .. }) => {
+            return Err(failure(exit::BAD_INPUT, e.to_string()))
+        }
         Err(e) => return Err(e.into()),
     };
     if format == Format::Json {
@@ -145,8 +148,9 @@ fn validate(f: &LabFile, format: Format) -> Result<i32> {
 /// invalid file is bad input (exit 3), as for the BMC commands.
 fn load(f: &LabFile) -> Result<Lab> {
     Lab::load(&f.lab).map_err(|e| match e {
-        certlab_lab::inventory::InventoryError::Invalid { .. } => {
-            crate::cli::failure(exit::BAD_INPUT, e.to_string())
+        certlab_lab::inventory::InventoryError::Invalid { .. }
+        | certlab_lab::inventory::InventoryError::TooLarge { .. } => {
+            failure(exit::BAD_INPUT, e.to_string())
         }
         e => e.into(),
     })
