@@ -130,8 +130,13 @@ fn power_json(lab: &Lab, name: &str, args: &[&str]) -> String {
     p.to_string()
 }
 
-/// Each SEL entry carries exactly what the issue asks for.
-fn check_sel_shape(entries: &Value) -> &Vec<Value> {
+/// Each SEL entry carries exactly what the issue asks for; `lab sel
+/// --format json` says which log service it read.
+fn check_sel_shape(v: &Value) -> &Vec<Value> {
+    assert!(v["service"]["id"].is_string(), "which service: {v}");
+    assert!(v["other_services"].is_array(), "{v}");
+    assert!(v["cursor"].is_string(), "{v}");
+    let entries = &v["entries"];
     let a = entries
         .as_array()
         .unwrap_or_else(|| panic!("not an array: {entries}"));
@@ -145,12 +150,13 @@ fn check_sel_shape(entries: &Value) -> &Vec<Value> {
     a
 }
 
-/// The cursor `lab sel --format json` prints on stderr.
+/// The cursor of `lab sel --format json`.
 fn cursor_of(o: &Output) -> String {
-    text(&o.stderr)
-        .lines()
-        .find_map(|l| l.strip_prefix("cursor ").map(str::to_string))
-        .unwrap_or_else(|| panic!("no cursor on stderr: {}", text(&o.stderr)))
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    v["cursor"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no cursor: {v}"))
+        .to_string()
 }
 
 /// Power off then on through the CLI, each waited for: the round trip's
@@ -255,7 +261,8 @@ fn ipmi_sel_since_cursor_and_clear_through_the_cli() {
     let (o, _) = lab.run(&["sel", "node1", "--since", &cursor, "--format", "json"]);
     ok(&o, &["sel --since"]);
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v, serde_json::json!([]));
+    assert_eq!(v["entries"], serde_json::json!([]));
+    assert_eq!(v["service"]["id"], "SEL", "{v}");
     sim.emu("sel_add 0x20 0x02 0x00 0x00 0x00 0x00 0x20 0x00 0x04 0x04 0x02 0x01 0x02 0x05 0x0a");
     let (o, _) = lab.run(&["sel", "node1", "--since", &cursor, "--format", "json"]);
     ok(&o, &["sel --since"]);
@@ -269,7 +276,22 @@ fn ipmi_sel_since_cursor_and_clear_through_the_cli() {
     let (o, _) = lab.run(&["sel", "node1"]);
     ok(&o, &["sel"]);
     let human = text(&o.stdout);
-    assert!(human.contains("3 entries; cursor"), "{human}");
+    assert!(
+        human.contains("3 entries from log service SEL; cursor"),
+        "{human}"
+    );
+    assert_eq!(human.matches("cursor").count(), 1, "{human}");
+    assert!(human.ends_with('\n'), "{human:?}");
+    // IPMI has one log: another service is a clear error (bad input).
+    let (o, _) = lab.run(&["sel", "node1", "--service", "EventLog"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("no log service \"EventLog\"; it has: SEL"),
+        "{}",
+        text(&o.stderr)
+    );
+    let v = lab.json(&["sel", "node1", "--service", "sel"]);
+    assert_eq!(check_sel_shape(&v).len(), 3, "{v}");
     assert!(human.contains("Lower Critical going low"), "{human}");
 
     // --clear prints what was there, then empties the log.
@@ -280,7 +302,10 @@ fn ipmi_sel_since_cursor_and_clear_through_the_cli() {
     assert!(sim
         .ipmitool(&["sel", "info"])
         .contains("Entries          : 0"));
-    assert_eq!(lab.json(&["sel", "node1"]), serde_json::json!([]));
+    assert_eq!(
+        lab.json(&["sel", "node1"])["entries"],
+        serde_json::json!([])
+    );
     // A record after the clear is new for the old cursor.
     sim.emu("sel_add 0x20 0x02 0x00 0x00 0x00 0x00 0x20 0x00 0x04 0x0c 0x05 0x6f 0x00 0xff 0xff");
     let (o, _) = lab.run(&["sel", "node1", "--since", &cursor, "--format", "json"]);
@@ -462,6 +487,7 @@ fn bmc_calls_are_recorded_and_health_reads_them() {
         ops,
         [
             ("power_status", "ok"),
+            ("log_services", "ok"),
             ("sel_since", "ok"),
             ("sel_clear", "ok"),
             ("power_status", "auth"),
@@ -695,11 +721,11 @@ fn replay_bmc_power_sel_info_through_the_cli() {
     let (o, _) = lab.run(&["sel", "rf1", "--since", &cursor, "--format", "json"]);
     ok(&o, &["sel --since"]);
     assert_eq!(
-        serde_json::from_slice::<Value>(&o.stdout).unwrap(),
+        serde_json::from_slice::<Value>(&o.stdout).unwrap()["entries"],
         serde_json::json!([])
     );
     lab.json(&["sel", "rf1", "--clear"]);
-    assert_eq!(lab.json(&["sel", "rf1"]), serde_json::json!([]));
+    assert_eq!(lab.json(&["sel", "rf1"])["entries"], serde_json::json!([]));
 
     let v = lab.json(&["info", "rf1"]);
     assert_eq!(v["manufacturer"], "Contoso", "{v}");
@@ -723,6 +749,133 @@ fn replay_bmc_power_sel_info_through_the_cli() {
         "{}",
         text(&o.stderr)
     );
+}
+
+/// A BMC with several log services whose SEL is empty while EventLog
+/// holds the events, as on HPE Cray EX-class BMCs: the recorded Gigabyte
+/// tree of the Cray-HPE emulator (Manager log services SEL, EventLog,
+/// AuditLog; System BIOS) with its SEL entries removed.
+#[test]
+fn sel_names_its_log_service_lists_the_others_and_takes_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    copy_dir(&redfish_tree("cray-Gigabyte"), &tree);
+    let sel = tree.join("Managers/Self/LogServices/SEL/Entries");
+    let coll = sel.join("index.json");
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&coll).unwrap()).unwrap();
+    v["Members"] = serde_json::json!([]);
+    v["Members@odata.count"] = serde_json::json!(0);
+    std::fs::write(&coll, v.to_string()).unwrap();
+    let server = ReplayBmc::start(&tree);
+    let lab = Lab::redfish(server.port);
+
+    let v = lab.json(&["sel", "rf1"]);
+    assert_eq!(check_sel_shape(&v).len(), 0, "{v}");
+    assert_eq!(v["service"]["id"], "SEL", "{v}");
+    assert_eq!(
+        v["service"]["uri"], "/redfish/v1/Managers/Self/LogServices/SEL",
+        "{v}"
+    );
+    let others: Vec<(String, Value)> = v["other_services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["id"].as_str().unwrap().to_string(), s["entries"].clone()))
+        .collect();
+    for (id, n) in [("EventLog", 10), ("AuditLog", 10), ("BIOS", 10)] {
+        assert!(
+            others.contains(&(id.to_string(), serde_json::json!(n))),
+            "{id}: {others:?}"
+        );
+    }
+
+    // Human: which service, one cursor line, the others with counts.
+    let (o, _) = lab.run(&["sel", "rf1"]);
+    ok(&o, &["sel"]);
+    let human = text(&o.stdout);
+    assert!(
+        human.contains("0 entries from log service SEL (/redfish/v1/Managers/Self/LogServices/SEL); cursor start\n"),
+        "{human}"
+    );
+    assert_eq!(human.matches("cursor").count(), 1, "{human}");
+    assert!(
+        human.contains("EventLog (/redfish/v1/Managers/Self/LogServices/EventLog) (10 entries)"),
+        "{human}"
+    );
+
+    // --service reads another one, by id or URI.
+    let v = lab.json(&["sel", "rf1", "--service", "EventLog"]);
+    let entries = check_sel_shape(&v);
+    assert_eq!(entries.len(), 10, "{v}");
+    assert_eq!(v["service"]["id"], "EventLog", "{v}");
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["message"].as_str().unwrap().contains("power state")),
+        "{v}"
+    );
+    let cursor = v["cursor"].as_str().unwrap().to_string();
+    let v = lab.json(&["sel", "rf1", "--service", "eventlog", "--since", &cursor]);
+    assert_eq!(check_sel_shape(&v).len(), 0, "{v}");
+    let v = lab.json(&[
+        "sel",
+        "rf1",
+        "--service",
+        "/redfish/v1/Systems/Self/LogServices/BIOS",
+    ]);
+    assert_eq!(v["service"]["id"], "BIOS", "{v}");
+    // An unknown service is bad input, naming those there are.
+    let (o, _) = lab.run(&["sel", "rf1", "--service", "Nope"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("\"Nope\"") && err.contains("EventLog"),
+        "{err}"
+    );
+    // --clear is for the SEL only.
+    let (o, _) = lab.run(&["sel", "rf1", "--service", "EventLog", "--clear"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), dst).unwrap();
+        }
+    }
+}
+
+#[test]
+fn an_oversized_lab_toml_is_bad_input() {
+    let lab = Lab::new("version = 1\n", "");
+    let mut text = String::from("version = 1\n");
+    while text.len() <= 4 << 20 {
+        text.push_str("# padding padding padding padding padding padding padding\n");
+    }
+    std::fs::write(lab.path(), text).unwrap();
+    for args in [
+        &["validate"][..],
+        &["list"][..],
+        &["power", "n", "status"][..],
+    ] {
+        let (o, _) = lab.run(args);
+        assert_eq!(
+            o.status.code(),
+            Some(3),
+            "{args:?}: {}",
+            self::text(&o.stderr)
+        );
+        assert!(
+            self::text(&o.stderr).contains("limit"),
+            "{}",
+            self::text(&o.stderr)
+        );
+    }
 }
 
 // ---------------------------------------------------------------- sushy-tools

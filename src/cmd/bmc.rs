@@ -9,7 +9,7 @@ use anyhow::Result;
 use certlab_harness::{BmcCallStats, Store};
 use certlab_lab::bmc::{
     ipmi, redfish, replay, Bmc, BmcError, BootDevice, BootOverride, CallRecord, CallSink, Guarded,
-    Health, MemoryLog, PowerAction, PowerState, RetryPolicy, SelCursor,
+    Health, LogService, MemoryLog, PowerAction, PowerState, RetryPolicy, SelCursor,
 };
 use certlab_lab::inventory::{BmcProtocol, Lab, Machine};
 use certlab_lab::ssh::HostKeyPolicy;
@@ -69,10 +69,16 @@ pub enum BmcCmd {
         format: Format,
     },
     /// The system event log; `--since` a cursor printed by an earlier call.
+    /// Says which log service it read and lists the others with their
+    /// entry counts.
     Sel {
         name: String,
         #[arg(long, value_name = "CURSOR")]
         since: Option<String>,
+        /// Read this log service (its Redfish Id, e.g. EventLog, or its URI)
+        /// instead of the system event log (SEL).
+        #[arg(long, value_name = "NAME")]
+        service: Option<String>,
         /// Clear the log after reading it.
         #[arg(long)]
         clear: bool,
@@ -339,21 +345,50 @@ async fn run_bmc(cmd: BmcCmd, calls: Arc<MemoryLog>) -> Result<i32> {
         BmcCmd::Sel {
             name,
             since,
+            service,
             clear,
             lab,
             format,
             ..
         } => {
             let bmc = open(&lab, &name, &calls)?;
-            let page = bmc
-                .sel_since(since.map(SelCursor))
-                .await
-                .map_err(bmc_failure)?;
+            let services = bmc.log_services().await.map_err(bmc_failure)?;
+            let chosen = choose_log_service(&name, &services, service.as_deref())?;
+            if clear && !chosen.default {
+                return Err(failure(
+                    exit::BAD_INPUT,
+                    format!(
+                        "{name}: --clear clears the system event log only, not log service {}",
+                        chosen.id
+                    ),
+                ));
+            }
+            let cursor = since.map(SelCursor);
+            let page = if chosen.default {
+                bmc.sel_since(cursor).await
+            } else {
+                bmc.log_since(chosen.key(), cursor).await
+            }
+            .map_err(bmc_failure)?;
             if clear {
                 bmc.sel_clear().await.map_err(bmc_failure)?;
             }
+            let others: Vec<&LogService> = services
+                .iter()
+                .filter(|s| s.key() != chosen.key())
+                .collect();
             match format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&page.entries)?),
+                Format::Json => {
+                    let v = json!({
+                        "machine": name,
+                        "service": chosen,
+                        "other_services": others,
+                        "entries": page.entries,
+                        "cursor": page.cursor,
+                        "cleared": clear,
+                    });
+                    println!("{}", serde_json::to_string_pretty(&v)?);
+                }
                 Format::Human => {
                     for e in &page.entries {
                         let ts = e
@@ -371,15 +406,29 @@ async fn run_bmc(cmd: BmcCmd, calls: Arc<MemoryLog>) -> Result<i32> {
                             e.message
                         );
                     }
-                    println!("{} entries; cursor {}", page.entries.len(), page.cursor);
+                    println!(
+                        "{} entries from log service {}; cursor {}",
+                        page.entries.len(),
+                        describe_service(&chosen),
+                        page.cursor
+                    );
+                    if !others.is_empty() {
+                        let list: Vec<String> = others
+                            .iter()
+                            .map(|s| {
+                                format!(
+                                    "{} ({} entries)",
+                                    describe_service(s),
+                                    s.entries.map_or("?".to_string(), |n| n.to_string())
+                                )
+                            })
+                            .collect();
+                        println!("other log services: {}", list.join(", "));
+                    }
                     if clear {
                         println!("log cleared");
                     }
                 }
-            }
-            // The cursor goes to stderr in JSON mode so stdout stays one array.
-            if format == Format::Json {
-                eprintln!("cursor {}", page.cursor);
             }
             Ok(exit::OK)
         }
@@ -494,6 +543,73 @@ async fn run_bmc(cmd: BmcCmd, calls: Arc<MemoryLog>) -> Result<i32> {
             }
             Ok(exit::OK)
         }
+    }
+}
+
+/// `SEL (/redfish/v1/Managers/1/LogServices/SEL)`, or the id alone.
+fn describe_service(s: &LogService) -> String {
+    match &s.uri {
+        Some(u) => format!("{} ({u})", s.id),
+        None => s.id.clone(),
+    }
+}
+
+/// The log service `lab sel` reads: the one named by `--service` (its id,
+/// case-insensitive, or its URI), else the system event log.
+fn choose_log_service(
+    machine: &str,
+    services: &[LogService],
+    wanted: Option<&str>,
+) -> Result<LogService> {
+    let all = || {
+        let names: Vec<String> = services.iter().map(describe_service).collect();
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(", ")
+        }
+    };
+    let Some(want) = wanted else {
+        return services
+            .iter()
+            .find(|s| s.default)
+            .cloned()
+            .ok_or_else(|| {
+                failure(
+                    exit::INFRA,
+                    format!(
+                        "{machine}: no system event log among its log services: {}; name one with --service",
+                        all()
+                    ),
+                )
+            });
+    };
+    let by_uri = services.iter().find(|s| {
+        s.uri.as_deref().map(|u| u.trim_end_matches('/')) == Some(want.trim_end_matches('/'))
+    });
+    if let Some(s) = by_uri {
+        return Ok(s.clone());
+    }
+    let by_id: Vec<&LogService> = services
+        .iter()
+        .filter(|s| s.id.eq_ignore_ascii_case(want))
+        .collect();
+    match by_id.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(failure(
+            exit::BAD_INPUT,
+            format!("{machine}: no log service {want:?}; it has: {}", all()),
+        )),
+        many => Err(failure(
+            exit::BAD_INPUT,
+            format!(
+                "{machine}: several log services are named {want:?}: {}; give its URI",
+                many.iter()
+                    .map(|s| describe_service(s))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
     }
 }
 

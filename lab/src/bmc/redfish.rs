@@ -19,8 +19,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use super::{
-    BmcError, BmcFuture, BootDevice, BootOverride, Firmware, Health, Identity, PowerAction,
-    PowerState, SelCursor, SelEntry, SelPage, Sensor, Thresholds,
+    BmcError, BmcFuture, BootDevice, BootOverride, Firmware, Health, Identity, LogService,
+    PowerAction, PowerState, SelCursor, SelEntry, SelPage, Sensor, Thresholds,
 };
 use crate::inventory::{BmcEndpoint, BmcProtocol, Secret, TlsMode};
 
@@ -726,9 +726,9 @@ impl Redfish {
         ))
     }
 
-    /// The log service that holds the system event log: on the system
-    /// first, then on the managers. Prefers one named SEL/event log.
-    async fn sel_service(&self) -> Result<Value, BmcError> {
+    /// Every log service of the system and of the managers, the system's
+    /// first.
+    async fn log_service_resources(&self) -> Result<Vec<Value>, BmcError> {
         let mut owners = match self.system().await {
             Ok((_, sys)) => vec![sys],
             Err(BmcError::NotFound { .. }) => Vec::new(),
@@ -740,41 +740,129 @@ impl Redfish {
             Err(e) if must_stop(&e) => return Err(e),
             Err(_) => {}
         }
-        let mut candidates = Vec::new();
+        let mut services = Vec::new();
         for owner in &owners {
             let Some(ls) = owner.get("LogServices").and_then(odata_id) else {
                 continue;
             };
             match self.member_resources(ls).await {
-                Ok(services) => candidates.extend(services),
+                Ok(found) => services.extend(found),
                 Err(e) if must_stop(&e) => return Err(e),
                 Err(e) => {
                     tracing::warn!(bmc = %self.cfg.name, log_services = ls, error = %e, "skipping log services")
                 }
             }
         }
-        let score = super::replay::sel_score;
-        let mut best: Option<(i32, Value)> = None;
-        for c in candidates {
-            let sc = score(&c);
+        Ok(services)
+    }
+
+    /// The log service that holds the system event log (see
+    /// [`super::replay::sel_score`]): one with `Id` SEL first, then one of
+    /// SEL type or name, then event logs; the system's before the
+    /// managers'.
+    fn pick_sel(services: &[Value]) -> Option<usize> {
+        let mut best: Option<(i32, usize)> = None;
+        for (i, c) in services.iter().enumerate() {
+            let sc = super::replay::sel_score(c);
             if sc > 0 && best.as_ref().is_none_or(|(b, _)| sc > *b) {
-                best = Some((sc, c));
+                best = Some((sc, i));
             }
         }
-        best.map(|(_, v)| v).ok_or_else(|| BmcError::Unsupported {
-            bmc: self.cfg.name.clone(),
-            what: "system event log (no LogService)".to_string(),
-        })
+        best.map(|(_, i)| i)
+    }
+
+    async fn sel_service(&self) -> Result<Value, BmcError> {
+        let mut services = self.log_service_resources().await?;
+        match Self::pick_sel(&services) {
+            Some(i) => Ok(services.swap_remove(i)),
+            None => Err(BmcError::Unsupported {
+                bmc: self.cfg.name.clone(),
+                what: "system event log (no LogService)".to_string(),
+            }),
+        }
+    }
+
+    fn entries_uri(&self, service: &Value) -> Result<String, BmcError> {
+        service
+            .get("Entries")
+            .and_then(odata_id)
+            .map(str::to_string)
+            .or_else(|| odata_id(service).map(|s| format!("{}/Entries", s.trim_end_matches('/'))))
+            .ok_or_else(|| self.err_invalid("log service without Entries"))
+    }
+
+    async fn do_log_services(&self) -> Result<Vec<LogService>, BmcError> {
+        let services = self.log_service_resources().await?;
+        let default = Self::pick_sel(&services);
+        let mut out = Vec::new();
+        for (i, s) in services.iter().enumerate() {
+            let uri = odata_id(s).map(str::to_string);
+            let id = s
+                .get("Id")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .or_else(|| {
+                    uri.as_deref()
+                        .and_then(|u| u.trim_end_matches('/').rsplit('/').next())
+                        .map(str::to_string)
+                })
+                .unwrap_or_default();
+            // One page of the entries collection: its count, or its members.
+            let entries = match self.entries_uri(s) {
+                Ok(e) => match self.get(&e).await {
+                    Ok(c) => c
+                        .get("Members@odata.count")
+                        .and_then(Value::as_u64)
+                        .or_else(|| {
+                            c.get("Members")
+                                .and_then(Value::as_array)
+                                .map(|m| m.len() as u64)
+                        }),
+                    Err(e) if must_stop(&e) => return Err(e),
+                    Err(_) => None,
+                },
+                Err(_) => None,
+            };
+            out.push(LogService {
+                id,
+                name: s.get("Name").and_then(Value::as_str).map(str::to_string),
+                uri,
+                entries,
+                default: default == Some(i),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn do_log_since(
+        &self,
+        key: &str,
+        cursor: Option<SelCursor>,
+    ) -> Result<SelPage, BmcError> {
+        let services = self.log_service_resources().await?;
+        let service = services
+            .iter()
+            .find(|s| {
+                odata_id(s).map(|u| u.trim_end_matches('/')) == Some(key.trim_end_matches('/'))
+            })
+            .ok_or_else(|| BmcError::NotFound {
+                bmc: self.cfg.name.clone(),
+                what: format!("log service {key}"),
+            })?;
+        self.entries_since(service, cursor).await
     }
 
     async fn do_sel_since(&self, cursor: Option<SelCursor>) -> Result<SelPage, BmcError> {
         let service = self.sel_service().await?;
-        let entries_uri = service
-            .get("Entries")
-            .and_then(odata_id)
-            .map(str::to_string)
-            .or_else(|| odata_id(&service).map(|s| format!("{}/Entries", s.trim_end_matches('/'))))
-            .ok_or_else(|| self.err_invalid("log service without Entries"))?;
+        self.entries_since(&service, cursor).await
+    }
+
+    async fn entries_since(
+        &self,
+        service: &Value,
+        cursor: Option<SelCursor>,
+    ) -> Result<SelPage, BmcError> {
+        let entries_uri = self.entries_uri(service)?;
         let mut entries: Vec<SelEntry> = self
             .member_resources(&entries_uri)
             .await?
@@ -980,6 +1068,15 @@ impl super::Bmc for Redfish {
 
     fn sel_clear(&self) -> BmcFuture<'_, ()> {
         Box::pin(self.do_sel_clear())
+    }
+
+    fn log_services(&self) -> BmcFuture<'_, Vec<LogService>> {
+        Box::pin(self.do_log_services())
+    }
+
+    fn log_since(&self, key: &str, cursor: Option<SelCursor>) -> BmcFuture<'_, SelPage> {
+        let key = key.to_string();
+        Box::pin(async move { self.do_log_since(&key, cursor).await })
     }
 
     fn sensors(&self) -> BmcFuture<'_, Vec<Sensor>> {

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 
 use super::{
-    Bmc, BmcError, BmcFuture, BootOverride, ConsoleCapture, ErrorClass, Identity, PowerAction,
-    PowerState, SelCursor, SelPage, Sensor,
+    Bmc, BmcError, BmcFuture, BootOverride, ConsoleCapture, ErrorClass, Identity, LogService,
+    PowerAction, PowerState, SelCursor, SelPage, Sensor,
 };
 
 /// How BMC calls are retried. One policy for IPMI and Redfish.
@@ -442,6 +442,20 @@ impl<B: Bmc> Bmc for Guarded<B> {
 
     fn sel_clear(&self) -> BmcFuture<'_, ()> {
         Box::pin(self.run("sel_clear", true, || self.inner.sel_clear()))
+    }
+
+    fn log_services(&self) -> BmcFuture<'_, Vec<LogService>> {
+        Box::pin(self.run("log_services", true, || self.inner.log_services()))
+    }
+
+    fn log_since(&self, key: &str, cursor: Option<SelCursor>) -> BmcFuture<'_, SelPage> {
+        let key = key.to_string();
+        Box::pin(async move {
+            self.run("log_since", true, || {
+                self.inner.log_since(&key, cursor.clone())
+            })
+            .await
+        })
     }
 
     fn sensors(&self) -> BmcFuture<'_, Vec<Sensor>> {
