@@ -837,6 +837,67 @@ fn sel_names_its_log_service_lists_the_others_and_takes_service() {
     assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
 }
 
+/// A password sent over plain http, or kept in a file others can read, is
+/// warned about once per process: on stderr and in the note of the first
+/// call record of that process. Never the password itself.
+#[test]
+fn password_exposure_is_warned_once_on_stderr_and_in_the_call_record() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = ReplayBmc::start(&redfish_tree("dmtf-public-tower"));
+    let mut lab = Lab::redfish(server.port);
+    lab.password = "Rf-S3cret-xyz".to_string();
+    let since = time::OffsetDateTime::now_utc();
+    // Several calls in one process (log services, then the SEL).
+    let (o, _) = lab.run(&["sel", "rf1"]);
+    ok(&o, &["sel"]);
+    let err = text(&o.stderr);
+    assert_eq!(err.matches("plain http").count(), 1, "{err}");
+    assert!(err.contains("rf1"), "{err}");
+    assert!(!err.contains(&lab.password), "{err}");
+    let read_calls = || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let url = lab.db().display().to_string();
+        rt.block_on(async {
+            let store = certlab_harness::Store::open(&url).await.unwrap();
+            let calls = store.bmc_calls("rf1", since).await.unwrap();
+            store.close().await;
+            calls
+        })
+    };
+    let calls = read_calls();
+    assert!(calls.len() >= 2, "{calls:#?}");
+    let noted: Vec<_> = calls.iter().filter(|c| c.note.is_some()).collect();
+    assert_eq!(noted.len(), 1, "{calls:#?}");
+    assert!(noted[0].note.as_ref().unwrap().contains("plain http"));
+
+    // An unprotected password file: warned; chmod 600: not.
+    let pw = lab.dir.path().join("bmc.pw");
+    std::fs::write(&pw, format!("{}\n", lab.password)).unwrap();
+    let toml = std::fs::read_to_string(lab.path()).unwrap().replace(
+        &format!("password_env = \"{PW_VAR}\""),
+        &format!("password_file = \"{}\"", pw.display()),
+    );
+    std::fs::write(lab.path(), toml).unwrap();
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (o, _) = lab.run(&["power", "rf1", "status"]);
+    ok(&o, &["power"]);
+    let err = text(&o.stderr);
+    assert!(err.contains("readable by group or others"), "{err}");
+    assert!(err.contains("chmod 600"), "{err}");
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (o, _) = lab.run(&["power", "rf1", "status"]);
+    ok(&o, &["power"]);
+    assert!(
+        !text(&o.stderr).contains("readable by group"),
+        "{}",
+        text(&o.stderr)
+    );
+    for c in read_calls() {
+        let note = c.note.unwrap_or_default();
+        assert!(!note.contains(&lab.password), "{note}");
+    }
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {

@@ -397,6 +397,7 @@ fn call(
         started: at(secs).to_offset(offset!(-5)),
         latency: std::time::Duration::from_millis(ms),
         outcome,
+        note: None,
     }
 }
 
@@ -420,6 +421,8 @@ async fn bmc_calls(store: &Store) -> Result<()> {
     let mut node1: Vec<CallRecord> = (1..=20)
         .map(|i| call("node1", "power_status", 1, i, i as u64, CallOutcome::Ok))
         .collect();
+    // The first carries a configuration warning, kept as written.
+    node1[0].note = Some("password sent over plain http (scheme = \"http\")".to_string());
     let timeout = "node1: power:on: no answer after 20s — “quoted” 'text'";
     node1.push(call(
         "node1",

@@ -119,6 +119,40 @@ pub struct BmcEndpoint {
     pub password: SecretSource,
 }
 
+impl BmcEndpoint {
+    /// What about this endpoint puts its password at risk, one sentence
+    /// each (never the password): sent over plain `http`, sent under
+    /// `tls = "insecure"` (to whoever answers), a `password_file` readable
+    /// by group or others (as ssh refuses an unprotected private key).
+    pub fn exposure_warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let BmcProtocol::Redfish(r) = &self.protocol {
+            if r.scheme == Scheme::Http {
+                out.push(
+                    "the BMC password is sent over plain http (scheme = \"http\"): anyone on the path can read it; use https".to_string(),
+                );
+            } else if r.tls == TlsMode::Insecure {
+                out.push(
+                    "the BMC password is sent with tls = \"insecure\": the certificate is not checked, so an impostor gets it; use ca_file or pin_sha256".to_string(),
+                );
+            }
+        }
+        if let SecretSource::File(p) = &self.password {
+            use std::os::unix::fs::PermissionsExt;
+            if let Ok(m) = std::fs::metadata(p) {
+                let mode = m.permissions().mode() & 0o777;
+                if mode & 0o077 != 0 {
+                    out.push(format!(
+                        "password_file {} is readable by group or others (mode {mode:04o}); run chmod 600 on it",
+                        p.display()
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
+
 /// The BMC's management protocol and its protocol-specific settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BmcProtocol {

@@ -165,11 +165,10 @@ fn connect(m: &Machine, sink: Arc<dyn CallSink>) -> Result<Box<dyn Bmc>> {
     let bmc: Box<dyn Bmc> = match &ep.protocol {
         BmcProtocol::Ipmi => {
             let cfg = ipmi::IpmiConfig::from_endpoint(&m.name, ep).map_err(bmc_failure)?;
-            Box::new(Guarded::new(
-                ipmi::Ipmi::new(cfg),
-                RetryPolicy::default(),
-                sink,
-            ))
+            Box::new(
+                Guarded::new(ipmi::Ipmi::new(cfg), RetryPolicy::default(), sink)
+                    .with_warnings(&ep.exposure_warnings()),
+            )
         }
         BmcProtocol::Redfish(_) => Box::new(
             redfish::connect(&m.name, ep, RetryPolicy::default(), sink).map_err(bmc_failure)?,

@@ -1111,7 +1111,7 @@ pub fn connect(
     sink: Arc<dyn super::CallSink>,
 ) -> Result<super::Guarded<Redfish>, BmcError> {
     let rf = Redfish::new(RedfishConfig::from_endpoint(machine, ep)?)?;
-    Ok(super::Guarded::new(rf, policy, sink))
+    Ok(super::Guarded::new(rf, policy, sink).with_warnings(&ep.exposure_warnings()))
 }
 
 fn odata_id(v: &Value) -> Option<&str> {
