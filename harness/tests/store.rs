@@ -790,3 +790,42 @@ async fn sqlite_concurrent_first_opens_all_succeed() -> Result<()> {
     }
     Ok(())
 }
+
+/// A store written before host keys were keyed by address keeps its
+/// recorded keys through migration 0004: same machine, same address text.
+#[tokio::test]
+async fn sqlite_host_keys_recorded_before_0004_survive_the_migration() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    // The migrations as they were released before 0004, byte for byte.
+    let old = dir.path().join("old-migrations");
+    std::fs::create_dir(&old)?;
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    for f in ["0001_runs.sql", "0002_host_keys.sql", "0003_bmc_calls.sql"] {
+        std::fs::copy(src.join(f), old.join(f))?;
+    }
+    let url = format!("sqlite:{}/lab.db?mode=rwc", dir.path().display());
+    sqlx::any::install_default_drivers();
+    {
+        let mut conn = sqlx::AnyConnection::connect(&url).await?;
+        sqlx::migrate::Migrator::new(old.as_path())
+            .await?
+            .run(&mut conn)
+            .await?;
+        sqlx::query(
+            "INSERT INTO ssh_host_keys (machine, address, host_key, first_seen) \
+             VALUES ('m1', '10.0.0.7', 'ssh-ed25519 AAAA', '2024-05-01T12:00:00.000000000Z')",
+        )
+        .execute(&mut conn)
+        .await?;
+        conn.close().await?;
+    }
+    let store = Store::open(&url).await?;
+    let k = store.known_host_key("m1", "10.0.0.7").await?;
+    ensure!(
+        k.as_ref().map(|k| k.host_key.as_str()) == Some("ssh-ed25519 AAAA"),
+        "{k:?}"
+    );
+    ensure!(store.known_host_key("m1", "10.0.0.7:22").await?.is_none());
+    store.close().await;
+    Ok(())
+}
