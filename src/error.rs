@@ -141,7 +141,8 @@ impl From<certlab_reports::ReportError> for CliError {
 impl From<certlab_lab::inventory::InventoryError> for CliError {
     fn from(e: certlab_lab::inventory::InventoryError) -> CliError {
         match e {
-            certlab_lab::inventory::InventoryError::Invalid { .. } => CliError::bad_input(e),
+            certlab_lab::inventory::InventoryError::Invalid { .. }
+            | certlab_lab::inventory::InventoryError::TooLarge { .. } => CliError::bad_input(e),
             e => CliError::infra(e),
         }
     }

@@ -1,13 +1,14 @@
 //! Building the target a certification runs on: this machine, or a lab
-//! machine over SSH with its host key pinned or trusted on first use and
-//! recorded in the lab store.
+//! machine over SSH under the one host-key policy
+//! ([`certlab_lab::ssh::HostKeyPolicy`]: pinned in lab.toml, else recorded
+//! in the lab store, else trusted on first use and recorded).
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use certlab_harness::Store;
-use certlab_lab::ssh::TrustOnFirstUse;
-use certlab_lab::{HostKey, HostKeyCheck, Lab, Local, Ssh, SshConfig, Target};
+use certlab_harness::{Store, StoreHostKeys};
+use certlab_lab::ssh::HostKeyPolicy;
+use certlab_lab::{Lab, Local, Ssh, Target};
 
 use crate::error::{failure, Result};
 use crate::exit;
@@ -59,51 +60,14 @@ pub async fn machine(lab_file: &Path, name: &str, store: &Store, run_id: &str) -
         .ssh()
         .map_err(|e| failure(exit::INFRA, e.to_string()))?
         .clone();
-    let known = store
-        .known_host_key(name)
-        .await
-        .map_err(|e| failure(exit::INFRA, e.to_string()))?;
-    let accepted: Arc<Mutex<Option<HostKey>>> = Arc::default();
-    let cfg = match (&ep.host_key, known) {
-        (Some(_), _) => {
-            SshConfig::from_endpoint(&ep, Arc::new(|_: &str, _: &str, _: &HostKey| false))
-        }
-        (None, Some(k)) => {
-            let key = HostKey::parse(&k.host_key).map_err(|e| {
-                failure(
-                    exit::INFRA,
-                    format!("the lab store's host key for {name} is unreadable: {e}"),
-                )
-            })?;
-            SshConfig::new(
-                &ep.address,
-                ep.port,
-                &ep.user,
-                &ep.key_file,
-                HostKeyCheck::Pinned(key),
-            )
-        }
-        (None, None) => {
-            let slot = accepted.clone();
-            let tofu: TrustOnFirstUse = Arc::new(
-                move |machine: &str, address: &str, key: &HostKey| {
-                    eprintln!(
-                    "certlab: trusting {machine} ({address}) host key {} on first use; it is recorded in the lab store",
-                    key.fingerprint()
-                );
-                    if let Ok(mut s) = slot.lock() {
-                        *s = Some(key.clone());
-                    }
-                    true
-                },
-            );
-            SshConfig::from_endpoint(&ep, tofu)
-        }
-    };
-    let ssh = Ssh::new(name, cfg);
+    let policy = host_key_policy(store);
+    let machine_name = name.to_string();
     let agent_path = format!("/var/tmp/certlab-agent-{run_id}");
     let exe = std::env::current_exe().ok();
     let (ssh, agent) = tokio::task::spawn_blocking(move || -> Result<(Ssh, Option<String>)> {
+        let ssh = policy
+            .ssh(&machine_name, &ep)
+            .map_err(|e| failure(exit::INFRA, e.to_string()))?;
         ssh.connect()
             .map_err(|e| failure(exit::INFRA, e.to_string()))?;
         // The memory test runs as `certlab agent memtest` on the SUT: copy
@@ -127,21 +91,18 @@ pub async fn machine(lab_file: &Path, name: &str, store: &Store, run_id: &str) -
     })
     .await
     .map_err(|e| failure(exit::INFRA, format!("connecting to {name}: {e}")))??;
-    let first_use = accepted.lock().ok().and_then(|mut s| s.take());
-    if let Some(key) = first_use {
-        store
-            .remember_host_key(
-                name,
-                &ep.address,
-                &key.to_string(),
-                time::OffsetDateTime::now_utc(),
-            )
-            .await
-            .map_err(|e| failure(exit::INFRA, e.to_string()))?;
-    }
     Ok(Prepared {
         target: Arc::new(ssh),
         local: None,
         remote_agent: agent,
     })
+}
+
+/// The host-key policy of every SSH connection the binary makes, over the
+/// lab store. Use it from blocking threads only (it blocks on the store).
+pub fn host_key_policy(store: &Store) -> HostKeyPolicy {
+    HostKeyPolicy::new(Arc::new(StoreHostKeys::new(
+        store.clone(),
+        tokio::runtime::Handle::current(),
+    )))
 }

@@ -130,8 +130,13 @@ fn power_json(lab: &Lab, name: &str, args: &[&str]) -> String {
     p.to_string()
 }
 
-/// Each SEL entry carries exactly what the issue asks for.
-fn check_sel_shape(entries: &Value) -> &Vec<Value> {
+/// Each SEL entry carries exactly what the issue asks for; `lab sel
+/// --format json` says which log service it read.
+fn check_sel_shape(v: &Value) -> &Vec<Value> {
+    assert!(v["service"]["id"].is_string(), "which service: {v}");
+    assert!(v["other_services"].is_array(), "{v}");
+    assert!(v["cursor"].is_string(), "{v}");
+    let entries = &v["entries"];
     let a = entries
         .as_array()
         .unwrap_or_else(|| panic!("not an array: {entries}"));
@@ -145,12 +150,13 @@ fn check_sel_shape(entries: &Value) -> &Vec<Value> {
     a
 }
 
-/// The cursor `lab sel --format json` prints on stderr.
+/// The cursor of `lab sel --format json`.
 fn cursor_of(o: &Output) -> String {
-    text(&o.stderr)
-        .lines()
-        .find_map(|l| l.strip_prefix("cursor ").map(str::to_string))
-        .unwrap_or_else(|| panic!("no cursor on stderr: {}", text(&o.stderr)))
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    v["cursor"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no cursor: {v}"))
+        .to_string()
 }
 
 /// Power off then on through the CLI, each waited for: the round trip's
@@ -255,7 +261,8 @@ fn ipmi_sel_since_cursor_and_clear_through_the_cli() {
     let (o, _) = lab.run(&["sel", "node1", "--since", &cursor, "--format", "json"]);
     ok(&o, &["sel --since"]);
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v, serde_json::json!([]));
+    assert_eq!(v["entries"], serde_json::json!([]));
+    assert_eq!(v["service"]["id"], "SEL", "{v}");
     sim.emu("sel_add 0x20 0x02 0x00 0x00 0x00 0x00 0x20 0x00 0x04 0x04 0x02 0x01 0x02 0x05 0x0a");
     let (o, _) = lab.run(&["sel", "node1", "--since", &cursor, "--format", "json"]);
     ok(&o, &["sel --since"]);
@@ -269,7 +276,22 @@ fn ipmi_sel_since_cursor_and_clear_through_the_cli() {
     let (o, _) = lab.run(&["sel", "node1"]);
     ok(&o, &["sel"]);
     let human = text(&o.stdout);
-    assert!(human.contains("3 entries; cursor"), "{human}");
+    assert!(
+        human.contains("3 entries from log service SEL; cursor"),
+        "{human}"
+    );
+    assert_eq!(human.matches("cursor").count(), 1, "{human}");
+    assert!(human.ends_with('\n'), "{human:?}");
+    // IPMI has one log: another service is a clear error (bad input).
+    let (o, _) = lab.run(&["sel", "node1", "--service", "EventLog"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("no log service \"EventLog\"; it has: SEL"),
+        "{}",
+        text(&o.stderr)
+    );
+    let v = lab.json(&["sel", "node1", "--service", "sel"]);
+    assert_eq!(check_sel_shape(&v).len(), 3, "{v}");
     assert!(human.contains("Lower Critical going low"), "{human}");
 
     // --clear prints what was there, then empties the log.
@@ -280,7 +302,10 @@ fn ipmi_sel_since_cursor_and_clear_through_the_cli() {
     assert!(sim
         .ipmitool(&["sel", "info"])
         .contains("Entries          : 0"));
-    assert_eq!(lab.json(&["sel", "node1"]), serde_json::json!([]));
+    assert_eq!(
+        lab.json(&["sel", "node1"])["entries"],
+        serde_json::json!([])
+    );
     // A record after the clear is new for the old cursor.
     sim.emu("sel_add 0x20 0x02 0x00 0x00 0x00 0x00 0x20 0x00 0x04 0x0c 0x05 0x6f 0x00 0xff 0xff");
     let (o, _) = lab.run(&["sel", "node1", "--since", &cursor, "--format", "json"]);
@@ -462,6 +487,7 @@ fn bmc_calls_are_recorded_and_health_reads_them() {
         ops,
         [
             ("power_status", "ok"),
+            ("log_services", "ok"),
             ("sel_since", "ok"),
             ("sel_clear", "ok"),
             ("power_status", "auth"),
@@ -695,11 +721,11 @@ fn replay_bmc_power_sel_info_through_the_cli() {
     let (o, _) = lab.run(&["sel", "rf1", "--since", &cursor, "--format", "json"]);
     ok(&o, &["sel --since"]);
     assert_eq!(
-        serde_json::from_slice::<Value>(&o.stdout).unwrap(),
+        serde_json::from_slice::<Value>(&o.stdout).unwrap()["entries"],
         serde_json::json!([])
     );
     lab.json(&["sel", "rf1", "--clear"]);
-    assert_eq!(lab.json(&["sel", "rf1"]), serde_json::json!([]));
+    assert_eq!(lab.json(&["sel", "rf1"])["entries"], serde_json::json!([]));
 
     let v = lab.json(&["info", "rf1"]);
     assert_eq!(v["manufacturer"], "Contoso", "{v}");
@@ -723,6 +749,194 @@ fn replay_bmc_power_sel_info_through_the_cli() {
         "{}",
         text(&o.stderr)
     );
+}
+
+/// A BMC with several log services whose SEL is empty while EventLog
+/// holds the events, as on HPE Cray EX-class BMCs: the recorded Gigabyte
+/// tree of the Cray-HPE emulator (Manager log services SEL, EventLog,
+/// AuditLog; System BIOS) with its SEL entries removed.
+#[test]
+fn sel_names_its_log_service_lists_the_others_and_takes_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    copy_dir(&redfish_tree("cray-Gigabyte"), &tree);
+    let sel = tree.join("Managers/Self/LogServices/SEL/Entries");
+    let coll = sel.join("index.json");
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&coll).unwrap()).unwrap();
+    v["Members"] = serde_json::json!([]);
+    v["Members@odata.count"] = serde_json::json!(0);
+    std::fs::write(&coll, v.to_string()).unwrap();
+    let server = ReplayBmc::start(&tree);
+    let lab = Lab::redfish(server.port);
+
+    let v = lab.json(&["sel", "rf1"]);
+    assert_eq!(check_sel_shape(&v).len(), 0, "{v}");
+    assert_eq!(v["service"]["id"], "SEL", "{v}");
+    assert_eq!(
+        v["service"]["uri"], "/redfish/v1/Managers/Self/LogServices/SEL",
+        "{v}"
+    );
+    let others: Vec<(String, Value)> = v["other_services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["id"].as_str().unwrap().to_string(), s["entries"].clone()))
+        .collect();
+    for (id, n) in [("EventLog", 10), ("AuditLog", 10), ("BIOS", 10)] {
+        assert!(
+            others.contains(&(id.to_string(), serde_json::json!(n))),
+            "{id}: {others:?}"
+        );
+    }
+
+    // Human: which service, one cursor line, the others with counts.
+    let (o, _) = lab.run(&["sel", "rf1"]);
+    ok(&o, &["sel"]);
+    let human = text(&o.stdout);
+    assert!(
+        human.contains("0 entries from log service SEL (/redfish/v1/Managers/Self/LogServices/SEL); cursor start\n"),
+        "{human}"
+    );
+    assert_eq!(human.matches("cursor").count(), 1, "{human}");
+    assert!(
+        human.contains("EventLog (/redfish/v1/Managers/Self/LogServices/EventLog) (10 entries)"),
+        "{human}"
+    );
+
+    // --service reads another one, by id or URI.
+    let v = lab.json(&["sel", "rf1", "--service", "EventLog"]);
+    let entries = check_sel_shape(&v);
+    assert_eq!(entries.len(), 10, "{v}");
+    assert_eq!(v["service"]["id"], "EventLog", "{v}");
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["message"].as_str().unwrap().contains("power state")),
+        "{v}"
+    );
+    let cursor = v["cursor"].as_str().unwrap().to_string();
+    let v = lab.json(&["sel", "rf1", "--service", "eventlog", "--since", &cursor]);
+    assert_eq!(check_sel_shape(&v).len(), 0, "{v}");
+    let v = lab.json(&[
+        "sel",
+        "rf1",
+        "--service",
+        "/redfish/v1/Systems/Self/LogServices/BIOS",
+    ]);
+    assert_eq!(v["service"]["id"], "BIOS", "{v}");
+    // An unknown service is bad input, naming those there are.
+    let (o, _) = lab.run(&["sel", "rf1", "--service", "Nope"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("\"Nope\"") && err.contains("EventLog"),
+        "{err}"
+    );
+    // --clear is for the SEL only.
+    let (o, _) = lab.run(&["sel", "rf1", "--service", "EventLog", "--clear"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+}
+
+/// A password sent over plain http, or kept in a file others can read, is
+/// warned about once per process: on stderr and in the note of the first
+/// call record of that process. Never the password itself.
+#[test]
+fn password_exposure_is_warned_once_on_stderr_and_in_the_call_record() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = ReplayBmc::start(&redfish_tree("dmtf-public-tower"));
+    let mut lab = Lab::redfish(server.port);
+    lab.password = "Rf-S3cret-xyz".to_string();
+    let since = time::OffsetDateTime::now_utc();
+    // Several calls in one process (log services, then the SEL).
+    let (o, _) = lab.run(&["sel", "rf1"]);
+    ok(&o, &["sel"]);
+    let err = text(&o.stderr);
+    assert_eq!(err.matches("plain http").count(), 1, "{err}");
+    assert!(err.contains("rf1"), "{err}");
+    assert!(!err.contains(&lab.password), "{err}");
+    let read_calls = || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let url = lab.db().display().to_string();
+        rt.block_on(async {
+            let store = certlab_harness::Store::open(&url).await.unwrap();
+            let calls = store.bmc_calls("rf1", since).await.unwrap();
+            store.close().await;
+            calls
+        })
+    };
+    let calls = read_calls();
+    assert!(calls.len() >= 2, "{calls:#?}");
+    let noted: Vec<_> = calls.iter().filter(|c| c.note.is_some()).collect();
+    assert_eq!(noted.len(), 1, "{calls:#?}");
+    assert!(noted[0].note.as_ref().unwrap().contains("plain http"));
+
+    // An unprotected password file: warned; chmod 600: not.
+    let pw = lab.dir.path().join("bmc.pw");
+    std::fs::write(&pw, format!("{}\n", lab.password)).unwrap();
+    let toml = std::fs::read_to_string(lab.path()).unwrap().replace(
+        &format!("password_env = \"{PW_VAR}\""),
+        &format!("password_file = \"{}\"", pw.display()),
+    );
+    std::fs::write(lab.path(), toml).unwrap();
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (o, _) = lab.run(&["power", "rf1", "status"]);
+    ok(&o, &["power"]);
+    let err = text(&o.stderr);
+    assert!(err.contains("readable by group or others"), "{err}");
+    assert!(err.contains("chmod 600"), "{err}");
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (o, _) = lab.run(&["power", "rf1", "status"]);
+    ok(&o, &["power"]);
+    assert!(
+        !text(&o.stderr).contains("readable by group"),
+        "{}",
+        text(&o.stderr)
+    );
+    for c in read_calls() {
+        let note = c.note.unwrap_or_default();
+        assert!(!note.contains(&lab.password), "{note}");
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), dst).unwrap();
+        }
+    }
+}
+
+#[test]
+fn an_oversized_lab_toml_is_bad_input() {
+    let lab = Lab::new("version = 1\n", "");
+    let mut text = String::from("version = 1\n");
+    while text.len() <= 4 << 20 {
+        text.push_str("# padding padding padding padding padding padding padding\n");
+    }
+    std::fs::write(lab.path(), text).unwrap();
+    for args in [
+        &["validate"][..],
+        &["list"][..],
+        &["power", "n", "status"][..],
+    ] {
+        let (o, _) = lab.run(args);
+        assert_eq!(
+            o.status.code(),
+            Some(3),
+            "{args:?}: {}",
+            self::text(&o.stderr)
+        );
+        assert!(
+            self::text(&o.stderr).contains("limit"),
+            "{}",
+            self::text(&o.stderr)
+        );
+    }
 }
 
 // ---------------------------------------------------------------- sushy-tools

@@ -279,3 +279,113 @@ fn dropped_ssh_session_is_an_error_not_a_failure() {
         "{reason}"
     );
 }
+
+/// `lab exec` and `lab health` connect under the same host-key policy as
+/// `certify --machine`: trusted on first use and recorded in the lab store,
+/// then only the recorded key (or a key pinned in lab.toml) is accepted.
+/// `lab exec` exits with the remote command's status, 255 when it cannot
+/// run it.
+#[test]
+fn lab_exec_and_health_use_the_one_host_key_policy() {
+    let mut server = sshd::Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let lab = dir.path().join("lab.toml");
+    let port = server.port;
+    let client_key = server.client_key.clone();
+    let write_lab = |pinned: Option<&certlab_lab::HostKey>| {
+        let mut toml = format!(
+            "[[machine]]\nname = \"sut1\"\narch = \"{}\"\n\n[machine.ssh]\naddress = \"127.0.0.1\"\nport = {}\nuser = \"{}\"\nkey_file = \"{}\"\n",
+            std::env::consts::ARCH,
+            port,
+            sshd::whoami(),
+            client_key.display()
+        );
+        if let Some(k) = pinned {
+            toml.push_str(&format!("host_key = \"{k}\"\n"));
+        }
+        std::fs::write(&lab, toml).unwrap();
+    };
+    write_lab(None);
+    let db = format!("sqlite://{}", dir.path().join("lab.db").display());
+    let certlab = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_certlab"))
+            .args(["lab", args[0], "--lab", lab.to_str().unwrap(), "--db", &db])
+            .args(&args[1..])
+            .env("CERTLAB_DATA_DIR", dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr).to_string();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).to_string(),
+            stderr,
+        )
+    };
+    let address = format!("127.0.0.1:{}", server.port);
+
+    // First use: trusted, said so, recorded.
+    let (code, out, err) = certlab(&["exec", "sut1", "--", "echo", "hello"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, "hello\n");
+    assert!(err.contains("on first use"), "{err}");
+    // The remote status is the exit status.
+    let (code, _, err) = certlab(&["exec", "sut1", "--", "exit 7"]);
+    assert_eq!(code, Some(7), "{err}");
+    assert!(
+        !err.contains("on first use"),
+        "recorded, not trusted anew: {err}"
+    );
+    // health checks the same record.
+    let (code, out, err) = certlab(&["health", "sut1", "--format", "json"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(!err.contains("on first use"), "{err}");
+
+    // The machine comes back with another host key.
+    let old = server.host_key.clone();
+    server.kill();
+    let new_key = sshd::new_key(server.dir.path(), "host_key_new");
+    std::fs::rename(&new_key, server.dir.path().join("host_key")).unwrap();
+    std::fs::rename(
+        server.dir.path().join("host_key_new.pub"),
+        server.dir.path().join("host_key.pub"),
+    )
+    .unwrap();
+    let new = sshd::read_pub(&server.dir.path().join("host_key"));
+    server.start_again();
+
+    let (code, out, err) = certlab(&["exec", "sut1", "--", "touch", "/tmp/certlab-must-not-run"]);
+    assert_eq!(code, Some(255), "{out}{err}");
+    for part in [
+        "sut1",
+        address.as_str(),
+        &old.fingerprint(),
+        &new.fingerprint(),
+    ] {
+        assert!(err.contains(part), "{part}: {err}");
+    }
+    let (code, out, err) = certlab(&["health", "sut1", "--format", "json"]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let problems = v[0]["problems"].to_string();
+    assert_eq!(v[0]["ssh"], false, "{v}");
+    assert!(problems.contains("host key"), "{problems}");
+    assert!(problems.contains(&new.fingerprint()), "{problems}");
+
+    // A key pinned in lab.toml wins over the recorded one.
+    write_lab(Some(&new));
+    let (code, out, err) = certlab(&["exec", "sut1", "--", "echo", "pinned"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, "pinned\n");
+    let (code, _, err) = certlab(&["health", "sut1"]);
+    assert_eq!(code, Some(0), "{err}");
+    write_lab(Some(&old));
+    let (code, _, err) = certlab(&["exec", "sut1", "--", "true"]);
+    assert_eq!(code, Some(255), "{err}");
+    assert!(err.contains("pinned in lab.toml"), "{err}");
+
+    // Nothing to connect to: 255 as well.
+    server.kill();
+    write_lab(None);
+    let (code, _, err) = certlab(&["exec", "sut1", "--", "true"]);
+    assert_eq!(code, Some(255), "{err}");
+}

@@ -25,7 +25,7 @@ pub use url::redact_url;
 use url::resolve_url;
 
 pub use bmc_calls::{BmcCallError, BmcCallStats};
-pub use host_keys::KnownHostKey;
+pub use host_keys::{KnownHostKey, StoreHostKeys};
 pub use lab_state::{JobRow, Leased, MachineRow, NewJob, SyncReport};
 pub use resume::ResumePoint;
 

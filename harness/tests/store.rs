@@ -397,6 +397,7 @@ fn call(
         started: at(secs).to_offset(offset!(-5)),
         latency: std::time::Duration::from_millis(ms),
         outcome,
+        note: None,
     }
 }
 
@@ -420,6 +421,8 @@ async fn bmc_calls(store: &Store) -> Result<()> {
     let mut node1: Vec<CallRecord> = (1..=20)
         .map(|i| call("node1", "power_status", 1, i, i as u64, CallOutcome::Ok))
         .collect();
+    // The first carries a configuration warning, kept as written.
+    node1[0].note = Some("password sent over plain http (scheme = \"http\")".to_string());
     let timeout = "node1: power:on: no answer after 20s — “quoted” 'text'";
     node1.push(call(
         "node1",
@@ -584,6 +587,45 @@ on_both_backends! {
     prefixes_and_order: sqlite_prefixes_and_order, postgres_prefixes_and_order;
     concurrent_cases: sqlite_concurrent_cases, postgres_concurrent_cases;
     bmc_calls: sqlite_bmc_calls_round_trip, postgres_bmc_calls_round_trip;
+    host_keys: sqlite_host_keys_by_machine_and_address, postgres_host_keys_by_machine_and_address;
+}
+
+/// Host keys are recorded per (machine, address), never replaced, and the
+/// store serves as the SSH host-key policy's store from a blocking thread.
+async fn host_keys(store: &Store) -> Result<()> {
+    use certlab_lab::ssh::HostKeyStore;
+    const K1: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPo5CsXvbLZUw4zIdMfZKzTMEEfSBa/Ii9r/V50hF3pZ";
+    const K2: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIiUN8q+Cxd6a9MvwpH9X7uXFkVKzmTEcn8ZNGDYDGKm";
+    ensure!(store.known_host_key("m1", "10.0.0.1:22").await?.is_none());
+    store
+        .remember_host_key("m1", "10.0.0.1:22", K1, at(0))
+        .await?;
+    store
+        .remember_host_key("m1", "10.0.0.1:22", K2, at(1))
+        .await?;
+    let k = store.known_host_key("m1", "10.0.0.1:22").await?;
+    ensure!(k.as_ref().map(|k| k.host_key.as_str()) == Some(K1), "{k:?}");
+    ensure!(store.known_host_key("m1", "10.0.0.2:22").await?.is_none());
+    ensure!(store.known_host_key("m2", "10.0.0.1:22").await?.is_none());
+    store
+        .remember_host_key("m1", "10.0.0.2:22", K2, at(2))
+        .await?;
+    let keys =
+        certlab_harness::StoreHostKeys::new(store.clone(), tokio::runtime::Handle::current());
+    let (got, other) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let k2: certlab_lab::HostKey = K2.parse().map_err(anyhow::Error::msg)?;
+        keys.record("m3", "[::1]:2222", &k2)?;
+        Ok((
+            keys.recorded("m1", "10.0.0.2:22")?,
+            keys.recorded("m3", "[::1]:2222")?,
+        ))
+    })
+    .await??;
+    ensure!(got.map(|k| k.to_string()) == Some(K2.to_string()));
+    ensure!(other.map(|k| k.to_string()) == Some(K2.to_string()));
+    Ok(())
 }
 
 async fn migration_rows(conn: &mut sqlx::AnyConnection) -> Result<Vec<(i64, Vec<u8>)>> {
@@ -746,5 +788,44 @@ async fn sqlite_concurrent_first_opens_all_succeed() -> Result<()> {
             store.close().await;
         }
     }
+    Ok(())
+}
+
+/// A store written before host keys were keyed by address keeps its
+/// recorded keys through migration 0004: same machine, same address text.
+#[tokio::test]
+async fn sqlite_host_keys_recorded_before_0004_survive_the_migration() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    // The migrations as they were released before 0004, byte for byte.
+    let old = dir.path().join("old-migrations");
+    std::fs::create_dir(&old)?;
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    for f in ["0001_runs.sql", "0002_host_keys.sql", "0003_bmc_calls.sql"] {
+        std::fs::copy(src.join(f), old.join(f))?;
+    }
+    let url = format!("sqlite:{}/lab.db?mode=rwc", dir.path().display());
+    sqlx::any::install_default_drivers();
+    {
+        let mut conn = sqlx::AnyConnection::connect(&url).await?;
+        sqlx::migrate::Migrator::new(old.as_path())
+            .await?
+            .run(&mut conn)
+            .await?;
+        sqlx::query(
+            "INSERT INTO ssh_host_keys (machine, address, host_key, first_seen) \
+             VALUES ('m1', '10.0.0.7', 'ssh-ed25519 AAAA', '2024-05-01T12:00:00.000000000Z')",
+        )
+        .execute(&mut conn)
+        .await?;
+        conn.close().await?;
+    }
+    let store = Store::open(&url).await?;
+    let k = store.known_host_key("m1", "10.0.0.7").await?;
+    ensure!(
+        k.as_ref().map(|k| k.host_key.as_str()) == Some("ssh-ed25519 AAAA"),
+        "{k:?}"
+    );
+    ensure!(store.known_host_key("m1", "10.0.0.7:22").await?.is_none());
+    store.close().await;
     Ok(())
 }

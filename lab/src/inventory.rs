@@ -119,6 +119,40 @@ pub struct BmcEndpoint {
     pub password: SecretSource,
 }
 
+impl BmcEndpoint {
+    /// What about this endpoint puts its password at risk, one sentence
+    /// each (never the password): sent over plain `http`, sent under
+    /// `tls = "insecure"` (to whoever answers), a `password_file` readable
+    /// by group or others (as ssh refuses an unprotected private key).
+    pub fn exposure_warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let BmcProtocol::Redfish(r) = &self.protocol {
+            if r.scheme == Scheme::Http {
+                out.push(
+                    "the BMC password is sent over plain http (scheme = \"http\"): anyone on the path can read it; use https".to_string(),
+                );
+            } else if r.tls == TlsMode::Insecure {
+                out.push(
+                    "the BMC password is sent with tls = \"insecure\": the certificate is not checked, so an impostor gets it; use ca_file or pin_sha256".to_string(),
+                );
+            }
+        }
+        if let SecretSource::File(p) = &self.password {
+            use std::os::unix::fs::PermissionsExt;
+            if let Ok(m) = std::fs::metadata(p) {
+                let mode = m.permissions().mode() & 0o777;
+                if mode & 0o077 != 0 {
+                    out.push(format!(
+                        "password_file {} is readable by group or others (mode {mode:04o}); run chmod 600 on it",
+                        p.display()
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
+
 /// The BMC's management protocol and its protocol-specific settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BmcProtocol {
@@ -348,6 +382,9 @@ pub enum InventoryError {
         file: String,
         problems: Vec<Problem>,
     },
+    /// The file is larger than [`MAX_INVENTORY_BYTES`]: not read.
+    #[error("lab inventory {path}: larger than the limit of {limit} bytes; not read")]
+    TooLarge { path: String, limit: u64 },
     #[error("lab inventory: no machine named `{name}`")]
     UnknownMachine { name: String },
     #[error("machine {machine}: has no [machine.{what}] section")]
@@ -358,6 +395,37 @@ pub enum InventoryError {
         source_desc: String,
         reason: String,
     },
+}
+
+/// The largest `lab.toml` read: a lab of thousands of machines fits in a
+/// fraction of it.
+pub const MAX_INVENTORY_BYTES: u64 = 4 << 20;
+
+/// Reads `path` as text, refusing it when its size says it is over `limit`
+/// (before reading) or when more than `limit` bytes come out of it (a
+/// growing file, a device).
+fn read_bounded(path: &Path, limit: u64) -> Result<String, InventoryError> {
+    use std::io::Read;
+    let read_err = |source| InventoryError::Read {
+        path: path.display().to_string(),
+        source,
+    };
+    let too_large = || InventoryError::TooLarge {
+        path: path.display().to_string(),
+        limit,
+    };
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    if file.metadata().map_err(read_err)?.len() > limit {
+        return Err(too_large());
+    }
+    let mut text = String::new();
+    file.take(limit + 1)
+        .read_to_string(&mut text)
+        .map_err(read_err)?;
+    if text.len() as u64 > limit {
+        return Err(too_large());
+    }
+    Ok(text)
 }
 
 fn summarize(problems: &[Problem]) -> String {
@@ -391,10 +459,7 @@ impl Lab {
     /// Reads and validates `path`; relative paths in it are taken relative
     /// to the file's directory.
     pub fn load(path: &Path) -> Result<Lab, InventoryError> {
-        let text = std::fs::read_to_string(path).map_err(|source| InventoryError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let text = read_bounded(path, MAX_INVENTORY_BYTES)?;
         let base = path.parent().filter(|p| !p.as_os_str().is_empty());
         Lab::parse_with_base(&text, &path.display().to_string(), base)
     }

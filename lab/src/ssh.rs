@@ -19,10 +19,12 @@ use std::time::{Duration, Instant};
 use ssh2::{BlockDirections, ErrorCode, MethodType, OpenFlags, OpenType, Session, Sftp};
 
 mod host_key;
+mod policy;
 
 pub use host_key::HostKey;
+pub use policy::{HostKeyPolicy, HostKeyStore, HostKeyStoreError, MemoryHostKeys};
 
-use crate::inventory::{expand_home, SshEndpoint};
+use crate::inventory::expand_home;
 use crate::local::MAX_STREAM_BYTES;
 use crate::target::{shell_quote, DirEntry, ExecOutput, Target, TargetError};
 
@@ -47,8 +49,10 @@ pub type TrustOnFirstUse = Arc<dyn Fn(&str, &str, &HostKey) -> bool + Send + Syn
 /// How the server's host key is checked.
 #[derive(Clone)]
 pub enum HostKeyCheck {
-    /// Only this key is accepted.
+    /// Only this key is accepted: it is pinned in `lab.toml`.
     Pinned(HostKey),
+    /// Only this key is accepted: the lab store recorded it on first use.
+    Recorded(HostKey),
     /// The first key is offered to the callback; once accepted, reconnects
     /// of the same [`Ssh`] must present the same key.
     TrustOnFirstUse(TrustOnFirstUse),
@@ -58,6 +62,7 @@ impl fmt::Debug for HostKeyCheck {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HostKeyCheck::Pinned(k) => f.debug_tuple("Pinned").field(k).finish(),
+            HostKeyCheck::Recorded(k) => f.debug_tuple("Recorded").field(k).finish(),
             HostKeyCheck::TrustOnFirstUse(_) => f.write_str("TrustOnFirstUse"),
         }
     }
@@ -100,17 +105,9 @@ impl SshConfig {
         }
     }
 
-    /// From an inventory entry: its pinned key when it has one, otherwise
-    /// `tofu` decides.
-    pub fn from_endpoint(ep: &SshEndpoint, tofu: TrustOnFirstUse) -> Self {
-        let check = match &ep.host_key {
-            Some(k) => HostKeyCheck::Pinned(k.clone()),
-            None => HostKeyCheck::TrustOnFirstUse(tofu),
-        };
-        SshConfig::new(&ep.address, ep.port, &ep.user, &ep.key_file, check)
-    }
-
-    fn addr(&self) -> String {
+    /// `host:port` (`[v6]:port`): where the key is checked, and with the
+    /// machine name the key of the host-key record.
+    pub fn addr(&self) -> String {
         if self.address.contains(':') {
             format!("[{}]:{}", self.address, self.port)
         } else {
@@ -258,7 +255,7 @@ impl Ssh {
     /// is connected until the first operation or [`Ssh::connect`].
     pub fn new(name: &str, cfg: SshConfig) -> Ssh {
         let trusted = match &cfg.host_key {
-            HostKeyCheck::Pinned(k) => Some(k.clone()),
+            HostKeyCheck::Pinned(k) | HostKeyCheck::Recorded(k) => Some(k.clone()),
             HostKeyCheck::TrustOnFirstUse(_) => None,
         };
         Ssh {
@@ -415,9 +412,15 @@ impl Ssh {
         match (&trusted, &self.cfg.host_key) {
             (Some(expected), _) => {
                 if *expected != presented {
+                    let trusted_as = match &self.cfg.host_key {
+                        HostKeyCheck::Pinned(_) => "pinned in lab.toml",
+                        HostKeyCheck::Recorded(_) => "recorded in the lab store",
+                        HostKeyCheck::TrustOnFirstUse(_) => "trusted on first use",
+                    };
                     return Err(TargetError::HostKeyMismatch {
                         target: self.name.clone(),
                         address: self.cfg.addr(),
+                        trusted_as: trusted_as.to_string(),
                         expected: format!("{} {}", expected.algorithm(), expected.fingerprint()),
                         presented: format!("{} {}", presented.algorithm(), presented.fingerprint()),
                     });
@@ -434,7 +437,7 @@ impl Ssh {
                 tracing::info!(target = %self.name, key = %presented.fingerprint(), "ssh host key trusted on first use");
                 *lock(&self.trusted) = Some(presented);
             }
-            (None, HostKeyCheck::Pinned(_)) => {}
+            (None, HostKeyCheck::Pinned(_) | HostKeyCheck::Recorded(_)) => {}
         }
         let key_file = expand_home(&self.cfg.key_file.to_string_lossy());
         let auth_err = |reason: String| TargetError::Auth {

@@ -73,10 +73,14 @@ pub enum TargetError {
         address: String,
         reason: String,
     },
-    #[error("{target}: host key of {address} does not match the pinned key: expected {expected}, the server presented {presented}")]
+    /// The server's host key is not the one pinned or recorded: refused
+    /// before authenticating, nothing was sent.
+    #[error("{target}: host key of {address} has changed: the key {trusted_as} is {expected}, the server presented {presented}; if the machine was reinstalled, pin its new key in lab.toml or remove the recorded one")]
     HostKeyMismatch {
         target: String,
         address: String,
+        /// "pinned in lab.toml", "recorded in the lab store".
+        trusted_as: String,
         expected: String,
         presented: String,
     },

@@ -253,3 +253,67 @@ fn pins_accept_colons() {
     assert!(parse_pin(colon).is_some());
     assert!(parse_pin("abcd").is_none());
 }
+
+#[test]
+fn an_oversized_inventory_is_refused_before_it_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("lab.toml");
+    let line = "# padding padding padding padding padding padding padding padding\n";
+    let mut text = String::from("version = 1\n");
+    while (text.len() as u64) <= MAX_INVENTORY_BYTES {
+        text.push_str(line);
+    }
+    std::fs::write(&big, &text).unwrap();
+    let e = Lab::load(&big).unwrap_err();
+    assert!(matches!(e, InventoryError::TooLarge { .. }), "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("lab.toml") && msg.contains(&MAX_INVENTORY_BYTES.to_string()),
+        "{msg}"
+    );
+    // At the limit it is read (and judged on its content).
+    text.truncate(MAX_INVENTORY_BYTES as usize);
+    let cut = text.rfind('\n').unwrap() + 1;
+    text.truncate(cut);
+    std::fs::write(&big, &text).unwrap();
+    assert!(!matches!(
+        Lab::load(&big),
+        Err(InventoryError::TooLarge { .. })
+    ));
+    // A file whose size says nothing (a device) is cut off while reading.
+    let e = Lab::load(Path::new("/dev/zero")).unwrap_err();
+    assert!(matches!(e, InventoryError::TooLarge { .. }), "{e}");
+}
+
+#[test]
+fn exposure_warnings_name_http_insecure_tls_and_unprotected_password_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("bmc.pw");
+    std::fs::write(&pw, "Sup3r-secret\n").unwrap();
+    let lab = |bmc: &str| {
+        let text = format!(
+            "[[machine]]\nname = \"a\"\narch = \"x86_64\"\n[machine.bmc]\n{bmc}address = \"10.0.0.9\"\nusername = \"admin\"\npassword_file = \"{}\"\n",
+            pw.display()
+        );
+        let lab = Lab::parse(&text, "t").unwrap();
+        lab.machines[0].bmc.clone().unwrap().exposure_warnings()
+    };
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(lab("protocol = \"redfish\"\n").is_empty());
+    assert!(lab("protocol = \"ipmi\"\n").is_empty());
+    let w = lab("protocol = \"redfish\"\nscheme = \"http\"\n");
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("plain http"), "{w:?}");
+    let w = lab("protocol = \"redfish\"\ntls = \"insecure\"\n");
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("insecure"), "{w:?}");
+    for mode in [0o640, 0o604, 0o644] {
+        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(mode)).unwrap();
+        let w = lab("protocol = \"ipmi\"\n");
+        assert_eq!(w.len(), 1, "{mode:o}: {w:?}");
+        assert!(w[0].contains("readable by group or others"), "{w:?}");
+        assert!(w[0].contains(&pw.display().to_string()), "{w:?}");
+        assert!(!w[0].contains("Sup3r-secret"), "{w:?}");
+    }
+}

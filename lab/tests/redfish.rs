@@ -4,6 +4,16 @@
 //!
 //! sushy-tools comes from the venv made by `scripts/sushy-venv`; the tests
 //! fail (not skip) when it cannot be set up.
+//!
+//! `fixtures/redfish/expected.json` holds what reading each recorded tree
+//! gives (systems, power, SEL entries, sensors, firmware, manufacturer, BMC
+//! firmware); its values were checked against the trees by hand (counting
+//! members, sensors and log entries in the JSON files), not taken on
+//! trust. Regenerate it only on purpose, after a reviewed change of the
+//! trees or of the driver: `CERTLAB_BLESS=1 cargo nextest run -p
+//! certlab-lab --test redfish replay_reads_every_recorded_tree`, then
+//! review the diff against the trees. The bless mode refuses to run when
+//! `CI` is set, so CI always compares and never rewrites.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -84,7 +94,7 @@ fn tree_names() -> Vec<String> {
 }
 
 /// What reading one tree gives; recorded in fixtures/redfish/expected.json
-/// (regenerate with CERTLAB_BLESS=1).
+/// (see the file header for the bless mode).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Counts {
     systems: usize,
@@ -98,10 +108,39 @@ struct Counts {
     bmc_firmware: Option<String>,
 }
 
+/// Whether to rewrite expected.json: only when `CERTLAB_BLESS=1` is asked
+/// for explicitly, and never under CI (where it fails instead).
+fn bless_mode(bless: Option<String>, ci: bool) -> bool {
+    match bless.as_deref() {
+        None | Some("") | Some("0") => false,
+        Some("1") => {
+            assert!(
+                !ci,
+                "CERTLAB_BLESS=1 under CI: expected.json is never rewritten in CI; unset CERTLAB_BLESS"
+            );
+            true
+        }
+        Some(other) => panic!("CERTLAB_BLESS={other:?}: set it to 1 to rewrite expected.json"),
+    }
+}
+
+#[test]
+fn bless_mode_needs_an_explicit_request_and_never_runs_in_ci() {
+    assert!(!bless_mode(None, false));
+    assert!(!bless_mode(Some("0".into()), false));
+    assert!(bless_mode(Some("1".into()), false));
+    assert!(std::panic::catch_unwind(|| bless_mode(Some("1".into()), true)).is_err());
+    assert!(std::panic::catch_unwind(|| bless_mode(Some("yes".into()), false)).is_err());
+    assert!(!bless_mode(None, true));
+}
+
 #[tokio::test]
 async fn replay_reads_every_recorded_tree() {
     let expected_path = fixtures().join("expected.json");
-    let bless = std::env::var_os("CERTLAB_BLESS").is_some();
+    let bless = bless_mode(
+        std::env::var("CERTLAB_BLESS").ok(),
+        std::env::var_os("CI").is_some(),
+    );
     let expected: BTreeMap<String, Counts> = if bless {
         BTreeMap::new()
     } else {

@@ -380,3 +380,121 @@ fn a_broken_socket_is_replaced_transparently() {
     t.break_connection();
     assert!(t.list_dir("/").unwrap().iter().any(|e| e.name == "proc"));
 }
+
+fn endpoint(
+    sshd: &Sshd,
+    pinned: Option<certlab_lab::HostKey>,
+) -> certlab_lab::inventory::SshEndpoint {
+    certlab_lab::inventory::SshEndpoint {
+        address: "127.0.0.1".to_string(),
+        port: sshd.port,
+        user: whoami(),
+        key_file: sshd.client_key.clone(),
+        host_key: pinned,
+    }
+}
+
+/// The one host-key policy: the first connection records the key before
+/// anything runs, later ones accept only that key, and a key pinned in
+/// lab.toml wins over the recorded one.
+#[test]
+fn host_key_policy_records_on_first_use_then_refuses_another_key() {
+    use certlab_lab::ssh::{HostKeyPolicy, HostKeyStore, MemoryHostKeys};
+    let mut sshd = Sshd::start();
+    let store = MemoryHostKeys::new();
+    let policy = HostKeyPolicy::new(store.clone());
+    let addr = format!("127.0.0.1:{}", sshd.port);
+    let ep = endpoint(&sshd, None);
+
+    // First use: recorded under (machine, host:port) as soon as it is seen.
+    assert!(store.recorded("sut1", &addr).unwrap().is_none());
+    let t = policy.ssh("sut1", &ep).unwrap();
+    assert!(matches!(
+        t.config().host_key,
+        HostKeyCheck::TrustOnFirstUse(_)
+    ));
+    t.connect().unwrap();
+    assert_eq!(
+        store.recorded("sut1", &addr).unwrap(),
+        Some(sshd.host_key.clone())
+    );
+    // Keyed by machine and address: another machine name is another record.
+    assert!(store.recorded("sut2", &addr).unwrap().is_none());
+    // Later connections check the recorded key.
+    let t = policy.ssh("sut1", &ep).unwrap();
+    assert!(matches!(t.config().host_key, HostKeyCheck::Recorded(_)));
+    assert!(t.exec("true", T).unwrap().success());
+
+    // The machine comes back with another key: refused, naming machine,
+    // address and both fingerprints; the record is not replaced.
+    let old = sshd.host_key.clone();
+    sshd.kill();
+    let fresh = new_key(sshd.dir.path(), "host_key_new");
+    std::fs::rename(&fresh, sshd.dir.path().join("host_key")).unwrap();
+    std::fs::rename(
+        sshd.dir.path().join("host_key_new.pub"),
+        sshd.dir.path().join("host_key.pub"),
+    )
+    .unwrap();
+    let new = read_pub(&sshd.dir.path().join("host_key"));
+    sshd.start_again();
+    let e = policy
+        .ssh("sut1", &ep)
+        .unwrap()
+        .exec("true", T)
+        .unwrap_err();
+    assert!(matches!(e, TargetError::HostKeyMismatch { .. }), "{e:?}");
+    let msg = e.to_string();
+    for part in ["sut1", addr.as_str(), "recorded in the lab store"] {
+        assert!(msg.contains(part), "{part}: {msg}");
+    }
+    assert!(msg.contains(&old.fingerprint()), "{msg}");
+    assert!(msg.contains(&new.fingerprint()), "{msg}");
+    assert_eq!(store.recorded("sut1", &addr).unwrap(), Some(old.clone()));
+
+    // A key pinned in lab.toml wins over the recorded one, both ways.
+    let t = policy
+        .ssh("sut1", &endpoint(&sshd, Some(new.clone())))
+        .unwrap();
+    assert!(t.exec("true", T).unwrap().success());
+    let pinned_old = endpoint(&sshd, Some(old.clone()));
+    store.record("sut3", &addr, &new).unwrap();
+    let e = policy
+        .ssh("sut3", &pinned_old)
+        .unwrap()
+        .exec("true", T)
+        .unwrap_err();
+    assert!(e.to_string().contains("pinned in lab.toml"), "{e}");
+}
+
+/// A key that cannot be recorded is not trusted: nothing runs.
+#[test]
+fn host_key_policy_refuses_when_the_key_cannot_be_recorded() {
+    use certlab_lab::ssh::{HostKeyPolicy, HostKeyStore, HostKeyStoreError};
+    struct Broken;
+    impl HostKeyStore for Broken {
+        fn recorded(
+            &self,
+            _: &str,
+            _: &str,
+        ) -> Result<Option<certlab_lab::HostKey>, HostKeyStoreError> {
+            Ok(None)
+        }
+        fn record(
+            &self,
+            _: &str,
+            _: &str,
+            _: &certlab_lab::HostKey,
+        ) -> Result<(), HostKeyStoreError> {
+            Err(HostKeyStoreError("disk full".to_string()))
+        }
+    }
+    let sshd = Sshd::start();
+    let policy = HostKeyPolicy::new(Arc::new(Broken));
+    let e = policy
+        .ssh("sut1", &endpoint(&sshd, None))
+        .unwrap()
+        .exec("true", T)
+        .unwrap_err();
+    assert!(matches!(e, TargetError::HostKeyUntrusted { .. }), "{e:?}");
+}

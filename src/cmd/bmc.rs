@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use certlab_harness::{BmcCallStats, Store};
 use certlab_lab::bmc::{
     ipmi, redfish, replay, Bmc, BmcError, BootDevice, BootOverride, CallRecord, CallSink, Guarded,
-    Health, MemoryLog, PowerAction, PowerState, RetryPolicy, SelCursor,
+    Health, LogService, MemoryLog, PowerAction, PowerState, RetryPolicy, SelCursor,
 };
 use certlab_lab::inventory::{BmcProtocol, Lab, Machine};
+use certlab_lab::ssh::HostKeyPolicy;
 use serde_json::json;
 
 use crate::cmd::lab::LabFile;
@@ -69,10 +70,16 @@ pub enum BmcCmd {
         format: Format,
     },
     /// The system event log; `--since` a cursor printed by an earlier call.
+    /// Says which log service it read and lists the others with their
+    /// entry counts.
     Sel {
         name: String,
         #[arg(long, value_name = "CURSOR")]
         since: Option<String>,
+        /// Read this log service (its Redfish Id, e.g. EventLog, or its URI)
+        /// instead of the system event log (SEL).
+        #[arg(long, value_name = "NAME")]
+        service: Option<String>,
         /// Clear the log after reading it.
         #[arg(long)]
         clear: bool,
@@ -159,11 +166,10 @@ fn connect(m: &Machine, sink: Arc<dyn CallSink>) -> Result<Box<dyn Bmc>> {
     let bmc: Box<dyn Bmc> = match &ep.protocol {
         BmcProtocol::Ipmi => {
             let cfg = ipmi::IpmiConfig::from_endpoint(&m.name, ep).map_err(bmc_failure)?;
-            Box::new(Guarded::new(
-                ipmi::Ipmi::new(cfg),
-                RetryPolicy::default(),
-                sink,
-            ))
+            Box::new(
+                Guarded::new(ipmi::Ipmi::new(cfg), RetryPolicy::default(), sink)
+                    .with_warnings(&ep.exposure_warnings()),
+            )
         }
         BmcProtocol::Redfish(_) => Box::new(
             redfish::connect(&m.name, ep, RetryPolicy::default(), sink).map_err(bmc_failure)?,
@@ -338,21 +344,50 @@ async fn run_bmc(cmd: BmcCmd, calls: Arc<MemoryLog>) -> Result<i32> {
         BmcCmd::Sel {
             name,
             since,
+            service,
             clear,
             lab,
             format,
             ..
         } => {
             let bmc = open(&lab, &name, &calls)?;
-            let page = bmc
-                .sel_since(since.map(SelCursor))
-                .await
-                .map_err(bmc_failure)?;
+            let services = bmc.log_services().await.map_err(bmc_failure)?;
+            let chosen = choose_log_service(&name, &services, service.as_deref())?;
+            if clear && !chosen.default {
+                return Err(failure(
+                    exit::BAD_INPUT,
+                    format!(
+                        "{name}: --clear clears the system event log only, not log service {}",
+                        chosen.id
+                    ),
+                ));
+            }
+            let cursor = since.map(SelCursor);
+            let page = if chosen.default {
+                bmc.sel_since(cursor).await
+            } else {
+                bmc.log_since(chosen.key(), cursor).await
+            }
+            .map_err(bmc_failure)?;
             if clear {
                 bmc.sel_clear().await.map_err(bmc_failure)?;
             }
+            let others: Vec<&LogService> = services
+                .iter()
+                .filter(|s| s.key() != chosen.key())
+                .collect();
             match format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&page.entries)?),
+                Format::Json => {
+                    let v = json!({
+                        "machine": name,
+                        "service": chosen,
+                        "other_services": others,
+                        "entries": page.entries,
+                        "cursor": page.cursor,
+                        "cleared": clear,
+                    });
+                    println!("{}", serde_json::to_string_pretty(&v)?);
+                }
                 Format::Human | Format::Junit => {
                     for e in &page.entries {
                         let ts = e
@@ -370,15 +405,29 @@ async fn run_bmc(cmd: BmcCmd, calls: Arc<MemoryLog>) -> Result<i32> {
                             e.message
                         );
                     }
-                    println!("{} entries; cursor {}", page.entries.len(), page.cursor);
+                    println!(
+                        "{} entries from log service {}; cursor {}",
+                        page.entries.len(),
+                        describe_service(&chosen),
+                        page.cursor
+                    );
+                    if !others.is_empty() {
+                        let list: Vec<String> = others
+                            .iter()
+                            .map(|s| {
+                                format!(
+                                    "{} ({} entries)",
+                                    describe_service(s),
+                                    s.entries.map_or("?".to_string(), |n| n.to_string())
+                                )
+                            })
+                            .collect();
+                        println!("other log services: {}", list.join(", "));
+                    }
                     if clear {
                         println!("log cleared");
                     }
                 }
-            }
-            // The cursor goes to stderr in JSON mode so stdout stays one array.
-            if format == Format::Json {
-                eprintln!("cursor {}", page.cursor);
             }
             Ok(exit::OK)
         }
@@ -495,8 +544,80 @@ async fn run_bmc(cmd: BmcCmd, calls: Arc<MemoryLog>) -> Result<i32> {
     }
 }
 
-/// One machine's health: each probe and what it found.
-async fn health_of(m: &Machine, calls: Arc<dyn CallSink>) -> (bool, serde_json::Value) {
+/// `SEL (/redfish/v1/Managers/1/LogServices/SEL)`, or the id alone.
+fn describe_service(s: &LogService) -> String {
+    match &s.uri {
+        Some(u) => format!("{} ({u})", s.id),
+        None => s.id.clone(),
+    }
+}
+
+/// The log service `lab sel` reads: the one named by `--service` (its id,
+/// case-insensitive, or its URI), else the system event log.
+fn choose_log_service(
+    machine: &str,
+    services: &[LogService],
+    wanted: Option<&str>,
+) -> Result<LogService> {
+    let all = || {
+        let names: Vec<String> = services.iter().map(describe_service).collect();
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(", ")
+        }
+    };
+    let Some(want) = wanted else {
+        return services
+            .iter()
+            .find(|s| s.default)
+            .cloned()
+            .ok_or_else(|| {
+                failure(
+                    exit::INFRA,
+                    format!(
+                        "{machine}: no system event log among its log services: {}; name one with --service",
+                        all()
+                    ),
+                )
+            });
+    };
+    let by_uri = services.iter().find(|s| {
+        s.uri.as_deref().map(|u| u.trim_end_matches('/')) == Some(want.trim_end_matches('/'))
+    });
+    if let Some(s) = by_uri {
+        return Ok(s.clone());
+    }
+    let by_id: Vec<&LogService> = services
+        .iter()
+        .filter(|s| s.id.eq_ignore_ascii_case(want))
+        .collect();
+    match by_id.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(failure(
+            exit::BAD_INPUT,
+            format!("{machine}: no log service {want:?}; it has: {}", all()),
+        )),
+        many => Err(failure(
+            exit::BAD_INPUT,
+            format!(
+                "{machine}: several log services are named {want:?}: {}; give its URI",
+                many.iter()
+                    .map(|s| describe_service(s))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+}
+
+/// One machine's health: each probe and what it found. SSH is probed
+/// under the host-key policy; without a lab store it cannot be.
+async fn health_of(
+    m: &Machine,
+    calls: Arc<dyn CallSink>,
+    policy: Option<&HostKeyPolicy>,
+) -> (bool, serde_json::Value) {
     let mut problems: Vec<String> = Vec::new();
     let mut bmc_state = serde_json::Value::Null;
     if m.bmc.is_some() {
@@ -534,15 +655,19 @@ async fn health_of(m: &Machine, calls: Arc<dyn CallSink>) -> (bool, serde_json::
     if let Ok(ep) = m.ssh() {
         // Off machines are not expected to answer SSH.
         if bmc_state != json!(PowerState::Off.as_str()) {
-            let cfg = certlab_lab::SshConfig::from_endpoint(
-                ep,
-                Arc::new(|_: &str, _: &str, _: &certlab_lab::HostKey| true),
-            );
+            let ep = ep.clone();
             let name = m.name.clone();
+            let policy = policy.cloned();
             let r = tokio::task::spawn_blocking(move || {
-                let mut cfg = cfg;
+                let Some(policy) = policy else {
+                    return Err("no lab store to check its host key against".to_string());
+                };
+                let mut cfg = policy.config(&name, &ep).map_err(|e| e.to_string())?;
                 cfg.connect_timeout = Duration::from_secs(10);
-                certlab_lab::Ssh::new(&name, cfg).connect()
+                let ssh = certlab_lab::Ssh::new(&name, cfg);
+                let r = ssh.connect().map_err(|e| e.to_string());
+                ssh.disconnect();
+                r
             })
             .await;
             match r {
@@ -626,19 +751,24 @@ async fn health(
             .collect::<Result<_>>()?
     };
     let calls = MemoryLog::new();
+    // One store for the host keys of the SSH probes and the BMC call record.
+    let store = if machines.iter().any(|m| m.bmc.is_some() || m.ssh.is_some()) {
+        open_store(db_url(db)).await
+    } else {
+        None
+    };
+    let policy = store.as_ref().map(crate::targets::host_key_policy);
     let mut probed = Vec::new();
     for m in &machines {
-        probed.push(health_of(m, calls.clone()).await);
+        probed.push(health_of(m, calls.clone(), policy.as_ref()).await);
     }
     // The probes' own calls are recorded first, so the record includes them.
     let records = calls.records();
-    let store = if !machines.iter().any(|m| m.bmc.is_some()) {
-        None
-    } else if records.is_empty() {
-        open_store(db_url(db)).await
-    } else {
-        record_calls(db_url(db), &records).await
-    };
+    if let (Some(store), false) = (&store, records.is_empty()) {
+        if let Err(e) = store.record_bmc_calls(&records).await {
+            eprintln!("warning: BMC calls not recorded: {e:#}");
+        }
+    }
     let since = time::OffsetDateTime::now_utc() - CALL_WINDOW;
     let mut all = true;
     let mut out = Vec::new();

@@ -2,18 +2,21 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use certlab_lab::inventory::{BmcProtocol, Lab, Machine, Problem, SecretSource, TlsMode};
-use certlab_lab::ssh::{HostKey, SshConfig, Stream, TrustOnFirstUse};
-use certlab_lab::Ssh;
+use certlab_lab::ssh::{HostKey, Stream};
 use serde_json::{json, Value};
 
+use crate::common::{db_url, runtime, DbArg};
 use crate::error::{failure, Result};
 use crate::exit;
 use crate::format::{text_format, Format};
+
+/// `lab exec`'s status when certlab could not run the command or could not
+/// see it finish (connection, host key, authentication, timeout, signal),
+/// as ssh does; otherwise the remote command's own status.
+pub const EXEC_FAILED: i32 = 255;
 
 #[derive(Debug, clap::Args)]
 pub struct LabFile {
@@ -46,7 +49,8 @@ pub enum LabCmd {
         #[arg(long, default_value = "human", value_parser = text_format())]
         format: Format,
     },
-    /// Run a command on a machine over SSH; exits with the command's status.
+    /// Run a command on a machine over SSH; exits with the command's status,
+    /// or 255 when it could not be run or did not finish (as ssh does).
     Exec {
         /// The machine's name in lab.toml.
         name: String,
@@ -58,6 +62,9 @@ pub enum LabCmd {
         timeout: u64,
         #[command(flatten)]
         lab: LabFile,
+        /// The lab store keeps the host keys trusted on first use.
+        #[command(flatten)]
+        db: DbArg,
         #[arg(long, default_value = "human", value_parser = text_format())]
         format: Format,
     },
@@ -73,9 +80,11 @@ pub fn run(cmd: LabCmd) -> Result<i32> {
             cmd,
             timeout,
             lab,
+            db,
             format,
         } => exec(
             &lab,
+            &db,
             &name,
             &cmd.join(" "),
             Duration::from_secs(timeout),
@@ -100,6 +109,9 @@ fn validate(f: &LabFile, format: Format) -> Result<i32> {
         Ok(lab) => (true, lab.machines.len(), lab.warnings),
         Err(e @ certlab_lab::inventory::InventoryError::Invalid { .. }) => {
             (false, 0, e.problems().to_vec())
+        }
+        Err(e @ certlab_lab::inventory::InventoryError::TooLarge { .. }) => {
+            return Err(failure(exit::BAD_INPUT, e.to_string()))
         }
         Err(e) => return Err(e.into()),
     };
@@ -230,18 +242,16 @@ fn list(f: &LabFile, format: Format) -> Result<i32> {
     Ok(exit::OK)
 }
 
-/// Trust on first use without a lab store: accept, and say how to pin.
-fn tofu_warn() -> TrustOnFirstUse {
-    Arc::new(|name: &str, addr: &str, key: &HostKey| {
-        eprintln!(
-            "certlab: warning: {name} ({addr}): host key not pinned; trusting {} for this command. Pin it in lab.toml under [machine.ssh]: host_key = \"{key}\"",
-            key.fingerprint()
-        );
-        true
-    })
-}
-
-fn exec(f: &LabFile, name: &str, command: &str, timeout: Duration, format: Format) -> Result<i32> {
+/// Runs `command` on machine `name`; its exit status, or [`EXEC_FAILED`]
+/// (reported on stderr) when certlab could not run it or see it finish.
+fn exec(
+    f: &LabFile,
+    db: &DbArg,
+    name: &str,
+    command: &str,
+    timeout: Duration,
+    format: Format,
+) -> Result<i32> {
     if command.trim().is_empty() {
         return Err(failure(
             exit::INFRA,
@@ -249,9 +259,24 @@ fn exec(f: &LabFile, name: &str, command: &str, timeout: Duration, format: Forma
         ));
     }
     let lab = load(f)?;
-    let machine = lab.machine(name)?;
-    let cfg = SshConfig::from_endpoint(machine.ssh()?, tofu_warn());
-    let target = Ssh::new(&machine.name, cfg);
+    let machine = lab
+        .machine(name)
+        .map_err(|e| failure(exit::INFRA, e.to_string()))?;
+    let ep = machine
+        .ssh()
+        .map_err(|e| failure(exit::INFRA, e.to_string()))?;
+    let rt = runtime()?;
+    let store = rt
+        .block_on(certlab_harness::Store::open(&db_url(db)?))
+        .map_err(|e| failure(EXEC_FAILED, format!("lab exec {name}: lab store: {e}")))?;
+    // The policy blocks on the store: used here, outside the runtime.
+    let policy = {
+        let _guard = rt.enter();
+        crate::targets::host_key_policy(&store)
+    };
+    let could_not =
+        |e: &dyn std::fmt::Display| failure(EXEC_FAILED, format!("lab exec {name}: {e}"));
+    let target = policy.ssh(&machine.name, ep).map_err(|e| could_not(&e))?;
     let human = format == Format::Human;
     let out = target
         .exec_streaming(command, timeout, &mut |stream, chunk| {
@@ -262,7 +287,9 @@ fn exec(f: &LabFile, name: &str, command: &str, timeout: Duration, format: Forma
                 };
             }
         })
-        .with_context(|| format!("lab exec {name}"))?;
+        .map_err(|e| could_not(&e))?;
+    target.disconnect();
+    rt.block_on(store.close());
     if !human {
         let v = json!({
             "machine": machine.name,
@@ -277,19 +304,11 @@ fn exec(f: &LabFile, name: &str, command: &str, timeout: Duration, format: Forma
     }
     let _ = std::io::stdout().flush();
     if out.timed_out {
-        return Err(failure(
-            exit::INFRA,
-            format!(
-                "lab exec {name}: `{command}` timed out after {}s and was killed",
-                timeout.as_secs()
-            ),
-        ));
+        return Err(could_not(&format!(
+            "`{command}` timed out after {}s and was killed",
+            timeout.as_secs()
+        )));
     }
-    // The command's own status; killed by a signal: an infrastructure error.
-    out.exit.ok_or_else(|| {
-        failure(
-            exit::INFRA,
-            format!("lab exec {name}: `{command}` was killed by a signal"),
-        )
-    })
+    out.exit
+        .ok_or_else(|| could_not(&format!("`{command}` was killed by a signal")))
 }

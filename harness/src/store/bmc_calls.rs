@@ -115,6 +115,7 @@ fn call_from_row(row: &AnyRow, machine: &str) -> Result<CallRecord, StoreError> 
         ),
         operation,
         outcome,
+        note: get(row, &what, "note")?,
     })
 }
 
@@ -141,7 +142,7 @@ impl Store {
             };
             let done = sqlx::query(
                 "INSERT INTO bmc_calls (machine, operation, attempt, started, latency_ms, \
-                 outcome, error_kind, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 outcome, error_kind, error, note) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
                  ON CONFLICT (machine, started, operation, attempt) DO NOTHING",
             )
             .bind(r.bmc.as_str())
@@ -152,6 +153,7 @@ impl Store {
             .bind(outcome_str(&r.outcome))
             .bind(kind)
             .bind(message)
+            .bind(r.note.as_deref())
             .execute(&mut *tx)
             .await
             .map_err(query_err(&what))?;
@@ -170,7 +172,7 @@ impl Store {
     ) -> Result<Vec<CallRecord>, StoreError> {
         let what = format!("list the BMC calls of `{machine}`");
         let rows = sqlx::query(
-            "SELECT operation, attempt, started, latency_ms, outcome, error_kind, error \
+            "SELECT operation, attempt, started, latency_ms, outcome, error_kind, error, note \
              FROM bmc_calls WHERE machine = $1 AND started >= $2 \
              ORDER BY started, operation, attempt",
         )

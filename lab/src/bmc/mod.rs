@@ -101,6 +101,37 @@ pub trait Bmc: Send + Sync {
     /// Clears the system event log.
     fn sel_clear(&self) -> BmcFuture<'_, ()>;
 
+    /// The event log services the BMC offers, with their entry counts; the
+    /// one [`Bmc::sel_since`] reads is marked `default`. The default: one
+    /// `SEL` (IPMI has exactly one).
+    fn log_services(&self) -> BmcFuture<'_, Vec<LogService>> {
+        Box::pin(async move {
+            Ok(vec![LogService {
+                id: "SEL".to_string(),
+                name: Some("System Event Log".to_string()),
+                uri: None,
+                entries: None,
+                default: true,
+            }])
+        })
+    }
+
+    /// Entries of the log service `key` (a [`LogService::key`]) newer than
+    /// `cursor`. The default knows only `SEL`, read by [`Bmc::sel_since`].
+    fn log_since(&self, key: &str, cursor: Option<SelCursor>) -> BmcFuture<'_, SelPage> {
+        let key = key.to_string();
+        Box::pin(async move {
+            if key.eq_ignore_ascii_case("SEL") {
+                self.sel_since(cursor).await
+            } else {
+                Err(BmcError::NotFound {
+                    bmc: self.name().to_string(),
+                    what: format!("log service {key:?} (this bmc has one log: SEL)"),
+                })
+            }
+        })
+    }
+
     /// Every sensor the BMC reports. Sensors it cannot read come back with
     /// `reading: None` rather than failing the whole list.
     fn sensors(&self) -> BmcFuture<'_, Vec<Sensor>>;
@@ -258,6 +289,28 @@ impl std::str::FromStr for SelCursor {
     type Err = std::convert::Infallible;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(SelCursor(s.to_string()))
+    }
+}
+
+/// An event log service of a BMC (a Redfish `LogService`; IPMI's SEL).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogService {
+    /// Its `Id` ("SEL", "EventLog", "AuditLog"): what `--service` names.
+    pub id: String,
+    pub name: Option<String>,
+    /// The Redfish resource; `None` for IPMI's SEL.
+    pub uri: Option<String>,
+    /// Entries it holds (`Members@odata.count`, or the members counted);
+    /// `None` when unknown.
+    pub entries: Option<u64>,
+    /// The service [`Bmc::sel_since`] reads.
+    pub default: bool,
+}
+
+impl LogService {
+    /// What [`Bmc::log_since`] takes: the URI, or the id when there is none.
+    pub fn key(&self) -> &str {
+        self.uri.as_deref().unwrap_or(&self.id)
     }
 }
 
@@ -445,6 +498,15 @@ pub enum BmcError {
         failures: u32,
         retry_in: Duration,
     },
+    /// A link or redirect pointed at another origin (scheme, host, port)
+    /// than the configured BMC's; nothing was sent there.
+    #[error("{bmc}: refused {link}: its origin {origin} is not the bmc's origin {expected}, and credentials go only to the bmc")]
+    ForeignOrigin {
+        bmc: String,
+        link: String,
+        origin: String,
+        expected: String,
+    },
     /// [`retry::Guarded`] stopped retrying at its deadline.
     #[error("{bmc}: {operation} gave up after {attempts} attempts in {elapsed:?}: {last}")]
     GaveUp {
@@ -467,6 +529,7 @@ impl BmcError {
             | BmcError::InvalidResponse { .. }
             | BmcError::Tls { .. }
             | BmcError::Config { .. }
+            | BmcError::ForeignOrigin { .. }
             | BmcError::CircuitOpen { .. }
             | BmcError::GaveUp { .. } => ErrorClass::Fatal,
             BmcError::Timeout { .. }
@@ -491,6 +554,7 @@ impl BmcError {
             BmcError::InvalidResponse { .. } => "invalid_response",
             BmcError::Tls { .. } => "tls",
             BmcError::Config { .. } => "config",
+            BmcError::ForeignOrigin { .. } => "foreign_origin",
             BmcError::Timeout { .. } => "timeout",
             BmcError::Busy { .. } => "busy",
             BmcError::Server5xx { .. } => "server_5xx",

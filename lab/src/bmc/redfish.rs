@@ -19,8 +19,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use super::{
-    BmcError, BmcFuture, BootDevice, BootOverride, Firmware, Health, Identity, PowerAction,
-    PowerState, SelCursor, SelEntry, SelPage, Sensor, Thresholds,
+    BmcError, BmcFuture, BootDevice, BootOverride, Firmware, Health, Identity, LogService,
+    PowerAction, PowerState, SelCursor, SelEntry, SelPage, Sensor, Thresholds,
 };
 use crate::inventory::{BmcEndpoint, BmcProtocol, Secret, TlsMode};
 
@@ -52,6 +52,56 @@ pub struct RedfishConfig {
     pub system_id: Option<String>,
     /// Bound on one HTTP request.
     pub timeout: Duration,
+    /// Bound on one response body; a larger answer is refused.
+    pub max_body: usize,
+}
+
+/// The largest Redfish response body read ([`RedfishConfig::max_body`]'s
+/// default). Real BMCs answer in kilobytes; an expanded log of thousands
+/// of entries stays well under it.
+pub const MAX_BODY_BYTES: usize = 16 << 20;
+
+/// Redirects followed per request (same origin only).
+const MAX_REDIRECTS: usize = 10;
+
+/// The scheme, host and port of a URL, the default port filled in: the
+/// only place credentials may go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    scheme: String,
+    host: String,
+    port: u16,
+}
+
+impl Origin {
+    /// `None` for a URL without a host or a known port (`file:`, `data:`).
+    pub fn of(url: &reqwest::Url) -> Option<Origin> {
+        Some(Origin {
+            scheme: url.scheme().to_ascii_lowercase(),
+            host: url.host_str()?.to_ascii_lowercase(),
+            port: url.port_or_known_default()?,
+        })
+    }
+
+    /// The origin of `url`, or its text when it has none.
+    fn describe(url: &reqwest::Url) -> String {
+        Origin::of(url).map_or_else(|| url.to_string(), |o| o.to_string())
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
+    }
+}
+
+/// A redirect to another origin, refused inside reqwest's redirect policy
+/// and recognised again in [`Redfish::map_send`].
+#[derive(Debug, thiserror::Error)]
+#[error("redirect to {url} refused: its origin {origin} is not the bmc's")]
+struct RedirectRefused {
+    url: String,
+    origin: String,
 }
 
 impl RedfishConfig {
@@ -72,6 +122,7 @@ impl RedfishConfig {
             auth: AuthMode::Basic,
             system_id: None,
             timeout: Duration::from_secs(20),
+            max_body: MAX_BODY_BYTES,
         }
     }
 
@@ -109,6 +160,10 @@ impl RedfishConfig {
 /// retries.
 pub struct Redfish {
     cfg: RedfishConfig,
+    /// `cfg.base_url` parsed; links are resolved against it.
+    base: reqwest::Url,
+    /// `base`'s origin: every request goes there and nowhere else.
+    origin: Origin,
     http: reqwest::Client,
     session: tokio::sync::Mutex<Option<String>>,
     /// Discovered once: the service root and the system's URI.
@@ -132,8 +187,36 @@ impl Redfish {
             bmc: cfg.name.clone(),
             message,
         })?;
+        let base = reqwest::Url::parse(&cfg.base_url).map_err(|e| BmcError::Config {
+            bmc: cfg.name.clone(),
+            message: format!("base url {:?}: {e}", cfg.base_url),
+        })?;
+        let origin = Origin::of(&base).ok_or_else(|| BmcError::Config {
+            bmc: cfg.name.clone(),
+            message: format!("base url {:?}: no host and port", cfg.base_url),
+        })?;
+        // Credentials (basic auth, X-Auth-Token, the session login body) go
+        // only to the configured origin: reqwest strips `Authorization` on a
+        // cross-host redirect but keeps other headers, so other origins are
+        // refused outright.
+        let allowed = origin.clone();
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= MAX_REDIRECTS {
+                return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+            }
+            if Origin::of(attempt.url()).as_ref() == Some(&allowed) {
+                attempt.follow()
+            } else {
+                let refused = RedirectRefused {
+                    url: attempt.url().to_string(),
+                    origin: Origin::describe(attempt.url()),
+                };
+                attempt.error(refused)
+            }
+        });
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
+            .redirect(redirects)
             .timeout(cfg.timeout)
             .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
             .pool_idle_timeout(Duration::from_secs(30))
@@ -144,6 +227,8 @@ impl Redfish {
             })?;
         Ok(Redfish {
             cfg,
+            base,
+            origin,
             http,
             session: tokio::sync::Mutex::new(None),
             root: Mutex::new(None),
@@ -159,7 +244,9 @@ impl Redfish {
     pub async fn logout(&self) -> Result<(), BmcError> {
         let token = self.session.lock().await.take();
         if let Some(token) = token {
-            let url = format!("{}/redfish/v1/SessionService/Sessions", self.cfg.base_url);
+            let Ok(url) = self.url("/redfish/v1/SessionService/Sessions") else {
+                return Ok(());
+            };
             let _ = self
                 .http
                 .delete(url)
@@ -177,15 +264,52 @@ impl Redfish {
         }
     }
 
-    fn url(&self, path: &str) -> String {
-        let path = path.split('#').next().unwrap_or(path);
-        if path.starts_with("http://") || path.starts_with("https://") {
-            path.to_string()
-        } else if path.starts_with('/') {
-            format!("{}{}", self.cfg.base_url, path)
-        } else {
-            format!("{}/{}", self.cfg.base_url, path)
+    /// The absolute URL of `link` (an `@odata.id`, a `nextLink`, an action
+    /// target, or a path of ours): relative links are resolved against the
+    /// BMC's base URL; a link to any other origin is refused, since every
+    /// request carries the BMC's credentials.
+    fn url(&self, link: &str) -> Result<reqwest::Url, BmcError> {
+        let link = link.split('#').next().unwrap_or(link);
+        let url = self
+            .base
+            .join(link)
+            .map_err(|e| BmcError::InvalidResponse {
+                bmc: self.cfg.name.clone(),
+                message: format!("link {link:?}: {e}"),
+            })?;
+        if Origin::of(&url).as_ref() != Some(&self.origin) {
+            return Err(BmcError::ForeignOrigin {
+                bmc: self.cfg.name.clone(),
+                link: link.to_string(),
+                origin: Origin::describe(&url),
+                expected: self.origin.to_string(),
+            });
         }
+        Ok(url)
+    }
+
+    /// A response body, at most `max_body` bytes (checked against
+    /// Content-Length first, then while reading).
+    async fn body(&self, mut resp: reqwest::Response, path: &str) -> Result<String, BmcError> {
+        let max = self.cfg.max_body;
+        let too_big = |n: String| BmcError::InvalidResponse {
+            bmc: self.cfg.name.clone(),
+            message: format!("{path}: response body of {n} bytes exceeds the limit of {max} bytes"),
+        };
+        if let Some(n) = resp.content_length() {
+            if n > max as u64 {
+                return Err(too_big(n.to_string()));
+            }
+        }
+        let mut buf: Vec<u8> = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.map_send(e, path))? {
+            if buf.len() + chunk.len() > max {
+                return Err(too_big(format!("more than {max}")));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        String::from_utf8(buf)
+            .map_err(|e| self.err_invalid(format!("{path}: body is not utf-8: {e}")))
     }
 
     async fn login(&self) -> Result<Option<String>, BmcError> {
@@ -199,14 +323,15 @@ impl Redfish {
         };
         let resp = self
             .http
-            .post(self.url(&sessions))
+            .post(self.url(&sessions)?)
             .json(&json!({"UserName": self.cfg.username, "Password": self.cfg.password.expose()}))
             .send()
             .await
             .map_err(|e| self.map_send(e, &sessions))?;
         let status = resp.status();
         if !status.is_success() {
-            return Err(self.map_status(status, &sessions, resp.text().await.unwrap_or_default()));
+            let text = self.body(resp, &sessions).await.unwrap_or_default();
+            return Err(self.map_status(status, &sessions, text));
         }
         match resp
             .headers()
@@ -230,7 +355,7 @@ impl Redfish {
         loop {
             let mut req = self
                 .http
-                .request(method.clone(), self.url(path))
+                .request(method.clone(), self.url(path)?)
                 .header("Accept", "application/json");
             let mut basic = true;
             if self.cfg.auth == AuthMode::Session && !path.contains("/SessionService/Sessions") {
@@ -259,7 +384,7 @@ impl Redfish {
                 relogged = true;
                 continue;
             }
-            let text = resp.text().await.map_err(|e| self.map_send(e, path))?;
+            let text = self.body(resp, path).await?;
             if !status.is_success() {
                 return Err(self.map_status(status, path, text));
             }
@@ -282,6 +407,14 @@ impl Redfish {
 
     fn map_send(&self, e: reqwest::Error, path: &str) -> BmcError {
         let bmc = self.cfg.name.clone();
+        if let Some(r) = redirect_refused(&e) {
+            return BmcError::ForeignOrigin {
+                bmc,
+                link: format!("{path} redirected to {}", r.url),
+                origin: r.origin.clone(),
+                expected: self.origin.to_string(),
+            };
+        }
         if let Some(tls) = tls_cause(&e) {
             return BmcError::Tls {
                 bmc,
@@ -363,17 +496,14 @@ impl Redfish {
         // with them anyway (some require it).
         let resp = self
             .http
-            .get(self.url("/redfish/v1/"))
+            .get(self.url("/redfish/v1/")?)
             .header("Accept", "application/json")
             .basic_auth(&self.cfg.username, Some(self.cfg.password.expose()))
             .send()
             .await
             .map_err(|e| self.map_send(e, "/redfish/v1/"))?;
         let status = resp.status();
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| self.map_send(e, "/redfish/v1/"))?;
+        let text = self.body(resp, "/redfish/v1/").await?;
         if !status.is_success() {
             return Err(self.map_status(status, "/redfish/v1/", text));
         }
@@ -433,7 +563,7 @@ impl Redfish {
             match (is_link_only, odata_id(&m)) {
                 (true, Some(id)) => match self.get(id).await {
                     Ok(v) => out.push(v),
-                    Err(e) if e.is_retryable() => return Err(e),
+                    Err(e) if must_stop(&e) => return Err(e),
                     Err(e) => {
                         tracing::warn!(bmc = %self.cfg.name, member = id, error = %e, "skipping unreadable member")
                     }
@@ -596,9 +726,9 @@ impl Redfish {
         ))
     }
 
-    /// The log service that holds the system event log: on the system
-    /// first, then on the managers. Prefers one named SEL/event log.
-    async fn sel_service(&self) -> Result<Value, BmcError> {
+    /// Every log service of the system and of the managers, the system's
+    /// first.
+    async fn log_service_resources(&self) -> Result<Vec<Value>, BmcError> {
         let mut owners = match self.system().await {
             Ok((_, sys)) => vec![sys],
             Err(BmcError::NotFound { .. }) => Vec::new(),
@@ -607,44 +737,132 @@ impl Redfish {
         let managers = self.root_link("Managers").await?;
         match self.member_resources(&managers).await {
             Ok(ms) => owners.extend(ms),
-            Err(e) if e.is_retryable() => return Err(e),
+            Err(e) if must_stop(&e) => return Err(e),
             Err(_) => {}
         }
-        let mut candidates = Vec::new();
+        let mut services = Vec::new();
         for owner in &owners {
             let Some(ls) = owner.get("LogServices").and_then(odata_id) else {
                 continue;
             };
             match self.member_resources(ls).await {
-                Ok(services) => candidates.extend(services),
-                Err(e) if e.is_retryable() => return Err(e),
+                Ok(found) => services.extend(found),
+                Err(e) if must_stop(&e) => return Err(e),
                 Err(e) => {
                     tracing::warn!(bmc = %self.cfg.name, log_services = ls, error = %e, "skipping log services")
                 }
             }
         }
-        let score = super::replay::sel_score;
-        let mut best: Option<(i32, Value)> = None;
-        for c in candidates {
-            let sc = score(&c);
+        Ok(services)
+    }
+
+    /// The log service that holds the system event log (see
+    /// [`super::replay::sel_score`]): one with `Id` SEL first, then one of
+    /// SEL type or name, then event logs; the system's before the
+    /// managers'.
+    fn pick_sel(services: &[Value]) -> Option<usize> {
+        let mut best: Option<(i32, usize)> = None;
+        for (i, c) in services.iter().enumerate() {
+            let sc = super::replay::sel_score(c);
             if sc > 0 && best.as_ref().is_none_or(|(b, _)| sc > *b) {
-                best = Some((sc, c));
+                best = Some((sc, i));
             }
         }
-        best.map(|(_, v)| v).ok_or_else(|| BmcError::Unsupported {
-            bmc: self.cfg.name.clone(),
-            what: "system event log (no LogService)".to_string(),
-        })
+        best.map(|(_, i)| i)
+    }
+
+    async fn sel_service(&self) -> Result<Value, BmcError> {
+        let mut services = self.log_service_resources().await?;
+        match Self::pick_sel(&services) {
+            Some(i) => Ok(services.swap_remove(i)),
+            None => Err(BmcError::Unsupported {
+                bmc: self.cfg.name.clone(),
+                what: "system event log (no LogService)".to_string(),
+            }),
+        }
+    }
+
+    fn entries_uri(&self, service: &Value) -> Result<String, BmcError> {
+        service
+            .get("Entries")
+            .and_then(odata_id)
+            .map(str::to_string)
+            .or_else(|| odata_id(service).map(|s| format!("{}/Entries", s.trim_end_matches('/'))))
+            .ok_or_else(|| self.err_invalid("log service without Entries"))
+    }
+
+    async fn do_log_services(&self) -> Result<Vec<LogService>, BmcError> {
+        let services = self.log_service_resources().await?;
+        let default = Self::pick_sel(&services);
+        let mut out = Vec::new();
+        for (i, s) in services.iter().enumerate() {
+            let uri = odata_id(s).map(str::to_string);
+            let id = s
+                .get("Id")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .or_else(|| {
+                    uri.as_deref()
+                        .and_then(|u| u.trim_end_matches('/').rsplit('/').next())
+                        .map(str::to_string)
+                })
+                .unwrap_or_default();
+            // One page of the entries collection: its count, or its members.
+            let entries = match self.entries_uri(s) {
+                Ok(e) => match self.get(&e).await {
+                    Ok(c) => c
+                        .get("Members@odata.count")
+                        .and_then(Value::as_u64)
+                        .or_else(|| {
+                            c.get("Members")
+                                .and_then(Value::as_array)
+                                .map(|m| m.len() as u64)
+                        }),
+                    Err(e) if must_stop(&e) => return Err(e),
+                    Err(_) => None,
+                },
+                Err(_) => None,
+            };
+            out.push(LogService {
+                id,
+                name: s.get("Name").and_then(Value::as_str).map(str::to_string),
+                uri,
+                entries,
+                default: default == Some(i),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn do_log_since(
+        &self,
+        key: &str,
+        cursor: Option<SelCursor>,
+    ) -> Result<SelPage, BmcError> {
+        let services = self.log_service_resources().await?;
+        let service = services
+            .iter()
+            .find(|s| {
+                odata_id(s).map(|u| u.trim_end_matches('/')) == Some(key.trim_end_matches('/'))
+            })
+            .ok_or_else(|| BmcError::NotFound {
+                bmc: self.cfg.name.clone(),
+                what: format!("log service {key}"),
+            })?;
+        self.entries_since(service, cursor).await
     }
 
     async fn do_sel_since(&self, cursor: Option<SelCursor>) -> Result<SelPage, BmcError> {
         let service = self.sel_service().await?;
-        let entries_uri = service
-            .get("Entries")
-            .and_then(odata_id)
-            .map(str::to_string)
-            .or_else(|| odata_id(&service).map(|s| format!("{}/Entries", s.trim_end_matches('/'))))
-            .ok_or_else(|| self.err_invalid("log service without Entries"))?;
+        self.entries_since(&service, cursor).await
+    }
+
+    async fn entries_since(
+        &self,
+        service: &Value,
+        cursor: Option<SelCursor>,
+    ) -> Result<SelPage, BmcError> {
+        let entries_uri = self.entries_uri(service)?;
         let mut entries: Vec<SelEntry> = self
             .member_resources(&entries_uri)
             .await?
@@ -685,7 +903,7 @@ impl Redfish {
         for ch in self.member_resources(&chassis).await? {
             match self.chassis_sensors(&ch).await {
                 Ok(s) => out.extend(s),
-                Err(e) if e.is_retryable() => return Err(e),
+                Err(e) if must_stop(&e) => return Err(e),
                 Err(e) => {
                     tracing::warn!(bmc = %self.cfg.name, chassis = odata_id(&ch).unwrap_or("?"), error = %e, "skipping chassis sensors")
                 }
@@ -709,7 +927,7 @@ impl Redfish {
         if let Some(uri) = ch.get("Thermal").and_then(odata_id) {
             match self.get(uri).await {
                 Ok(t) => out.extend(sensors_from_thermal(&t)),
-                Err(e) if e.is_retryable() => return Err(e),
+                Err(e) if must_stop(&e) => return Err(e),
                 Err(e) => {
                     tracing::warn!(bmc = %self.cfg.name, thermal = uri, error = %e, "skipping thermal")
                 }
@@ -718,7 +936,7 @@ impl Redfish {
         if let Some(uri) = ch.get("Power").and_then(odata_id) {
             match self.get(uri).await {
                 Ok(p) => out.extend(sensors_from_power(&p)),
-                Err(e) if e.is_retryable() => return Err(e),
+                Err(e) if must_stop(&e) => return Err(e),
                 Err(e) => {
                     tracing::warn!(bmc = %self.cfg.name, power = uri, error = %e, "skipping power")
                 }
@@ -760,7 +978,7 @@ impl Redfish {
                 let managers = self.root_link("Managers").await?;
                 match self.members(&managers).await {
                     Ok(m) => m.first().and_then(odata_id).map(str::to_string),
-                    Err(e) if e.is_retryable() => return Err(e),
+                    Err(e) if must_stop(&e) => return Err(e),
                     Err(_) => None,
                 }
             }
@@ -768,7 +986,7 @@ impl Redfish {
         if let Some(m) = manager_uri {
             match self.get(&m).await {
                 Ok(mgr) => id.bmc_firmware = s(&mgr, "FirmwareVersion"),
-                Err(e) if e.is_retryable() => return Err(e),
+                Err(e) if must_stop(&e) => return Err(e),
                 Err(e) => {
                     tracing::warn!(bmc = %self.cfg.name, manager = %m, error = %e, "manager unreadable")
                 }
@@ -776,7 +994,7 @@ impl Redfish {
         }
         id.firmware = match self.firmware_inventory().await {
             Ok(f) => f,
-            Err(e) if e.is_retryable() => return Err(e),
+            Err(e) if must_stop(&e) => return Err(e),
             Err(e) => {
                 tracing::info!(bmc = %self.cfg.name, error = %e, "no firmware inventory");
                 Vec::new()
@@ -852,6 +1070,15 @@ impl super::Bmc for Redfish {
         Box::pin(self.do_sel_clear())
     }
 
+    fn log_services(&self) -> BmcFuture<'_, Vec<LogService>> {
+        Box::pin(self.do_log_services())
+    }
+
+    fn log_since(&self, key: &str, cursor: Option<SelCursor>) -> BmcFuture<'_, SelPage> {
+        let key = key.to_string();
+        Box::pin(async move { self.do_log_since(&key, cursor).await })
+    }
+
     fn sensors(&self) -> BmcFuture<'_, Vec<Sensor>> {
         Box::pin(self.do_sensors())
     }
@@ -884,7 +1111,7 @@ pub fn connect(
     sink: Arc<dyn super::CallSink>,
 ) -> Result<super::Guarded<Redfish>, BmcError> {
     let rf = Redfish::new(RedfishConfig::from_endpoint(machine, ep)?)?;
-    Ok(super::Guarded::new(rf, policy, sink))
+    Ok(super::Guarded::new(rf, policy, sink).with_warnings(&ep.exposure_warnings()))
 }
 
 fn odata_id(v: &Value) -> Option<&str> {
@@ -922,6 +1149,24 @@ fn chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+/// The refused cross-origin redirect behind a request error, if any.
+fn redirect_refused(e: &reqwest::Error) -> Option<&RedirectRefused> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cur {
+        if let Some(r) = c.downcast_ref::<RedirectRefused>() {
+            return Some(r);
+        }
+        cur = c.source();
+    }
+    None
+}
+
+/// Errors a read must not skip over: retryable ones (the retry policy
+/// repeats the read) and a link to another origin (never ignored quietly).
+fn must_stop(e: &BmcError) -> bool {
+    e.is_retryable() || matches!(e.root(), BmcError::ForeignOrigin { .. })
 }
 
 /// The TLS failure behind a connection error, if that is what it was.

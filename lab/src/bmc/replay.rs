@@ -354,8 +354,9 @@ fn push_member(coll: &mut Value, uri: &str) {
     }
 }
 
-/// Same preference as the client: SEL-named first, then event logs, then
-/// any log service with entries; the system's before the managers'.
+/// Same preference as the client: the service with `Id` SEL first, then
+/// one of SEL type or name, then event logs, then any log service with
+/// entries; the system's before the managers'.
 pub(crate) fn sel_score(s: &Value) -> i32 {
     let id = s
         .get("Id")
@@ -368,7 +369,9 @@ pub(crate) fn sel_score(s: &Value) -> i32 {
         .unwrap_or("")
         .to_lowercase();
     let kind = s.get("LogEntryType").and_then(Value::as_str).unwrap_or("");
-    if kind == "SEL" || id == "sel" || name.contains("sel") {
+    if id == "sel" {
+        4
+    } else if kind == "SEL" || name.contains("sel") {
         3
     } else if id.contains("event") || name.contains("event") {
         2

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 
 use super::{
-    Bmc, BmcError, BmcFuture, BootOverride, ConsoleCapture, ErrorClass, Identity, PowerAction,
-    PowerState, SelCursor, SelPage, Sensor,
+    Bmc, BmcError, BmcFuture, BootOverride, ConsoleCapture, ErrorClass, Identity, LogService,
+    PowerAction, PowerState, SelCursor, SelPage, Sensor,
 };
 
 /// How BMC calls are retried. One policy for IPMI and Redfish.
@@ -107,6 +107,10 @@ pub struct CallRecord {
     pub latency: Duration,
     #[serde(flatten)]
     pub outcome: CallOutcome,
+    /// A warning about the BMC's configuration (password sent in clear,
+    /// an unprotected password file), on the first call of a process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Where call records go (the lab store, a file, memory in tests).
@@ -237,9 +241,43 @@ pub struct Guarded<B> {
     policy: RetryPolicy,
     state: Arc<BmcGuardState>,
     sink: Arc<dyn CallSink>,
+    /// Warnings still to attach to the next call record.
+    note: Mutex<Option<String>>,
+}
+
+/// Says each warning once per process and BMC on stderr (through
+/// `tracing`), and returns those said now.
+fn warn_once(bmc: &str, warnings: &[String]) -> Vec<String> {
+    static SAID: std::sync::OnceLock<Mutex<std::collections::HashSet<(String, String)>>> =
+        std::sync::OnceLock::new();
+    let said = SAID.get_or_init(Mutex::default);
+    let Ok(mut said) = said.lock() else {
+        return Vec::new();
+    };
+    let mut fresh = Vec::new();
+    for w in warnings {
+        if said.insert((bmc.to_string(), w.clone())) {
+            tracing::warn!("{bmc}: {w}");
+            fresh.push(w.clone());
+        }
+    }
+    fresh
 }
 
 impl<B: Bmc> Guarded<B> {
+    /// Warns about the BMC's configuration ([`crate::inventory::BmcEndpoint::exposure_warnings`]):
+    /// each warning once per process on stderr, and in the note of the
+    /// next call record.
+    pub fn with_warnings(self, warnings: &[String]) -> Guarded<B> {
+        let fresh = warn_once(self.inner.name(), warnings);
+        if !fresh.is_empty() {
+            if let Ok(mut n) = self.note.lock() {
+                *n = Some(fresh.join("; "));
+            }
+        }
+        self
+    }
+
     /// A guard with its own per-BMC state.
     pub fn new(inner: B, policy: RetryPolicy, sink: Arc<dyn CallSink>) -> Guarded<B> {
         Guarded::with_state(inner, policy, BmcGuardState::new(), sink)
@@ -258,6 +296,7 @@ impl<B: Bmc> Guarded<B> {
             policy,
             state,
             sink,
+            note: Mutex::new(None),
         }
     }
 
@@ -401,6 +440,7 @@ impl<B: Bmc> Guarded<B> {
                 tracing::info!(bmc, operation, attempt, "bmc call refused: circuit open")
             }
         }
+        let note = self.note.lock().ok().and_then(|mut n| n.take());
         self.sink.record(CallRecord {
             bmc: bmc.to_string(),
             operation: operation.to_string(),
@@ -408,6 +448,7 @@ impl<B: Bmc> Guarded<B> {
             started,
             latency,
             outcome,
+            note,
         });
     }
 }
@@ -442,6 +483,20 @@ impl<B: Bmc> Bmc for Guarded<B> {
 
     fn sel_clear(&self) -> BmcFuture<'_, ()> {
         Box::pin(self.run("sel_clear", true, || self.inner.sel_clear()))
+    }
+
+    fn log_services(&self) -> BmcFuture<'_, Vec<LogService>> {
+        Box::pin(self.run("log_services", true, || self.inner.log_services()))
+    }
+
+    fn log_since(&self, key: &str, cursor: Option<SelCursor>) -> BmcFuture<'_, SelPage> {
+        let key = key.to_string();
+        Box::pin(async move {
+            self.run("log_since", true, || {
+                self.inner.log_since(&key, cursor.clone())
+            })
+            .await
+        })
     }
 
     fn sensors(&self) -> BmcFuture<'_, Vec<Sensor>> {
