@@ -3,6 +3,7 @@
 //! `harness` is the only crate that schedules work and writes the lab
 //! store. It emits [`RunEvent`]s and never prints.
 
+pub mod access;
 pub mod daemon;
 pub mod events;
 pub mod lifecycle;

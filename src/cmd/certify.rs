@@ -67,7 +67,7 @@ pub fn keygen(a: KeygenArgs) -> Result<i32> {
 }
 
 /// Loads the signing key, creating the default one on first use.
-fn signing_key(arg: Option<&Path>) -> Result<ed25519_dalek::SigningKey> {
+pub fn signing_key(arg: Option<&Path>) -> Result<ed25519_dalek::SigningKey> {
     let load = |p: &Path| {
         certlab_reports::load_private(p).map_err(|e| CliError::bad_input(e).context("signing key"))
     };

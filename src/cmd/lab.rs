@@ -35,6 +35,9 @@ pub struct LabFile {
 pub enum LabCmd {
     #[command(flatten)]
     Bmc(crate::cmd::bmc::BmcCmd),
+    /// The orchestrator: carry out queued jobs on the lab's machines until
+    /// SIGTERM/SIGINT (see `certlab job`).
+    Daemon(crate::cmd::daemon::DaemonArgs),
     /// Check lab.toml and report every problem with its file and line.
     Validate {
         #[command(flatten)]
@@ -73,6 +76,7 @@ pub enum LabCmd {
 pub fn run(cmd: LabCmd) -> Result<i32> {
     match cmd {
         LabCmd::Bmc(c) => crate::cmd::bmc::run(c),
+        LabCmd::Daemon(a) => crate::cmd::daemon::run(a),
         LabCmd::Validate { lab, format } => validate(&lab, format),
         LabCmd::List { lab, format } => list(&lab, format),
         LabCmd::Exec {

@@ -6,6 +6,7 @@ pub mod agent;
 pub mod bmc;
 pub mod bundle;
 pub mod certify;
+pub mod daemon;
 pub mod hwdb;
 pub mod job;
 pub mod kabi;

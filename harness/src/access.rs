@@ -1,0 +1,97 @@
+//! How the daemon reaches the machines of a `lab.toml`: over SSH under the
+//! one host-key policy (pinned in lab.toml, else recorded in the lab store,
+//! else trusted on first use and recorded), with a health check that the
+//! machine answers over SSH.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use certlab_lab::ssh::HostKeyPolicy;
+use certlab_lab::{Lab, Target};
+
+use crate::daemon::{BoxFuture, MachineAccess};
+use crate::lifecycle::MachineFacts;
+use crate::store::{Store, StoreHostKeys};
+
+/// How long a health check may take to get an answer over SSH.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The machines of a lab inventory.
+pub struct LabAccess {
+    lab: Lab,
+    policy: HostKeyPolicy,
+}
+
+impl LabAccess {
+    /// Must be called inside a tokio runtime (the host-key store blocks on
+    /// it from the connecting thread).
+    pub fn new(lab: Lab, store: &Store) -> LabAccess {
+        let policy = HostKeyPolicy::new(Arc::new(StoreHostKeys::new(
+            store.clone(),
+            tokio::runtime::Handle::current(),
+        )));
+        LabAccess { lab, policy }
+    }
+
+    /// The facts the scheduler matches requirements against. The CPU
+    /// family is not known from lab.toml alone.
+    pub fn facts(&self) -> Vec<MachineFacts> {
+        self.lab
+            .machines
+            .iter()
+            .map(|m| MachineFacts {
+                name: m.name.clone(),
+                arch: m.arch.as_str().to_string(),
+                family: None,
+                pool: m.pool.clone(),
+                tags: m.tags.clone(),
+            })
+            .collect()
+    }
+
+    fn connect(&self, machine: &str) -> BoxFuture<'_, Result<certlab_lab::Ssh, String>> {
+        let machine = machine.to_string();
+        Box::pin(async move {
+            let m = self.lab.machine(&machine).map_err(|e| e.to_string())?;
+            let ep = m.ssh().map_err(|e| e.to_string())?.clone();
+            let policy = self.policy.clone();
+            tokio::task::spawn_blocking(move || {
+                let ssh = policy.ssh(&machine, &ep).map_err(|e| e.to_string())?;
+                ssh.connect().map_err(|e| e.to_string())?;
+                Ok(ssh)
+            })
+            .await
+            .map_err(|e| format!("connecting task: {e}"))?
+        })
+    }
+}
+
+impl MachineAccess for LabAccess {
+    fn target<'a>(&'a self, machine: &'a str) -> BoxFuture<'a, Result<Arc<dyn Target>, String>> {
+        Box::pin(async move {
+            let ssh = self.connect(machine).await?;
+            Ok(Arc::new(ssh) as Arc<dyn Target>)
+        })
+    }
+
+    fn health_check<'a>(&'a self, machine: &'a str) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let ssh = self.connect(machine).await?;
+            let out = tokio::task::spawn_blocking(move || {
+                ssh.exec("cat /proc/sys/kernel/random/boot_id", HEALTH_TIMEOUT)
+            })
+            .await
+            .map_err(|e| format!("health check task: {e}"))?
+            .map_err(|e| e.to_string())?;
+            if out.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "SSH answers but `cat /proc/sys/kernel/random/boot_id` exits {:?}: {}",
+                    out.exit,
+                    out.stderr_str().trim()
+                ))
+            }
+        })
+    }
+}

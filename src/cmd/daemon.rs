@@ -1,0 +1,105 @@
+//! `certlab lab daemon`: the orchestrator process. It synchronises the
+//! machines of lab.toml into the lab store, then carries out queued jobs
+//! until SIGTERM or SIGINT (running jobs are left resumable).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use certlab_harness::access::LabAccess;
+use certlab_harness::daemon::{self, DaemonConfig};
+use certlab_harness::Store;
+use certlab_lab::Lab;
+use time::OffsetDateTime;
+use tokio::sync::watch;
+
+use crate::cmd::lab::LabFile;
+use crate::common::{data_dir, db_url, runtime, DbArg};
+use crate::error::{CliError, Result};
+use crate::exit;
+
+#[derive(Debug, clap::Args)]
+pub struct DaemonArgs {
+    #[command(flatten)]
+    lab: LabFile,
+    #[command(flatten)]
+    db: DbArg,
+    /// Seconds a lease lasts without a heartbeat (heartbeats come every third of it).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(3..=3600))]
+    lease_ttl: u64,
+    /// Runs carried out at once by this daemon.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    max_runs: u64,
+    /// Attempts of a job (infrastructure faults) before it fails.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    max_attempts: u32,
+    /// Where runs write their outputs: DIR/<run id>/ [default: <data dir>/runs].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Signing key of the bundles [default: <data dir>/keys/certlab-signing.key].
+    #[arg(long, env = "CERTLAB_KEY", hide_env_values = true)]
+    key: Option<PathBuf>,
+}
+
+pub fn run(a: DaemonArgs) -> Result<i32> {
+    let lab = Lab::load(&a.lab.lab)?;
+    let signer = crate::cmd::certify::signing_key(a.key.as_deref())?;
+    let out_root = match a.out {
+        Some(d) => d,
+        None => data_dir()?.join("runs"),
+    };
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    let owner = format!(
+        "{host}:{}:{}",
+        std::process::id(),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let config = DaemonConfig {
+        owner: owner.clone(),
+        lease_ttl: Duration::from_secs(a.lease_ttl),
+        max_runs: usize::try_from(a.max_runs).unwrap_or(8),
+        max_attempts: a.max_attempts,
+        poll: Duration::from_millis(500),
+        out_root,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    runtime()?.block_on(async move {
+        let store = Store::open(&db_url(&a.db)?).await?;
+        let access = LabAccess::new(lab, &store);
+        let sync = store
+            .sync_machines(&access.facts(), OffsetDateTime::now_utc())
+            .await?;
+        eprintln!(
+            "certlab: daemon {owner}: {} machine(s) added, {} updated, {} left the lab",
+            sync.added.len(),
+            sync.updated.len(),
+            sync.removed.len()
+        );
+        let (stop, stopped) = watch::channel(false);
+        tokio::spawn(async move {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(_) => return,
+                };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            eprintln!("certlab: daemon stopping: no new jobs; running ones stay resumable");
+            let _ = stop.send(true);
+        });
+        daemon::run(
+            store.clone(),
+            std::sync::Arc::new(access),
+            signer,
+            config,
+            stopped,
+        )
+        .await
+        .map_err(CliError::infra)?;
+        store.close().await;
+        Ok(exit::OK)
+    })
+}
