@@ -448,6 +448,20 @@ fn unknown_plan_and_bad_key_are_usage_errors() {
     );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no-such-plan"));
+    // A plan file over the 1 MiB limit is bad input, refused before anything runs.
+    let big = dir.path().join("big.toml");
+    std::fs::write(&big, "#".repeat(1 << 20) + "\n").unwrap();
+    let o = certlab(
+        &["certify", "--local", "--plan", big.to_str().unwrap()],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("big.toml: plan file is larger than 1048576 bytes"),
+        "{}",
+        text(&o)
+    );
     let key = dir.path().join("bad.key");
     std::fs::write(&key, "not a key").unwrap();
     let o = certlab(
