@@ -361,6 +361,32 @@ fn bundle_verifies_and_every_kind_of_member_is_tamper_evident() {
         assert!(names_it, "{kind}: the message names what is wrong: {err}");
     }
 
+    // A header claiming a member larger than the limit (16 GiB) is refused
+    // before anything is read of it.
+    let (name, pos, _) = members
+        .iter()
+        .find(|(n, _, _)| n.starts_with("evidence/"))
+        .unwrap();
+    let header = (*pos - 512) as usize;
+    let mut huge = bytes.clone();
+    let mut h = tar::Header::new_ustar();
+    h.as_mut_bytes()
+        .copy_from_slice(&huge[header..header + 512]);
+    h.set_size(1 << 40);
+    h.set_cksum();
+    huge[header..header + 512].copy_from_slice(h.as_bytes());
+    let path = other.path().join("huge.tar");
+    std::fs::write(&path, &huge).unwrap();
+    let o = certlab(&["bundle", "verify", path.to_str().unwrap()], &c.data);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&format!(
+            "member {name} is 1099511627776 bytes, over the limit of 17179869184 bytes"
+        )),
+        "{}",
+        text(&o)
+    );
+
     // Not a bundle at all.
     let junk = other.path().join("junk.tar");
     std::fs::write(&junk, b"this is not a tar file").unwrap();

@@ -27,6 +27,7 @@ pub enum BundleCmd {
     /// --any-key checks integrity only. Exit 0 verified; 3 tampered, corrupt,
     /// unreadable, or signed by a key that is not trusted.
     Verify {
+        /// The bundle file (bundle.tar).
         file: PathBuf,
         /// Trust only this public key (SPKI PEM).
         #[arg(long, group = "trust")]
