@@ -67,3 +67,42 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Agent(c) => cmd::agent::run(c),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// Any environment variable may hold a secret (CERTLAB_DB does): `--help`
+    /// shows none of their values, in any subcommand.
+    #[test]
+    fn every_env_backed_argument_hides_its_value() {
+        fn walk(cmd: &clap::Command, path: &str, seen: &mut Vec<String>) {
+            for a in cmd.get_arguments() {
+                if let Some(var) = a.get_env() {
+                    assert!(
+                        a.is_hide_env_values_set(),
+                        "{path} --{} shows the value of {var:?} in --help",
+                        a.get_id()
+                    );
+                    seen.push(format!("{path} {var:?}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), seen);
+            }
+        }
+        let mut seen = Vec::new();
+        walk(&Cli::command(), "certlab", &mut seen);
+        assert!(
+            seen.iter().any(|s| s.contains("CERTLAB_DB")),
+            "the walk reaches --db: {seen:?}"
+        );
+    }
+}

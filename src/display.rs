@@ -3,7 +3,7 @@
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
-use crate::error::Result;
+use crate::error::{redact, Result};
 use certlab_harness::{Outputs, RunDetail, RunEvent, RunRow};
 use certlab_reports::{RunRecord, Verdict};
 
@@ -160,7 +160,7 @@ fn row_json(r: &RunRow) -> serde_json::Value {
         "plan": r.plan_id,
         "plan_version": r.plan_version,
         "plan_digest": r.plan_digest,
-        "target": r.target,
+        "target": redact(&r.target),
         "hostname": r.hostname,
         "kernel": r.kernel,
         "state": r.state.as_str(),
@@ -168,8 +168,8 @@ fn row_json(r: &RunRow) -> serde_json::Value {
         "pass": r.pass, "fail": r.fail, "skip": r.skip, "error": r.error, "crash": r.crash,
         "started": r.started.format(&time::format_description::well_known::Rfc3339).ok(),
         "finished": r.finished.and_then(|f| f.format(&time::format_description::well_known::Rfc3339).ok()),
-        "interrupt_reason": r.interrupt_reason,
-        "out_dir": r.out_dir,
+        "interrupt_reason": r.interrupt_reason.as_deref().map(redact),
+        "out_dir": r.out_dir.as_deref().map(redact),
     })
 }
 
@@ -223,19 +223,21 @@ pub fn print_run(d: &RunDetail, format: Format) -> Result<()> {
     );
     println!(
         "target   {} ({}, kernel {})",
-        r.target, r.hostname, r.kernel
+        redact(&r.target),
+        r.hostname,
+        r.kernel
     );
     println!(
         "state    {}{}",
         r.state.as_str(),
         r.interrupt_reason
             .as_ref()
-            .map(|w| format!(": {w}"))
+            .map(|w| format!(": {}", redact(w)))
             .unwrap_or_default()
     );
     println!("outcome  {}", r.outcome.map_or("-", |o| o.as_str()));
     if let Some(o) = &r.out_dir {
-        println!("outputs  {o}");
+        println!("outputs  {}", redact(o));
     }
     println!();
     for c in &d.cases {

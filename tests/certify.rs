@@ -192,9 +192,21 @@ fn report_html_shows_every_case() {
 fn bundle_verifies_and_every_kind_of_member_is_tamper_evident() {
     let c = certified();
     let bundle = c.out.join("bundle.tar");
+    // Trusted by default: the data directory's own key signed it.
     let o = certlab(&["bundle", "verify", bundle.to_str().unwrap()], &c.data);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).starts_with("OK "));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.starts_with("OK "), "{stdout}");
+    assert!(
+        stdout.contains(", trusted ("),
+        "says whom it trusts: {stdout}"
+    );
+    let key_id = stdout
+        .split("signed by key ")
+        .nth(1)
+        .and_then(|r| r.split([',', ';', ' ']).next())
+        .unwrap()
+        .to_string();
 
     // Pinned to the key that signed it: the default key created on first use.
     let pubkey = c.data.join("keys").join("certlab-signing.pub");
@@ -228,6 +240,92 @@ fn bundle_verifies_and_every_kind_of_member_is_tamper_evident() {
         &c.data,
     );
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains(&format!("signed by key {key_id}, which is not trusted")),
+        "names the signer: {}",
+        text(&o)
+    );
+
+    // Another data directory (a portal that never saw this key): untrusted by
+    // default, exit 3 naming the key; --any-key checks integrity only.
+    let portal = tempfile::tempdir().unwrap();
+    let o = certlab(
+        &["bundle", "verify", bundle.to_str().unwrap()],
+        portal.path(),
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&key_id), "names the key id: {err}");
+    assert!(err.contains("trusted keys: none"), "{err}");
+    assert!(o.stdout.is_empty(), "{}", text(&o));
+    let o = certlab(
+        &["bundle", "verify", bundle.to_str().unwrap(), "--any-key"],
+        portal.path(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("integrity only, signer not checked"),
+        "{}",
+        text(&o)
+    );
+    // --trusted-keys DIR: trusted when the signer's key is in it.
+    let keys = portal.path().join("vendor-keys");
+    std::fs::create_dir(&keys).unwrap();
+    std::fs::copy(
+        other.path().join("certlab-signing.pub"),
+        keys.join("other.pub"),
+    )
+    .unwrap();
+    let trusted_keys = |dir: &Path| {
+        certlab(
+            &[
+                "bundle",
+                "verify",
+                bundle.to_str().unwrap(),
+                "--trusted-keys",
+                dir.to_str().unwrap(),
+            ],
+            portal.path(),
+        )
+    };
+    let o = trusted_keys(&keys);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&key_id),
+        "{}",
+        text(&o)
+    );
+    std::fs::copy(&pubkey, keys.join("lab.pub")).unwrap();
+    let o = trusted_keys(&keys);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("lab.pub"),
+        "says which key: {}",
+        text(&o)
+    );
+    // <data dir>/trusted-keys/*.pub are trusted by default.
+    let default_dir = portal.path().join("trusted-keys");
+    std::fs::create_dir(&default_dir).unwrap();
+    std::fs::copy(&pubkey, default_dir.join("lab.pub")).unwrap();
+    let o = certlab(
+        &["bundle", "verify", bundle.to_str().unwrap()],
+        portal.path(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // Two trust options at once are a usage error.
+    let o = certlab(
+        &[
+            "bundle",
+            "verify",
+            bundle.to_str().unwrap(),
+            "--any-key",
+            "--pubkey",
+            pubkey.to_str().unwrap(),
+        ],
+        portal.path(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 
     // Flip one byte in the content of one member of each kind.
     let bytes = std::fs::read(&bundle).unwrap();
@@ -263,14 +361,47 @@ fn bundle_verifies_and_every_kind_of_member_is_tamper_evident() {
         assert!(names_it, "{kind}: the message names what is wrong: {err}");
     }
 
+    // A header claiming a member larger than the limit (16 GiB) is refused
+    // before anything is read of it.
+    let (name, pos, _) = members
+        .iter()
+        .find(|(n, _, _)| n.starts_with("evidence/"))
+        .unwrap();
+    let header = (*pos - 512) as usize;
+    let mut huge = bytes.clone();
+    let mut h = tar::Header::new_ustar();
+    h.as_mut_bytes()
+        .copy_from_slice(&huge[header..header + 512]);
+    h.set_size(1 << 40);
+    h.set_cksum();
+    huge[header..header + 512].copy_from_slice(h.as_bytes());
+    let path = other.path().join("huge.tar");
+    std::fs::write(&path, &huge).unwrap();
+    let o = certlab(&["bundle", "verify", path.to_str().unwrap()], &c.data);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&format!(
+            "member {name} is 1099511627776 bytes, over the limit of 17179869184 bytes"
+        )),
+        "{}",
+        text(&o)
+    );
+
     // Not a bundle at all.
     let junk = other.path().join("junk.tar");
     std::fs::write(&junk, b"this is not a tar file").unwrap();
     let o = certlab(&["bundle", "verify", junk.to_str().unwrap()], &c.data);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    // A missing file is an infrastructure error, not a bad bundle.
-    let o = certlab(&["bundle", "verify", "/nonexistent/bundle.tar"], &c.data);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    // A bundle that cannot be read is bad input, naming the file.
+    for unreadable in ["/nonexistent/bundle.tar", other.path().to_str().unwrap()] {
+        let o = certlab(&["bundle", "verify", unreadable], &c.data);
+        assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(unreadable),
+            "{}",
+            text(&o)
+        );
+    }
 }
 
 #[test]
@@ -343,6 +474,20 @@ fn unknown_plan_and_bad_key_are_usage_errors() {
     );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no-such-plan"));
+    // A plan file over the 1 MiB limit is bad input, refused before anything runs.
+    let big = dir.path().join("big.toml");
+    std::fs::write(&big, "#".repeat(1 << 20) + "\n").unwrap();
+    let o = certlab(
+        &["certify", "--local", "--plan", big.to_str().unwrap()],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("big.toml: plan file is larger than 1048576 bytes"),
+        "{}",
+        text(&o)
+    );
     let key = dir.path().join("bad.key");
     std::fs::write(&key, "not a key").unwrap();
     let o = certlab(

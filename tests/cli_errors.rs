@@ -156,3 +156,51 @@ fn format_values_are_checked_per_command() {
     assert!(help.contains("Exit codes"), "{help}");
     assert!(help.contains("130"), "{help}");
 }
+
+#[test]
+fn runs_show_redacts_urls_in_recorded_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("lab.db");
+    let db_s = db.to_str().unwrap().to_string();
+    let id = "0190aaaa-0000-7000-8000-000000000001";
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = certlab_harness::Store::open(&db_s).await.unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        store
+            .create_run(&certlab_harness::NewRun {
+                id: id.into(),
+                plan_id: "server-basic".into(),
+                plan_version: "1".into(),
+                plan_digest: "sha256:00".into(),
+                target: "local".into(),
+                hostname: "h".into(),
+                kernel: "k".into(),
+                started: now,
+                out_dir: Some(format!("/tmp/out?password={SECRET}")),
+            })
+            .await
+            .unwrap();
+        let reason = format!("lab store postgres://u:{SECRET}@db/x went away");
+        store.mark_interrupted(id, now, &reason).await.unwrap();
+        store.close().await;
+    });
+    for format in ["human", "json"] {
+        for cmd in ["list", "show"] {
+            let mut args = vec!["runs", cmd, "--db", &db_s, "--format", format];
+            if cmd == "show" {
+                args.insert(2, id);
+            }
+            let o = certlab(&args, &[], dir.path());
+            let all = text(&o);
+            assert_eq!(o.status.code(), Some(0), "{all}");
+            assert!(!all.contains(SECRET), "{args:?} leaks: {all}");
+        }
+    }
+    let o = certlab(&["runs", "show", id, "--db", &db_s], &[], dir.path());
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("postgres://u:***@db/x went away"), "{out}");
+}

@@ -136,8 +136,19 @@ fn jobs_are_queued_listed_shown_cancelled_and_waited_for() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown requirement key `cpu`"));
     let none = d(&["job", "submit", "--plan", "server-basic"]);
     assert_eq!(none.status.code(), Some(2));
-    // An unknown plan is bad input.
+    // An unknown plan name is a usage error; a broken plan file is bad input.
     let plan = d(&["job", "submit", "--plan", "no-such-plan", "--machine", "m1"]);
+    assert_eq!(plan.status.code(), Some(2));
+    let broken = data.join("broken.toml");
+    std::fs::write(&broken, "[plan\n").unwrap();
+    let plan = d(&[
+        "job",
+        "submit",
+        "--plan",
+        broken.to_str().unwrap(),
+        "--machine",
+        "m1",
+    ]);
     assert_eq!(plan.status.code(), Some(3));
 
     // No daemon has run: the store has no machines yet.

@@ -257,7 +257,7 @@ async fn record_calls(url: Result<String>, records: &[CallRecord]) -> Option<Sto
     }
     let store = open_store(url).await?;
     if let Err(e) = store.record_bmc_calls(records).await {
-        eprintln!("warning: BMC calls not recorded: {e:#}");
+        eprintln!("warning: BMC calls not recorded: {}", CliError::from(e));
     }
     Some(store)
 }
@@ -793,7 +793,11 @@ async fn health(
                     }
                     record = calls_json(&s);
                 }
-                Err(e) => eprintln!("warning: {}: BMC call record: {e:#}", m.name),
+                Err(e) => eprintln!(
+                    "warning: {}: BMC call record: {}",
+                    m.name,
+                    CliError::from(e)
+                ),
             }
         }
         v["healthy"] = json!(ok);

@@ -149,10 +149,12 @@ pub fn certify(a: CertifyArgs) -> Result<i32> {
                 Ok(exit::INTERRUPTED)
             }
             Some(Err(e)) => {
+                // The reason kept in the store is the whole chain, redacted.
+                let e = CliError::from(e);
                 let _ = store
                     .mark_interrupted(&run_id, time::OffsetDateTime::now_utc(), &e.to_string())
                     .await;
-                Err(CliError::from(e))
+                Err(e)
             }
             Some(Ok((record, outputs))) => {
                 match format {

@@ -272,7 +272,7 @@ pub fn run(cmd: JobCmd) -> Result<i32> {
 }
 
 async fn submit(a: SubmitArgs) -> Result<i32> {
-    let plan = Plan::load(&a.plan).map_err(CliError::bad_input)?;
+    let plan = Plan::load(&a.plan)?;
     let is_file = a.plan.contains('/') || a.plan.ends_with(".toml");
     let plan_text = if is_file {
         Some(std::fs::read_to_string(&a.plan).map_err(|e| {

@@ -118,13 +118,41 @@ pub enum PlanError {
     },
     #[error("{path}: case id `{0}` appears twice", path = .1)]
     DuplicateCase(String, String),
+    #[error("{path}: plan file is larger than {limit} bytes")]
+    TooLarge { path: String, limit: u64 },
 }
+
+/// The largest plan file [`Plan::load`] reads (1 MiB; the built-in plans are
+/// a few KiB).
+pub const MAX_PLAN_BYTES: u64 = 1 << 20;
 
 /// For each case of a plan: selected, or skipped with a reason.
 #[derive(Debug, Clone)]
 pub struct Selection {
     pub case: CaseSpec,
     pub selected: Applies,
+}
+
+/// The text of file `path`, refused when it holds more than `limit` bytes
+/// (read at most `limit + 1` bytes to know).
+fn read_limited(path: &str, limit: u64) -> Result<String, PlanError> {
+    use std::io::Read;
+    let read_err = |source| PlanError::Read {
+        path: path.to_string(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let mut text = String::new();
+    file.take(limit + 1)
+        .read_to_string(&mut text)
+        .map_err(read_err)?;
+    if text.len() as u64 > limit {
+        return Err(PlanError::TooLarge {
+            path: path.to_string(),
+            limit,
+        });
+    }
+    Ok(text)
 }
 
 impl Plan {
@@ -134,10 +162,7 @@ impl Plan {
             return Plan::parse(&format!("builtin:{name_or_path}"), text);
         }
         if name_or_path.contains('/') || name_or_path.ends_with(".toml") {
-            let text = std::fs::read_to_string(name_or_path).map_err(|source| PlanError::Read {
-                path: name_or_path.to_string(),
-                source,
-            })?;
+            let text = read_limited(name_or_path, MAX_PLAN_BYTES)?;
             return Plan::parse(name_or_path, &text);
         }
         let names: Vec<&str> = BUILTIN_PLANS.iter().map(|(n, _)| *n).collect();
@@ -228,5 +253,34 @@ mod tests {
             Plan::load("no-such-plan"),
             Err(PlanError::Unknown(..))
         ));
+    }
+
+    #[test]
+    fn plan_files_are_limited_in_size() {
+        let dir = tempfile::tempdir().unwrap();
+        // The built-in plan as a file, padded with comments to exactly the limit: loads.
+        let text = BUILTIN_PLANS[0].1;
+        let mut padded = text.to_string();
+        while padded.len() < MAX_PLAN_BYTES as usize {
+            let room = MAX_PLAN_BYTES as usize - padded.len();
+            let line = "#".repeat(room.min(80) - 1);
+            padded.push_str(&line);
+            padded.push('\n');
+        }
+        assert_eq!(padded.len() as u64, MAX_PLAN_BYTES);
+        let at_limit = dir.path().join("at-limit.toml");
+        std::fs::write(&at_limit, &padded).unwrap();
+        let p = Plan::load(at_limit.to_str().unwrap()).unwrap();
+        assert_eq!(p.id, "server-basic");
+        // One byte more: refused, naming the file and the limit.
+        padded.push('\n');
+        let over = dir.path().join("over.toml");
+        std::fs::write(&over, &padded).unwrap();
+        let e = Plan::load(over.to_str().unwrap()).unwrap_err();
+        assert!(matches!(e, PlanError::TooLarge { .. }), "{e}");
+        assert_eq!(
+            e.to_string(),
+            format!("{}: plan file is larger than 1048576 bytes", over.display())
+        );
     }
 }
