@@ -9,6 +9,8 @@
 #[path = "../lab/tests/common/sshd.rs"]
 mod sshd;
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -54,15 +56,25 @@ fn certlab(args: &[&str], data: &Path) -> Output {
         .expect("run certlab")
 }
 
-fn daemon(args: &[&str], data: &Path) -> Child {
+/// Starts a daemon whose stderr goes to `log` (read when a test fails).
+fn daemon_logged(args: &[&str], data: &Path, log: &Path) -> Child {
+    let err = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("open the daemon's log");
     Command::new(env!("CARGO_BIN_EXE_certlab"))
         .args(args)
         .env("CERTLAB_DATA_DIR", data)
         .env_remove("CERTLAB_DB")
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(err)
         .spawn()
         .expect("start the daemon")
+}
+
+fn daemon(args: &[&str], data: &Path) -> Child {
+    daemon_logged(args, data, &data.with_extension("daemon.log"))
 }
 
 fn jobs(db: &str, data: &Path) -> Vec<Value> {
@@ -188,11 +200,7 @@ fn a_daemon_killed_mid_run_loses_nothing_and_runs_nothing_twice() {
         .args(["-TERM", &child.id().to_string()])
         .status();
     let status = child.wait().unwrap();
-    let mut stderr = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        use std::io::Read;
-        let _ = e.read_to_string(&mut stderr);
-    }
+    let stderr = std::fs::read_to_string(data.with_extension("daemon.log")).unwrap_or_default();
     assert!(
         wait.status.code() == Some(0) || wait.status.code() == Some(1),
         "job wait: {:?}\n{}\n{}\ndaemon: {stderr}",
@@ -236,4 +244,227 @@ fn a_daemon_killed_mid_run_loses_nothing_and_runs_nothing_twice() {
         assert_eq!(m["state"], "idle", "{m}");
         assert_eq!(m["health"], "good", "{m}");
     }
+
+    // A job's log: its run's events in order, every case among them.
+    let id = all[0]["id"].as_str().unwrap();
+    let o = certlab(&["job", "logs", id, "--db", &db, "--format", "json"], &data);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let events: Vec<Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    let finished: Vec<&str> = events
+        .iter()
+        .filter(|e| e["kind"] == "case_finished")
+        .map(|e| e["event"]["result"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(finished.len(), 3, "{events:?}");
+    assert!(events.iter().any(|e| e["kind"] == "run_finished"));
+    let o = certlab(&["job", "logs", id, "--follow", "--db", &db], &data);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && text.contains("case_finished") && text.contains("cpu.online"),
+        "{text}"
+    );
+
+    // A health check on demand: sut1 answers; a machine whose SSH port is
+    // closed is `bad`, exit 2, with the reason.
+    let o = certlab(
+        &[
+            "machine", "health", "sut1", "--lab", lab, "--db", &db, "--format", "json",
+        ],
+        &data,
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let m: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(m["health"], "good", "{m}");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let text = std::fs::read_to_string(lab).unwrap().replace(
+        &format!("port = {}", server.port),
+        &format!("port = {port}"),
+    );
+    std::fs::write(lab, text).unwrap();
+    let o = certlab(
+        &[
+            "machine", "health", "sut2", "--lab", lab, "--db", &db, "--format", "json",
+        ],
+        &data,
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let m: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(m["health"], "bad", "{m}");
+    assert!(!m["health_reason"].as_str().unwrap_or("").is_empty(), "{m}");
+}
+
+fn lab_toml(dir: &Path, server: &sshd::Sshd, machines: usize) -> std::path::PathBuf {
+    let mut toml = String::new();
+    for i in 1..=machines {
+        toml.push_str(&format!(
+            "[[machine]]\nname = \"m{i:02}\"\narch = \"{}\"\npool = \"loop\"\n\n[machine.ssh]\naddress = \"127.0.0.1\"\nport = {}\nuser = \"{}\"\nkey_file = \"{}\"\n\n",
+            std::env::consts::ARCH,
+            server.port,
+            sshd::whoami(),
+            server.client_key.display()
+        ));
+    }
+    let lab = dir.join("lab.toml");
+    std::fs::write(&lab, toml).unwrap();
+    lab
+}
+
+/// Scale-out on PostgreSQL: three daemons share one lab of 10 machines and
+/// 60 jobs; one is SIGKILLed mid-way. Every job runs to its end exactly
+/// once: 60 finished jobs, 60 runs in the store (none started twice), each
+/// with exactly one result per plan case.
+#[test]
+fn three_daemons_on_postgres_run_every_job_exactly_once() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(common::pg::TempDb::create());
+    let server = sshd::Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let lab = lab_toml(dir.path(), &server, 10);
+    let plan = dir.path().join("plan.toml");
+    std::fs::write(&plan, PLAN).unwrap();
+    let out = dir.path().join("runs");
+    let (lab, plan, out, url) = (
+        lab.to_str().unwrap(),
+        plan.to_str().unwrap(),
+        out.to_str().unwrap(),
+        db.url.as_str(),
+    );
+    let o = certlab(
+        &[
+            "job",
+            "submit",
+            "--plan",
+            plan,
+            "--require",
+            "pool=loop",
+            "--count",
+            "60",
+            "--db",
+            url,
+            "--format",
+            "json",
+        ],
+        &data,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let args = [
+        "lab",
+        "daemon",
+        "--lab",
+        lab,
+        "--db",
+        url,
+        "--lease-ttl",
+        "4",
+        "--max-runs",
+        "3",
+        "--out",
+        out,
+    ];
+    let logs: Vec<_> = (0..3)
+        .map(|i| dir.path().join(format!("daemon{i}.log")))
+        .collect();
+    let mut daemons: Vec<Reap> = logs
+        .iter()
+        .map(|log| Reap(Some(daemon_logged(&args, &data, log))))
+        .collect();
+
+    // SIGKILL the first daemon once a quarter of the jobs have finished.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let done = jobs(url, &data)
+            .iter()
+            .filter(|j| j["state"] == "finished")
+            .count();
+        if done >= 15 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "only {done} jobs finished");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut victim = daemons[0].0.take().unwrap();
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+
+    let wait = certlab(
+        &[
+            "job",
+            "wait",
+            "--all",
+            "--timeout",
+            "400",
+            "--db",
+            url,
+            "--format",
+            "json",
+        ],
+        &data,
+    );
+    for (d, log) in daemons.iter_mut().zip(&logs) {
+        if let Some(c) = d.0.as_mut() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            assert_eq!(
+                c.wait().unwrap().code(),
+                Some(0),
+                "a daemon did not stop cleanly:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        d.0 = None;
+    }
+    assert!(
+        matches!(wait.status.code(), Some(0) | Some(1)),
+        "job wait: {:?}\n{}",
+        wait.status.code(),
+        String::from_utf8_lossy(&wait.stderr)
+    );
+
+    let all = jobs(url, &data);
+    assert_eq!(all.len(), 60);
+    let mut runs = BTreeSet::new();
+    for j in &all {
+        assert_eq!(j["state"], "finished", "{j}");
+        assert!(
+            runs.insert(j["run_id"].as_str().unwrap().to_string()),
+            "{j}"
+        );
+    }
+    let o = certlab(
+        &[
+            "runs", "list", "--limit", "1000", "--db", url, "--format", "json",
+        ],
+        &data,
+    );
+    let listed: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 60, "no run was started twice");
+    for r in listed {
+        assert_eq!(r["state"], "finished", "{r}");
+        let n = ["pass", "fail", "skip", "error", "crash"]
+            .iter()
+            .map(|k| r[k].as_u64().unwrap_or(0))
+            .sum::<u64>();
+        assert_eq!(n, 3, "one result per case: {r}");
+    }
+    rt.block_on(db.drop_db());
 }

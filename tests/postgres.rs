@@ -4,58 +4,8 @@
 
 use std::process::Command;
 
-fn pg_base() -> String {
-    std::env::var("CERTLAB_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
-}
-
-/// A fresh database for this test, dropped at the end.
-struct TempDb {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl TempDb {
-    async fn create() -> TempDb {
-        let admin = pg_base();
-        let name = format!("certlab_e2e_{}", uuid_like());
-        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
-            .await
-            .unwrap_or_else(|e| {
-                panic!("PostgreSQL is required for this test (CERTLAB_TEST_PG_URL or 127.0.0.1:5432): {e}")
-            });
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap();
-        TempDb {
-            url: format!("{base}/{name}"),
-            admin,
-            name,
-        }
-    }
-
-    async fn drop_db(self) {
-        if let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(&self.admin).await {
-            let _ = sqlx::query(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .execute(&mut conn)
-            .await;
-        }
-    }
-}
-
-fn uuid_like() -> String {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{:x}{:x}", t, std::process::id())
-}
+mod common;
+use common::pg::{pg_base, TempDb};
 
 #[tokio::test]
 async fn certify_records_the_run_in_postgres() {

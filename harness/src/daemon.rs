@@ -25,7 +25,7 @@ use tokio::task::JoinSet;
 
 use crate::lifecycle::{
     next_health, next_job, schedule, Candidate, Health, HealthEvent, JobEvent, JobState,
-    JobStateKind, QueuedJob,
+    JobStateKind, MachineState, QueuedJob,
 };
 use crate::runner::{certify, RunError, RunSpec};
 use crate::store::{JobRow, Store, StoreError};
@@ -53,6 +53,14 @@ pub struct DaemonConfig {
     pub max_runs: usize,
     /// Attempts of a job before it fails (infrastructure faults).
     pub max_attempts: u32,
+    /// Times a case that meets an infrastructure error is tried again
+    /// before its job goes back to the queue.
+    pub case_retries: u32,
+    /// Consecutive jobs ending in infrastructure faults on a machine that
+    /// make it `bad`.
+    pub machine_failure_limit: u32,
+    /// How long a `bad` machine waits before its health is checked again.
+    pub bad_recheck: Duration,
     /// How often the store is polled for what other processes changed.
     pub poll: Duration,
     /// Where each run's outputs go: `<out_root>/<run id>/`.
@@ -78,6 +86,24 @@ pub async fn run(
 ) -> Result<(), DaemonError> {
     let wake = Arc::new(Notify::new());
     let mut workers: JoinSet<()> = JoinSet::new();
+    // PostgreSQL: other processes' changes wake this loop at once.
+    let listener = match store.listen().await? {
+        Some(mut l) => {
+            let wake = wake.clone();
+            Some(tokio::spawn(async move {
+                loop {
+                    match l.recv().await {
+                        Ok(_) => wake.notify_one(),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "lab listener");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    }
+                }
+            }))
+        }
+        None => None,
+    };
     loop {
         if *shutdown.borrow() {
             break;
@@ -88,7 +114,7 @@ pub async fn run(
             }
         }
         reclaim_expired(&store).await?;
-        check_unknown_machines(&store, access.as_ref()).await?;
+        check_machines(&store, access.as_ref(), config.bad_recheck).await?;
         let free = config.max_runs.saturating_sub(workers.len());
         if free > 0 {
             for job in lease_jobs(&store, &config, free).await? {
@@ -103,9 +129,17 @@ pub async fn run(
                 workers.spawn(async move { ctx.run(job).await });
             }
         }
+        // Sleep until something happens: a wake-up, the next lease expiry,
+        // or the poll for what this process cannot be told.
+        let mut nap = config.poll;
+        if let Some(next) = store.next_lease_expiry().await? {
+            let left = next - OffsetDateTime::now_utc();
+            let left = Duration::try_from(left).unwrap_or(Duration::ZERO);
+            nap = nap.min(left + Duration::from_millis(50));
+        }
         tokio::select! {
             _ = wake.notified() => {}
-            _ = tokio::time::sleep(config.poll) => {}
+            _ = tokio::time::sleep(nap) => {}
             _ = shutdown.changed() => {}
             Some(done) = workers.join_next(), if !workers.is_empty() => {
                 if let Err(e) = done {
@@ -113,6 +147,9 @@ pub async fn run(
                 }
             }
         }
+    }
+    if let Some(l) = listener {
+        l.abort();
     }
     // Stop taking jobs; running ones end at their next step and stay
     // resumable (their leases expire and another daemon takes them).
@@ -140,13 +177,21 @@ async fn reclaim_expired(store: &Store) -> Result<(), DaemonError> {
     Ok(())
 }
 
-/// Machines of unknown health get their health check.
-async fn check_unknown_machines(
+/// Machines of unknown health get their health check, and `bad` ones again
+/// once they have been bad for `bad_recheck`.
+async fn check_machines(
     store: &Store,
     access: &dyn MachineAccess,
+    bad_recheck: Duration,
 ) -> Result<(), DaemonError> {
+    let now = OffsetDateTime::now_utc();
     for m in store.machines().await? {
-        if !m.in_lab || !matches!(m.health, Health::Unknown { .. }) {
+        let due = match &m.health {
+            Health::Unknown { .. } => true,
+            Health::Bad { since, .. } => now - *since >= ttl(bad_recheck),
+            _ => false,
+        };
+        if !m.in_lab || !due || m.state != MachineState::Idle {
             continue;
         }
         let now = OffsetDateTime::now_utc();
@@ -340,20 +385,64 @@ impl Worker {
         state = beat_state.lock().await.clone();
 
         let event = match outcome {
-            Ok(()) => JobEvent::RunEnded { owner },
+            Ok(()) => {
+                self.store.clear_infra_failures(&machine).await?;
+                JobEvent::RunEnded { owner }
+            }
             Err(error) if *self.shutdown.borrow() => {
                 // Left resumable: the lease expires and a daemon takes it over.
                 tracing::info!(job = %job.id, %error, "stopped at shutdown");
                 return Ok(());
             }
-            Err(error) => JobEvent::InfraFault {
-                owner,
-                error,
-                max_attempts: self.config.max_attempts,
-            },
+            Err(error) => {
+                tracing::warn!(job = %job.id, %machine, %error, "infrastructure fault");
+                // This attempt's run stops here, its recorded cases kept;
+                // the job goes to another machine (a new run) or fails.
+                let now = OffsetDateTime::now_utc();
+                if let Err(e) = self.store.mark_interrupted(&run, now, &error).await {
+                    tracing::debug!(%run, error = %e, "run not marked interrupted");
+                }
+                self.machine_failed(&machine, &error).await?;
+                JobEvent::InfraFault {
+                    owner,
+                    error,
+                    max_attempts: self.config.max_attempts,
+                }
+            }
         };
         self.step(&state, &job.id, event).await?;
         Ok(())
+    }
+
+    /// Counts an infrastructure fault against `machine`; at the limit it
+    /// goes `bad` with the reason.
+    async fn machine_failed(&self, machine: &str, error: &str) -> Result<(), StoreError> {
+        let failures = self.store.count_infra_failure(machine).await?;
+        let Some(m) = self
+            .store
+            .machines()
+            .await?
+            .into_iter()
+            .find(|m| m.facts.name == machine)
+        else {
+            return Ok(());
+        };
+        let event = HealthEvent::InfraFailures {
+            failures,
+            limit: self.config.machine_failure_limit,
+            last_error: error.to_string(),
+        };
+        let now = OffsetDateTime::now_utc();
+        let Ok(to) = next_health(&m.health, &event, now) else {
+            return Ok(());
+        };
+        if to == m.health {
+            return Ok(());
+        }
+        match self.store.set_health(machine, &m.health, &to).await {
+            Ok(()) | Err(StoreError::Conflict { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     async fn run_plan(&self, job: &JobRow, machine: &str, run: &str) -> Result<(), String> {
@@ -370,6 +459,7 @@ impl Worker {
             out_dir: self.config.out_root.join(run),
             signer: self.signer.clone(),
             tool_version: self.config.tool_version.clone(),
+            case_retries: Some(self.config.case_retries),
         };
         // Every RunError is an infrastructure fault (the product's verdicts
         // are in the run, whatever they are).

@@ -9,6 +9,7 @@
 mod bmc_calls;
 mod host_keys;
 mod lab_state;
+mod notify;
 mod resume;
 mod rows;
 mod url;
@@ -27,6 +28,7 @@ use url::resolve_url;
 pub use bmc_calls::{BmcCallError, BmcCallStats};
 pub use host_keys::{KnownHostKey, StoreHostKeys};
 pub use lab_state::{JobRow, Leased, MachineRow, NewJob, SyncReport};
+pub use notify::{LabListener, LAB_CHANNEL};
 pub use resume::ResumePoint;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
@@ -194,6 +196,18 @@ pub enum StoreError {
 pub struct Store {
     pub(crate) pool: AnyPool,
     backend: Backend,
+    /// The resolved URL, for the PostgreSQL listener; never printed.
+    url: SecretUrl,
+}
+
+/// A database URL that may hold a password: its `Debug` is redacted.
+#[derive(Clone)]
+struct SecretUrl(String);
+
+impl std::fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact_url(&self.0))
+    }
 }
 
 /// One plain connection: fails at once on a bad URL or a server that is down
@@ -265,7 +279,11 @@ impl Store {
             url_redacted: url_redacted.clone(),
             source,
         })?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            url: SecretUrl(url),
+        })
     }
 
     pub fn backend(&self) -> Backend {

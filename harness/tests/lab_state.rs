@@ -98,6 +98,32 @@ async fn machines_sync_from_the_inventory(url: String) -> Result<()> {
     Ok(())
 }
 
+/// Daemons starting at the same moment all synchronise the same lab.toml:
+/// none fails, each machine is added once.
+async fn concurrent_syncs_add_each_machine_once(url: String) -> Result<()> {
+    let store = Store::open(&url).await?;
+    let machines: Vec<MachineFacts> = (0..20)
+        .map(|i| facts(&format!("m{i:02}"), "aarch64"))
+        .collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let (store, machines) = (store.clone(), machines.clone());
+        tasks.spawn(async move {
+            store
+                .sync_machines(&machines, OffsetDateTime::now_utc())
+                .await
+        });
+    }
+    let mut added = 0;
+    while let Some(r) = tasks.join_next().await {
+        added += r??.added.len();
+    }
+    ensure!(added == 20, "{added} additions reported");
+    ensure!(store.machines().await?.len() == 20);
+    store.close().await;
+    Ok(())
+}
+
 async fn a_job_runs_through_its_lifecycle(url: String) -> Result<()> {
     let store = Store::open(&url).await?;
     store
@@ -295,6 +321,30 @@ async fn health_changes_are_guarded(url: String) -> Result<()> {
     Ok(())
 }
 
+/// On PostgreSQL a daemon hears of changes made by other processes at once.
+#[tokio::test]
+async fn postgres_announces_lab_changes() -> Result<()> {
+    common::with_postgres("postgres_announces_lab_changes", |url| async move {
+        let a = Store::open(&url).await?;
+        let b = Store::open(&url).await?;
+        let mut l = a.listen().await?.context("a listener on PostgreSQL")?;
+        b.submit_job(&new_job("j1"), at(0)).await?;
+        let got = tokio::time::timeout(std::time::Duration::from_secs(10), l.recv()).await??;
+        ensure!(got == "job:j1:queued", "{got}");
+        b.sync_machines(&[facts("kp1", "aarch64")], at(1)).await?;
+        let got = tokio::time::timeout(std::time::Duration::from_secs(10), l.recv()).await??;
+        ensure!(got == "machines", "{got}");
+        // SQLite has no listener: daemons on it poll.
+        let dir = tempfile::tempdir()?;
+        let s = Store::open(&common::sqlite_url(&dir)).await?;
+        ensure!(s.listen().await?.is_none());
+        a.close().await;
+        b.close().await;
+        Ok(())
+    })
+    .await
+}
+
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -319,6 +369,7 @@ macro_rules! on_both {
 
 on_both!(
     machines_sync_from_the_inventory,
+    concurrent_syncs_add_each_machine_once,
     a_job_runs_through_its_lifecycle,
     only_one_orchestrator_gets_a_job,
     an_expired_lease_resumes_its_run,

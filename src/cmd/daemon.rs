@@ -32,12 +32,29 @@ pub struct DaemonArgs {
     /// Attempts of a job (infrastructure faults) before it fails.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
     max_attempts: u32,
+    /// Times a case that meets an infrastructure error (SSH lost, target
+    /// unreachable) is tried again before its job goes back to the queue.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=20))]
+    case_retries: u32,
+    /// Consecutive jobs ending in infrastructure faults that take a machine
+    /// out of service (`bad`, with the reason).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    machine_failure_limit: u32,
+    /// Seconds a `bad` machine waits before its health is checked again.
+    #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..))]
+    bad_recheck: u64,
     /// Where runs write their outputs: DIR/<run id>/ [default: <data dir>/runs].
     #[arg(long)]
     out: Option<PathBuf>,
     /// Signing key of the bundles [default: <data dir>/keys/certlab-signing.key].
     #[arg(long, env = "CERTLAB_KEY", hide_env_values = true)]
     key: Option<PathBuf>,
+}
+
+fn db_is_postgres(db: &DbArg) -> bool {
+    db.db
+        .as_deref()
+        .is_some_and(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"))
 }
 
 pub fn run(a: DaemonArgs) -> Result<i32> {
@@ -60,7 +77,16 @@ pub fn run(a: DaemonArgs) -> Result<i32> {
         lease_ttl: Duration::from_secs(a.lease_ttl),
         max_runs: usize::try_from(a.max_runs).unwrap_or(8),
         max_attempts: a.max_attempts,
-        poll: Duration::from_millis(500),
+        case_retries: a.case_retries,
+        machine_failure_limit: a.machine_failure_limit,
+        bad_recheck: Duration::from_secs(a.bad_recheck),
+        // PostgreSQL announces changes (LISTEN/NOTIFY): the poll is a
+        // safety net. SQLite cannot: poll for other processes' submissions.
+        poll: if db_is_postgres(&a.db) {
+            Duration::from_secs(5)
+        } else {
+            Duration::from_millis(500)
+        },
         out_root,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
     };

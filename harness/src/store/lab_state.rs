@@ -350,6 +350,27 @@ fn machine_from_row(row: &AnyRow) -> Result<MachineRow, StoreError> {
     })
 }
 
+/// Sets a machine's facts from lab.toml (and puts it back in the lab).
+async fn update_facts(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    m: &MachineFacts,
+    tags: String,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE machines SET arch = $2, family = $3, pool = $4, tags_json = $5, \
+         in_lab = 1 WHERE name = $1",
+    )
+    .bind(m.name.as_str())
+    .bind(m.arch.as_str())
+    .bind(m.family.as_deref())
+    .bind(m.pool.as_deref())
+    .bind(tags)
+    .execute(&mut **tx)
+    .await
+    .map_err(query_err(format!("update machine `{}`", m.name)))?;
+    Ok(())
+}
+
 impl Store {
     /// Makes the machines table describe `machines` (from lab.toml): new
     /// ones are added with health `unknown` (a health check runs first),
@@ -368,35 +389,31 @@ impl Store {
             let tags = to_json(what, &m.tags)?;
             match existing.iter().find(|e| e.facts.name == m.name) {
                 None => {
-                    sqlx::query(
+                    // Several daemons may start at once: the first adds it.
+                    let added = sqlx::query(
                         "INSERT INTO machines (name, arch, family, pool, tags_json, in_lab, state, \
                          state_since, health, health_since, infra_failures) \
-                         VALUES ($1, $2, $3, $4, $5, 1, 'idle', $6, 'unknown', $6, 0)",
+                         VALUES ($1, $2, $3, $4, $5, 1, 'idle', $6, 'unknown', $6, 0) \
+                         ON CONFLICT (name) DO NOTHING",
                     )
                     .bind(m.name.as_str())
                     .bind(m.arch.as_str())
                     .bind(m.family.as_deref())
                     .bind(m.pool.as_deref())
-                    .bind(tags)
+                    .bind(tags.clone())
                     .bind(ts(now)?)
                     .execute(&mut *tx)
                     .await
                     .map_err(query_err(format!("add machine `{}`", m.name)))?;
-                    report.added.push(m.name.clone());
+                    if added.rows_affected() == 1 {
+                        report.added.push(m.name.clone());
+                    } else {
+                        // Added meanwhile by another daemon: make it ours.
+                        update_facts(&mut tx, m, tags).await?;
+                    }
                 }
                 Some(e) if e.facts != *m || !e.in_lab => {
-                    sqlx::query(
-                        "UPDATE machines SET arch = $2, family = $3, pool = $4, tags_json = $5, \
-                         in_lab = 1 WHERE name = $1",
-                    )
-                    .bind(m.name.as_str())
-                    .bind(m.arch.as_str())
-                    .bind(m.family.as_deref())
-                    .bind(m.pool.as_deref())
-                    .bind(tags)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(query_err(format!("update machine `{}`", m.name)))?;
+                    update_facts(&mut tx, m, tags).await?;
                     report.updated.push(m.name.clone());
                 }
                 Some(_) => {}
@@ -413,6 +430,7 @@ impl Store {
             }
         }
         tx.commit().await.map_err(query_err(what))?;
+        self.announce("machines").await;
         Ok(report)
     }
 
@@ -455,6 +473,45 @@ impl Store {
                 detail: format!("its health is no longer {}", from.name()),
             });
         }
+        self.announce(&format!("machine:{machine}:{}", to.name()))
+            .await;
+        Ok(())
+    }
+
+    /// Counts one more consecutive infrastructure failure of a job on
+    /// `machine` and returns the count.
+    pub async fn count_infra_failure(&self, machine: &str) -> Result<u32, StoreError> {
+        let what = format!("count an infrastructure failure of machine `{machine}`");
+        let row = sqlx::query(
+            "UPDATE machines SET infra_failures = infra_failures + 1 WHERE name = $1 \
+             RETURNING infra_failures",
+        )
+        .bind(machine)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_err(&what))?;
+        let Some(row) = row else {
+            return Err(StoreError::Conflict {
+                what,
+                detail: "no such machine".to_string(),
+            });
+        };
+        let n: i64 = get(&row, &what, "infra_failures")?;
+        u32::try_from(n).map_err(|e| corrupt(&what, e))
+    }
+
+    /// A job ran to its end on `machine`: its consecutive infrastructure
+    /// failures start again from 0.
+    pub async fn clear_infra_failures(&self, machine: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE machines SET infra_failures = 0 WHERE name = $1 AND infra_failures <> 0",
+        )
+        .bind(machine)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err(format!(
+            "clear the infrastructure failures of machine `{machine}`"
+        )))?;
         Ok(())
     }
 
@@ -484,6 +541,7 @@ impl Store {
         .execute(&self.pool)
         .await
         .map_err(query_err(&what))?;
+        self.announce(&format!("job:{}:queued", job.id)).await;
         Ok(())
     }
 
@@ -602,7 +660,9 @@ impl Store {
                 .await
                 .map_err(query_err(format!("{what}: update machine `{machine}`")))?;
         }
-        tx.commit().await.map_err(query_err(&what))
+        tx.commit().await.map_err(query_err(&what))?;
+        self.announce(&format!("job:{id}:{}", to.kind())).await;
+        Ok(())
     }
 
     /// Records why queued jobs wait (only those whose reason changed).
@@ -737,12 +797,26 @@ impl Store {
             .map_err(query_err(format!("{what}: create run `{run}`")))?;
         }
         tx.commit().await.map_err(query_err(&what))?;
+        self.announce(&format!("job:{}:leased", job.id)).await;
         Ok(Some(Leased {
             job: job.id.clone(),
             machine: machine.clone(),
             run: run.clone(),
             resumed,
         }))
+    }
+
+    /// When the next lease expires, if any job holds one.
+    pub async fn next_lease_expiry(&self) -> Result<Option<OffsetDateTime>, StoreError> {
+        let what = "find the next lease expiry";
+        let row = sqlx::query(
+            "SELECT MIN(lease_until) AS next FROM jobs WHERE state IN ('leased', 'running')",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(query_err(what))?;
+        let next: Option<String> = get(&row, what, "next")?;
+        next.map(|t| parse_ts(what, &t)).transpose()
     }
 
     /// Jobs whose lease expired before `now` (their holder stopped beating).
