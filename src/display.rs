@@ -101,6 +101,17 @@ impl Progress {
                 result.duration_ms as f64 / 1000.0,
                 clip(&result.reason, 100)
             ),
+            RunEvent::CaseRetried {
+                index,
+                id,
+                attempt,
+                error,
+            } => writeln!(
+                err,
+                "[{t:6.1}s] {:>2} {id}: infrastructure error, attempt {attempt}: {}",
+                index + 1,
+                clip(error, 100)
+            ),
             RunEvent::Resumed { kept } => writeln!(
                 err,
                 "resuming: {} case(s) kept from an earlier attempt",

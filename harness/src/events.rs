@@ -64,6 +64,14 @@ pub enum RunEvent {
         total: usize,
         result: Box<CaseResult>,
     },
+    /// A case met an infrastructure error and is tried again (`attempt`
+    /// counts from 1; this is the attempt about to start).
+    CaseRetried {
+        index: usize,
+        id: String,
+        attempt: u32,
+        error: String,
+    },
     /// Outputs written.
     Published {
         results: String,
@@ -90,6 +98,7 @@ impl RunEvent {
             RunEvent::Resumed { .. } => "resumed",
             RunEvent::CaseStarted { .. } => "case_started",
             RunEvent::CaseFinished { .. } => "case_finished",
+            RunEvent::CaseRetried { .. } => "case_retried",
             RunEvent::Published { .. } => "published",
             RunEvent::RunFinished { .. } => "run_finished",
         }

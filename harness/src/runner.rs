@@ -34,6 +34,13 @@ pub struct RunSpec {
     pub out_dir: PathBuf,
     pub signer: SigningKey,
     pub tool_version: String,
+    /// What a case that meets an infrastructure error (the target lost or
+    /// unreachable, evidence not stored) does. `None`: it is recorded as
+    /// `error` and the run goes on (one machine, one command: the user
+    /// sees it). `Some(n)`: it is tried again up to `n` times; then the run
+    /// stops with [`RunError::Infrastructure`] and the case is not
+    /// recorded (the orchestrator: the job goes to another machine).
+    pub case_retries: Option<u32>,
 }
 
 /// Paths of what a finished run wrote.
@@ -61,6 +68,12 @@ pub enum RunError {
     Store(#[from] StoreError),
     #[error("discovery on {target} failed: {reason}")]
     Discovery { target: String, reason: String },
+    #[error("case `{case}`: infrastructure error after {attempts} attempt(s): {error}")]
+    Infrastructure {
+        case: String,
+        attempts: u32,
+        error: String,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -201,31 +214,57 @@ pub async fn certify(
             id: case.id.clone(),
             title: case.title.clone(),
         });
-        let case_started = OffsetDateTime::now_utc();
-        let t0 = Instant::now();
-        let (verdict, reason, metrics, evidence) = match sel.selected {
-            Applies::No(reason) => (Verdict::Skip, reason, Vec::new(), Vec::new()),
-            Applies::Yes => {
-                run_case(
-                    &case,
-                    spec.target.clone(),
-                    profile.clone(),
-                    inventory.clone(),
-                    sink.clone(),
-                )
-                .await
+        let mut case_started = OffsetDateTime::now_utc();
+        let mut t0 = Instant::now();
+        let mut tries = 0u32;
+        let done = loop {
+            let done = match &sel.selected {
+                Applies::No(reason) => CaseRun::of(Verdict::Skip, reason.clone()),
+                Applies::Yes => {
+                    run_case(
+                        &case,
+                        spec.target.clone(),
+                        profile.clone(),
+                        inventory.clone(),
+                        sink.clone(),
+                    )
+                    .await
+                }
+            };
+            let Some(retries) = spec.case_retries.filter(|_| done.infrastructure) else {
+                break done;
+            };
+            if tries >= retries {
+                return Err(RunError::Infrastructure {
+                    case: case.id.clone(),
+                    attempts: tries + 1,
+                    error: done.reason,
+                });
             }
+            tries += 1;
+            let ev = RunEvent::CaseRetried {
+                index,
+                id: case.id.clone(),
+                attempt: tries + 1,
+                error: done.reason,
+            };
+            emit(&ev);
+            log_event(store, &spec.run_id, &mut seq, &ev).await?;
+            // A moment for a dropped connection to come back.
+            tokio::time::sleep(Duration::from_millis(250 * u64::from(tries))).await;
+            case_started = OffsetDateTime::now_utc();
+            t0 = Instant::now();
         };
         let result = CaseResult {
             id: case.id.clone(),
             title: case.title.clone(),
             blocker: case.blocker,
-            verdict,
-            reason,
+            verdict: done.verdict,
+            reason: done.reason,
             started: case_started,
             duration_ms: t0.elapsed().as_millis() as u64,
-            metrics,
-            evidence,
+            metrics: done.metrics,
+            evidence: done.evidence,
         };
         let mut case_seq = index as u32;
         if taken.contains(&case_seq) {
@@ -300,12 +339,28 @@ async fn log_event(
         .await
 }
 
-type CaseReturn = (
-    Verdict,
-    String,
-    Vec<certlab_reports::Metric>,
-    Vec<certlab_reports::Evidence>,
-);
+/// What one attempt of a case came to.
+struct CaseRun {
+    verdict: Verdict,
+    reason: String,
+    metrics: Vec<certlab_reports::Metric>,
+    evidence: Vec<certlab_reports::Evidence>,
+    /// The `error` came from the lab, not the product
+    /// ([`certlab_suites::CaseError::is_infrastructure`]).
+    infrastructure: bool,
+}
+
+impl CaseRun {
+    fn of(verdict: Verdict, reason: String) -> CaseRun {
+        CaseRun {
+            verdict,
+            reason,
+            metrics: Vec::new(),
+            evidence: Vec::new(),
+            infrastructure: false,
+        }
+    }
+}
 
 /// Runs one case on a blocking thread, bounded by its timeout plus a grace
 /// period. Infrastructure errors, panics and overruns become `error`.
@@ -315,14 +370,9 @@ async fn run_case(
     profile: Arc<HardwareProfile>,
     inventory: Arc<Inventory>,
     sink: Arc<EvidenceDir>,
-) -> CaseReturn {
+) -> CaseRun {
     let Some(check) = checks::lookup(&case.check) else {
-        return (
-            Verdict::Error,
-            format!("no check named `{}`", case.check),
-            Vec::new(),
-            Vec::new(),
-        );
+        return CaseRun::of(Verdict::Error, format!("no check named `{}`", case.check));
     };
     let params = case.params.clone();
     let timeout = case.timeout;
@@ -339,22 +389,27 @@ async fn run_case(
         (outcome, ctx.take_evidence())
     });
     match tokio::time::timeout(timeout + CASE_GRACE, task).await {
-        Ok(Ok((Ok(o), evidence))) => (o.verdict, o.reason, o.metrics, evidence),
-        Ok(Ok((Err(e), evidence))) => (Verdict::Error, e.to_string(), Vec::new(), evidence),
-        Ok(Err(join)) => (
-            Verdict::Error,
-            format!("the check panicked: {join}"),
-            Vec::new(),
-            Vec::new(),
-        ),
-        Err(_) => (
+        Ok(Ok((Ok(o), evidence))) => CaseRun {
+            verdict: o.verdict,
+            reason: o.reason,
+            metrics: o.metrics,
+            evidence,
+            infrastructure: false,
+        },
+        Ok(Ok((Err(e), evidence))) => CaseRun {
+            verdict: Verdict::Error,
+            reason: e.to_string(),
+            metrics: Vec::new(),
+            evidence,
+            infrastructure: e.is_infrastructure(),
+        },
+        Ok(Err(join)) => CaseRun::of(Verdict::Error, format!("the check panicked: {join}")),
+        Err(_) => CaseRun::of(
             Verdict::Error,
             format!(
                 "the case ran past its {} s timeout and was abandoned",
                 timeout.as_secs()
             ),
-            Vec::new(),
-            Vec::new(),
         ),
     }
 }

@@ -16,9 +16,10 @@ use certlab_harness::lifecycle::{
     next_job, Health, JobEvent, JobState, JobStateKind, MachineFacts, MachineState, Requirements,
 };
 use certlab_harness::{NewJob, RunState, Store};
-use certlab_lab::{Local, Target};
+use certlab_lab::{DirEntry, ExecOutput, Local, Target, TargetError};
 use certlab_reports::{CaseResult, Verdict};
 use ed25519_dalek::SigningKey;
+use std::sync::atomic::{AtomicU32, Ordering};
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
@@ -45,12 +46,29 @@ timeout_s = 30
 "#;
 
 /// Every machine is this machine; machines named `bad-*` fail their
-/// health check.
+/// health check. On `flaky-*` machines the `kernel.taint` case's read of
+/// the taint flags loses the connection once (as an SSH session dropped
+/// mid-case does); on `dead-*` machines it always does. (Discovery reads
+/// the flags first: that read goes through.)
 struct LocalAccess;
 
 impl MachineAccess for LocalAccess {
-    fn target<'a>(&'a self, _machine: &'a str) -> BoxFuture<'a, Result<Arc<dyn Target>, String>> {
-        Box::pin(async { Ok(Arc::new(Local::default()) as Arc<dyn Target>) })
+    fn target<'a>(&'a self, machine: &'a str) -> BoxFuture<'a, Result<Arc<dyn Target>, String>> {
+        Box::pin(async move {
+            let drops = if machine.starts_with("flaky-") {
+                1
+            } else if machine.starts_with("dead-") {
+                u32::MAX
+            } else {
+                return Ok(Arc::new(Local::default()) as Arc<dyn Target>);
+            };
+            Ok(Arc::new(Dropping {
+                inner: Local::default(),
+                path: "/proc/sys/kernel/tainted",
+                pass_first: AtomicU32::new(1),
+                drops: AtomicU32::new(drops),
+            }) as Arc<dyn Target>)
+        })
     }
     fn health_check<'a>(&'a self, machine: &'a str) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
@@ -60,6 +78,46 @@ impl MachineAccess for LocalAccess {
                 Ok(())
             }
         })
+    }
+}
+
+/// The local machine, but reading `path` fails with a lost connection
+/// `drops` times after `pass_first` reads went through.
+struct Dropping {
+    inner: Local,
+    path: &'static str,
+    pass_first: AtomicU32,
+    drops: AtomicU32,
+}
+
+impl Target for Dropping {
+    fn name(&self) -> &str {
+        "dropping"
+    }
+    fn exec(&self, command: &str, timeout: Duration) -> Result<ExecOutput, TargetError> {
+        self.inner.exec(command, timeout)
+    }
+    fn read_file(&self, path: &str) -> Result<Vec<u8>, TargetError> {
+        let take = |n: &AtomicU32| {
+            n.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        };
+        if path == self.path && !take(&self.pass_first) && take(&self.drops) {
+            return Err(TargetError::Disconnected {
+                target: "dropping".into(),
+                reason: "session closed by peer (test)".into(),
+            });
+        }
+        self.inner.read_file(path)
+    }
+    fn list_dir(&self, path: &str) -> Result<Vec<DirEntry>, TargetError> {
+        self.inner.list_dir(path)
+    }
+    fn read_link(&self, path: &str) -> Result<String, TargetError> {
+        self.inner.read_link(path)
+    }
+    fn put_file(&self, path: &str, data: &[u8], mode: u32) -> Result<(), TargetError> {
+        self.inner.put_file(path, data, mode)
     }
 }
 
@@ -92,6 +150,9 @@ fn config(owner: &str, out: &std::path::Path) -> DaemonConfig {
         lease_ttl: Duration::from_secs(3),
         max_runs: 3,
         max_attempts: 2,
+        case_retries: 2,
+        machine_failure_limit: 3,
+        bad_recheck: Duration::from_secs(900),
         poll: Duration::from_millis(100),
         out_root: out.to_path_buf(),
         tool_version: "test".into(),
@@ -106,7 +167,11 @@ async fn wait_final(store: &Store, jobs: &[&str], secs: u64) -> Result<()> {
         for id in jobs {
             let j = store.job(id).await?.context("job")?;
             if !j.state.kind().is_terminal() {
-                pending.push(format!("{id}: {}", j.state.kind()));
+                pending.push(format!(
+                    "{id}: {} ({})",
+                    j.state.kind(),
+                    j.waiting_reason.as_deref().unwrap_or("-")
+                ));
             }
         }
         if pending.is_empty() {
@@ -269,6 +334,120 @@ async fn a_dead_daemons_job_is_taken_over(url: String) -> Result<()> {
     Ok(())
 }
 
+/// Infrastructure faults are never product verdicts: a case whose
+/// connection dropped once is tried again and the job finishes with every
+/// case judged; on a machine where it always drops, each attempt's run is
+/// interrupted (no `fail`, no `error` recorded), the job goes back to the
+/// queue, and after `machine_failure_limit` such jobs the machine is `bad`
+/// with the reason.
+async fn infrastructure_faults_are_retried_never_judged(url: String) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(&url).await?;
+    let machines: Vec<MachineFacts> = ["flaky-1", "dead-1"].iter().map(|n| facts(n)).collect();
+    store
+        .sync_machines(&machines, OffsetDateTime::now_utc())
+        .await?;
+    let on = |name: &str| Requirements::parse(&format!("name={name}"));
+    store
+        .submit_job(&job("flaky", on("flaky-1")?), OffsetDateTime::now_utc())
+        .await?;
+    store
+        .submit_job(&job("dead", on("dead-1")?), OffsetDateTime::now_utc())
+        .await?;
+
+    let mut cfg = config("d1", dir.path());
+    cfg.max_attempts = 5;
+    cfg.machine_failure_limit = 2;
+    let (stop, stopped) = watch::channel(false);
+    let d = tokio::spawn(daemon::run(
+        store.clone(),
+        Arc::new(LocalAccess),
+        SigningKey::from_bytes(&[3u8; 32]),
+        cfg,
+        stopped,
+    ));
+    let waited = async {
+        wait_final(&store, &["flaky"], 120).await?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let m = store.machines().await?;
+            if m.iter()
+                .any(|m| m.facts.name == "dead-1" && matches!(m.health, Health::Bad { .. }))
+            {
+                return anyhow::Ok(());
+            }
+            ensure!(
+                tokio::time::Instant::now() < deadline,
+                "dead-1 never went bad: {m:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    .await;
+    stop.send(true)?;
+    d.await??;
+    waited?;
+
+    let flaky = store.job("flaky").await?.context("flaky")?;
+    let JobState::Finished { run, .. } = &flaky.state else {
+        anyhow::bail!("flaky: {:?}", flaky.state)
+    };
+    let detail = store.get_run(run).await?.context("run")?;
+    let verdicts: Vec<(String, Verdict)> = detail
+        .cases
+        .iter()
+        .map(|c| (c.id.clone(), c.verdict))
+        .collect();
+    ensure!(
+        verdicts.len() == 2 && verdicts.iter().all(|(_, v)| *v != Verdict::Error),
+        "{verdicts:?}"
+    );
+    let retried = store
+        .events(run)
+        .await?
+        .into_iter()
+        .filter(|e| e.kind == "case_retried")
+        .count();
+    ensure!(retried == 1, "{retried} retries logged");
+
+    let dead = store.job("dead").await?.context("dead")?;
+    ensure!(
+        dead.state.kind() == JobStateKind::Queued,
+        "dead: {:?}",
+        dead.state
+    );
+    let m = store.machines().await?;
+    let dead_machine = m
+        .iter()
+        .find(|m| m.facts.name == "dead-1")
+        .context("dead-1")?;
+    let Health::Bad { reason, .. } = &dead_machine.health else {
+        anyhow::bail!("{:?}", dead_machine.health)
+    };
+    ensure!(
+        reason.contains("2 consecutive infrastructure failures")
+            && reason.contains("connection lost"),
+        "{reason}"
+    );
+    // Its attempts' runs were interrupted with nothing judged.
+    let runs = store.list_runs(100).await?;
+    let mut interrupted = 0;
+    for r in &runs {
+        let d = store.get_run(&r.id).await?.context("run")?;
+        if d.run.state == RunState::Interrupted {
+            interrupted += 1;
+            ensure!(
+                d.cases.iter().all(|c| c.id != "kernel.taint"),
+                "an infrastructure fault was recorded as a verdict: {:?}",
+                d.cases
+            );
+        }
+    }
+    ensure!(interrupted >= 2, "{interrupted} interrupted runs");
+    store.close().await;
+    Ok(())
+}
+
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -294,4 +473,5 @@ macro_rules! on_both {
 on_both!(
     every_job_runs_once_and_bad_machines_stay_out,
     a_dead_daemons_job_is_taken_over,
+    infrastructure_faults_are_retried_never_judged,
 );

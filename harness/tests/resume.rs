@@ -52,6 +52,7 @@ fn spec(run_id: &str, out: &std::path::Path) -> Result<RunSpec> {
         out_dir: out.to_path_buf(),
         signer: SigningKey::from_bytes(&[7u8; 32]),
         tool_version: "test".into(),
+        case_retries: None,
     })
 }
 

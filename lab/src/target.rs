@@ -116,6 +116,18 @@ impl TargetError {
         matches!(self, TargetError::PermissionDenied { .. })
     }
 
+    /// The way to the target failed (the connection could not be made,
+    /// was lost, or a transport operation timed out): nothing was learnt
+    /// about the product, and trying again may succeed.
+    pub fn is_transient_transport(&self) -> bool {
+        matches!(
+            self,
+            TargetError::Disconnected { .. }
+                | TargetError::Connect { .. }
+                | TargetError::Timeout { .. }
+        )
+    }
+
     pub(crate) fn from_io(target: &str, path: &str, err: std::io::Error) -> TargetError {
         match err.kind() {
             std::io::ErrorKind::NotFound => TargetError::NotFound {

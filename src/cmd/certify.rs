@@ -127,6 +127,7 @@ pub fn certify(a: CertifyArgs) -> Result<i32> {
             out_dir: out,
             signer,
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            case_retries: None,
         };
         let mut progress = display::Progress::new(format);
         let mut on_event = |ev: &certlab_harness::RunEvent| progress.event(ev);

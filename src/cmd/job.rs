@@ -52,6 +52,20 @@ pub enum JobCmd {
         #[arg(long, default_value = "human", value_parser = text_format())]
         format: Format,
     },
+    /// A job's run events as they were recorded; with --follow, as they
+    /// happen, until the job ends (a job retried on another machine shows
+    /// each attempt's run in turn).
+    Logs {
+        id: String,
+        /// Keep printing new events until the job ends.
+        #[arg(long)]
+        follow: bool,
+        #[command(flatten)]
+        db: DbArg,
+        /// `json`: one JSON object per line (`seq`, `at`, `kind`, `run`, `event`).
+        #[arg(long, default_value = "human", value_parser = text_format())]
+        format: Format,
+    },
     /// Wait for jobs to end: exit 0 when every job finished and its run
     /// passed, 1 when a run failed, 2 on timeout or a job that could not run.
     Wait {
@@ -100,6 +114,18 @@ pub struct SubmitArgs {
 pub enum MachineCmd {
     /// The lab's machines as the orchestrator sees them: state and health.
     List {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long, default_value = "human", value_parser = text_format())]
+        format: Format,
+    },
+    /// Run a machine's health check now (SSH answers; for sim machines,
+    /// their BMC and console) and record the result: exit 0 when it is
+    /// good, 2 when it is not (the machine is then `bad` with the reason).
+    Health {
+        name: String,
+        #[command(flatten)]
+        lab: crate::cmd::lab::LabFile,
         #[command(flatten)]
         db: DbArg,
         #[arg(long, default_value = "human", value_parser = text_format())]
@@ -260,6 +286,12 @@ pub fn run(cmd: JobCmd) -> Result<i32> {
                 store.close().await;
                 Ok(exit::OK)
             }
+            JobCmd::Logs {
+                id,
+                follow,
+                db,
+                format,
+            } => logs(id, follow, db, format).await,
             JobCmd::Wait {
                 ids,
                 all,
@@ -339,6 +371,100 @@ async fn submit(a: SubmitArgs) -> Result<i32> {
     Ok(exit::OK)
 }
 
+/// One line of `job logs`: what an event says, briefly.
+fn describe(kind: &str, e: &Value) -> String {
+    let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+    match kind {
+        "run_started" => format!(
+            "plan {} {} on {}",
+            s("plan_id"),
+            s("plan_version"),
+            s("target")
+        ),
+        "discovered" => format!(
+            "{}: {} `{}`, kernel {}",
+            s("hostname"),
+            s("family"),
+            s("cpu"),
+            s("kernel")
+        ),
+        "selected" => format!("{} selected, {} do not apply", e["selected"], e["skipped"]),
+        "resumed" => format!(
+            "{} case(s) kept from an earlier attempt",
+            e["kept"].as_array().map_or(0, Vec::len)
+        ),
+        "case_started" => format!("{} {}", s("id"), s("title")),
+        "case_finished" => {
+            let r = &e["result"];
+            format!(
+                "{} {} {}",
+                r["id"].as_str().unwrap_or_default(),
+                r["verdict"].as_str().unwrap_or_default(),
+                r["reason"].as_str().unwrap_or_default()
+            )
+        }
+        "case_retried" => format!("{} attempt {}: {}", s("id"), e["attempt"], s("error")),
+        "published" => format!("bundle {}", s("bundle")),
+        "run_finished" => format!(
+            "{} — {} pass, {} fail, {} skip, {} error",
+            e["summary"]["outcome"].as_str().unwrap_or_default(),
+            e["summary"]["pass"],
+            e["summary"]["fail"],
+            e["summary"]["skip"],
+            e["summary"]["error"]
+        ),
+        _ => e.to_string(),
+    }
+}
+
+async fn logs(id: String, follow: bool, db: DbArg, format: Format) -> Result<i32> {
+    let store = Store::open(&db_url(&db)?).await?;
+    let mut shown: Option<(String, u64)> = None;
+    let mut said_waiting = false;
+    loop {
+        let j = find_job(&store, &id).await?;
+        let ended = j.state.kind().is_terminal();
+        if let Some(run) = j.run_id() {
+            let after = match &shown {
+                Some((r, seq)) if r == run => *seq,
+                _ => {
+                    if format != Format::Json {
+                        println!("== job {id}: run {run} on {}", j.machine().unwrap_or("?"));
+                    }
+                    0
+                }
+            };
+            let mut last = after;
+            for ev in store.events(run).await? {
+                if ev.seq <= after {
+                    continue;
+                }
+                let at = ev.at.format(&Rfc3339).unwrap_or_default();
+                if format == Format::Json {
+                    let line = json!({
+                        "seq": ev.seq, "at": at, "kind": ev.kind, "run": run, "event": ev.payload,
+                    });
+                    println!("{line}");
+                } else {
+                    println!("{at}  {:<14} {}", ev.kind, describe(&ev.kind, &ev.payload));
+                }
+                last = ev.seq;
+            }
+            shown = Some((run.to_string(), last));
+        } else if follow && !said_waiting && format != Format::Json {
+            let why = j.waiting_reason.clone().unwrap_or_else(|| "queued".into());
+            println!("== job {id}: waiting: {why}");
+            said_waiting = true;
+        }
+        if !follow || ended {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    store.close().await;
+    Ok(exit::OK)
+}
+
 async fn wait(
     ids: Vec<String>,
     all: bool,
@@ -399,6 +525,22 @@ async fn wait(
     Ok(code)
 }
 
+async fn stored_machine(store: &Store, name: &str) -> Result<MachineRow> {
+    store
+        .machines()
+        .await?
+        .into_iter()
+        .find(|m| m.facts.name == name)
+        .ok_or_else(|| {
+            failure(
+                exit::INFRA,
+                format!(
+                    "no machine {name} in the store (a daemon adds lab.toml's machines when it starts)"
+                ),
+            )
+        })
+}
+
 pub fn run_machine(cmd: MachineCmd) -> Result<i32> {
     runtime()?.block_on(async move {
         match cmd {
@@ -409,7 +551,10 @@ pub fn run_machine(cmd: MachineCmd) -> Result<i32> {
                     let v: Vec<Value> = machines.iter().map(machine_json).collect();
                     println!("{}", serde_json::to_string_pretty(&v)?);
                 } else {
-                    println!("{:<16}  {:<8}  {:<11}  REASON", "MACHINE", "STATE", "HEALTH");
+                    println!(
+                        "{:<16}  {:<8}  {:<11}  REASON",
+                        "MACHINE", "STATE", "HEALTH"
+                    );
                     for m in &machines {
                         println!(
                             "{:<16}  {:<8}  {:<11}  {}",
@@ -423,6 +568,47 @@ pub fn run_machine(cmd: MachineCmd) -> Result<i32> {
                 store.close().await;
                 Ok(exit::OK)
             }
+            MachineCmd::Health {
+                name,
+                lab,
+                db,
+                format,
+            } => {
+                use certlab_harness::daemon::MachineAccess;
+                let lab = certlab_lab::Lab::load(&lab.lab)?;
+                let store = Store::open(&db_url(&db)?).await?;
+                let m = stored_machine(&store, &name).await?;
+                let access = certlab_harness::access::LabAccess::new(lab, &store);
+                let checked = access.health_check(&name).await;
+                let event = match &checked {
+                    Ok(()) => HealthEvent::CheckPassed,
+                    Err(reason) => HealthEvent::CheckFailed {
+                        reason: reason.clone(),
+                    },
+                };
+                let to = next_health(&m.health, &event, OffsetDateTime::now_utc())
+                    .map_err(|e| failure(exit::INFRA, format!("machine {name}: {e}")))?;
+                store.set_health(&name, &m.health, &to).await?;
+                let m = MachineRow { health: to, ..m };
+                if format == Format::Json {
+                    println!("{}", serde_json::to_string_pretty(&machine_json(&m))?);
+                } else {
+                    println!(
+                        "{name}: health {}{}",
+                        m.health.name(),
+                        m.health
+                            .reason()
+                            .map(|r| format!(" ({r})"))
+                            .unwrap_or_default()
+                    );
+                }
+                store.close().await;
+                Ok(if checked.is_ok() {
+                    exit::OK
+                } else {
+                    exit::INFRA
+                })
+            }
             MachineCmd::Maintenance {
                 name,
                 mode,
@@ -431,17 +617,7 @@ pub fn run_machine(cmd: MachineCmd) -> Result<i32> {
                 format,
             } => {
                 let store = Store::open(&db_url(&db)?).await?;
-                let m = store
-                    .machines()
-                    .await?
-                    .into_iter()
-                    .find(|m| m.facts.name == name)
-                    .ok_or_else(|| {
-                        failure(
-                            exit::INFRA,
-                            format!("no machine {name} in the store (a daemon adds lab.toml's machines when it starts)"),
-                        )
-                    })?;
+                let m = stored_machine(&store, &name).await?;
                 let event = if mode == "on" {
                     HealthEvent::MaintenanceOn { note }
                 } else {

@@ -55,6 +55,22 @@ pub enum CaseError {
     Infra(String),
 }
 
+impl CaseError {
+    /// The case could not be carried out because of the lab, not the
+    /// product: the target could not be reached or was lost, or evidence
+    /// could not be stored. Such a case may be tried again; its error says
+    /// nothing about the product. Not one: a command that ran past its
+    /// timeout on the target (the product may be what hangs) and
+    /// [`CaseError::Infra`] (the target answered, but not usably).
+    pub fn is_infrastructure(&self) -> bool {
+        match self {
+            CaseError::Target(e) => e.is_transient_transport(),
+            CaseError::Artifact(_) => true,
+            CaseError::Infra(_) | CaseError::Timeout { .. } => false,
+        }
+    }
+}
+
 /// What a check concluded about the product.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CaseOutcome {
