@@ -109,18 +109,28 @@ pub async fn certify(
     let sink: Arc<EvidenceDir> = Arc::new(EvidenceDir(ArtifactStore::open(
         spec.out_dir.join("evidence"),
     )?));
-    let mut emit = |ev: &RunEvent| on_event(ev);
-
-    emit(&RunEvent::RunStarted {
+    let mut events = Stream {
+        on_event,
+        store,
         run_id: spec.run_id.clone(),
-        plan_id: spec.plan.id.clone(),
-        plan_version: spec.plan.version.clone(),
-        target: spec.target.name().to_string(),
-        out_dir: spec.out_dir.display().to_string(),
-    });
-    emit(&RunEvent::StageChanged {
-        stage: Stage::Discover,
-    });
+        seq: None,
+        held: Vec::new(),
+    };
+
+    events
+        .send(RunEvent::RunStarted {
+            run_id: spec.run_id.clone(),
+            plan_id: spec.plan.id.clone(),
+            plan_version: spec.plan.version.clone(),
+            target: spec.target.name().to_string(),
+            out_dir: spec.out_dir.display().to_string(),
+        })
+        .await?;
+    events
+        .send(RunEvent::StageChanged {
+            stage: Stage::Discover,
+        })
+        .await?;
     let target = spec.target.clone();
     let sink2 = sink.clone();
     let discovery = tokio::task::spawn_blocking(move || discover(target.as_ref(), sink2.as_ref()))
@@ -146,7 +156,7 @@ pub async fn certify(
         })
         .await?;
     // A resumed run keeps what it recorded; its event log continues.
-    let mut seq = resume.last_event_seq;
+    events.open(resume.last_event_seq).await?;
     let mut kept: std::collections::HashMap<String, (u32, CaseResult)> = resume
         .cases
         .into_iter()
@@ -159,9 +169,7 @@ pub async fn certify(
     if !kept.is_empty() {
         let mut ids: Vec<String> = kept.keys().cloned().collect();
         ids.sort();
-        let ev = RunEvent::Resumed { kept: ids };
-        emit(&ev);
-        log_event(store, &spec.run_id, &mut seq, &ev).await?;
+        events.send(RunEvent::Resumed { kept: ids }).await?;
     }
     let discovered = RunEvent::Discovered {
         hostname: discovery.host.hostname.clone(),
@@ -171,12 +179,12 @@ pub async fn certify(
         facts: discovery.evidence.len(),
         notes: discovery.notes.clone(),
     };
-    emit(&discovered);
-    log_event(store, &spec.run_id, &mut seq, &discovered).await?;
-
-    emit(&RunEvent::StageChanged {
-        stage: Stage::Select,
-    });
+    events.send(discovered).await?;
+    events
+        .send(RunEvent::StageChanged {
+            stage: Stage::Select,
+        })
+        .await?;
     let selection = spec.plan.select(&profile, &discovery.inventory);
     let selected = selection
         .iter()
@@ -186,12 +194,12 @@ pub async fn certify(
         selected,
         skipped: selection.len() - selected,
     };
-    emit(&ev);
-    log_event(store, &spec.run_id, &mut seq, &ev).await?;
-
-    emit(&RunEvent::StageChanged {
-        stage: Stage::Execute,
-    });
+    events.send(ev).await?;
+    events
+        .send(RunEvent::StageChanged {
+            stage: Stage::Execute,
+        })
+        .await?;
     let profile = Arc::new(profile);
     let inventory = Arc::new(discovery.inventory.clone());
     let total = selection.len();
@@ -199,8 +207,9 @@ pub async fn certify(
     for (index, sel) in selection.into_iter().enumerate() {
         let case = sel.case;
         if let Some((_, result)) = kept.remove(&case.id) {
-            // Finished in an earlier attempt: kept, not run again.
-            emit(&RunEvent::CaseFinished {
+            // Finished in an earlier attempt: kept, not run again (shown,
+            // not logged again: the earlier attempt logged it).
+            events.show(&RunEvent::CaseFinished {
                 index,
                 total,
                 result: Box::new(result.clone()),
@@ -208,12 +217,14 @@ pub async fn certify(
             cases.push(result);
             continue;
         }
-        emit(&RunEvent::CaseStarted {
-            index,
-            total,
-            id: case.id.clone(),
-            title: case.title.clone(),
-        });
+        events
+            .send(RunEvent::CaseStarted {
+                index,
+                total,
+                id: case.id.clone(),
+                title: case.title.clone(),
+            })
+            .await?;
         let mut case_started = OffsetDateTime::now_utc();
         let mut t0 = Instant::now();
         let mut tries = 0u32;
@@ -248,8 +259,7 @@ pub async fn certify(
                 attempt: tries + 1,
                 error: done.reason,
             };
-            emit(&ev);
-            log_event(store, &spec.run_id, &mut seq, &ev).await?;
+            events.send(ev).await?;
             // A moment for a dropped connection to come back.
             tokio::time::sleep(Duration::from_millis(250 * u64::from(tries))).await;
             case_started = OffsetDateTime::now_utc();
@@ -277,14 +287,15 @@ pub async fn certify(
             total,
             result: Box::new(result.clone()),
         };
-        emit(&ev);
-        log_event(store, &spec.run_id, &mut seq, &ev).await?;
+        events.send(ev).await?;
         cases.push(result);
     }
 
-    emit(&RunEvent::StageChanged {
-        stage: Stage::Publish,
-    });
+    events
+        .send(RunEvent::StageChanged {
+            stage: Stage::Publish,
+        })
+        .await?;
     let record = RunRecord {
         schema_version: SCHEMA_VERSION,
         run_id: spec.run_id.clone(),
@@ -314,29 +325,72 @@ pub async fn certify(
         bundle: outputs.bundle.display().to_string(),
         key_id: outputs.key_id.clone(),
     };
-    emit(&ev);
-    log_event(store, &spec.run_id, &mut seq, &ev).await?;
-    let ev = RunEvent::RunFinished {
-        summary: record.summary,
-        elapsed: started_at.elapsed(),
-    };
-    emit(&ev);
-    log_event(store, &spec.run_id, &mut seq, &ev).await?;
+    events.send(ev).await?;
+    events
+        .send(RunEvent::RunFinished {
+            summary: record.summary,
+            elapsed: started_at.elapsed(),
+        })
+        .await?;
     Ok((record, outputs))
 }
 
-/// Appends an event to the run's log in the store.
-async fn log_event(
-    store: &Store,
-    run_id: &str,
-    seq: &mut u64,
-    ev: &RunEvent,
-) -> Result<(), StoreError> {
-    let payload = serde_json::to_value(ev).unwrap_or(serde_json::Value::Null);
-    *seq += 1;
-    store
-        .append_event(run_id, *seq, OffsetDateTime::now_utc(), ev.kind(), &payload)
-        .await
+/// The version of the event format in the store's log (`v` in each
+/// payload). Bump it when a kind's fields change meaning.
+pub const STORED_EVENT_VERSION: u64 = 1;
+
+/// The run's one event stream: each event is shown to the caller's
+/// callback (the terminal, JSON output, a live view) and appended, stamped
+/// with its time, to the run's log in the store. Events before the run's
+/// row is taken are held and logged then.
+struct Stream<'a> {
+    on_event: &'a mut (dyn FnMut(&RunEvent) + Send),
+    store: &'a Store,
+    run_id: String,
+    /// The last logged sequence number, once the run's row is taken.
+    seq: Option<u64>,
+    held: Vec<(OffsetDateTime, RunEvent)>,
+}
+
+impl Stream<'_> {
+    /// Shown only (already in the log).
+    fn show(&mut self, ev: &RunEvent) {
+        (self.on_event)(ev);
+    }
+
+    async fn send(&mut self, ev: RunEvent) -> Result<(), StoreError> {
+        let at = OffsetDateTime::now_utc();
+        (self.on_event)(&ev);
+        match self.seq {
+            None => {
+                self.held.push((at, ev));
+                Ok(())
+            }
+            Some(_) => self.log(at, &ev).await,
+        }
+    }
+
+    /// The run's row is taken; its log continues after `last_seq`.
+    async fn open(&mut self, last_seq: u64) -> Result<(), StoreError> {
+        self.seq = Some(last_seq);
+        for (at, ev) in std::mem::take(&mut self.held) {
+            self.log(at, &ev).await?;
+        }
+        Ok(())
+    }
+
+    async fn log(&mut self, at: OffsetDateTime, ev: &RunEvent) -> Result<(), StoreError> {
+        let mut payload = serde_json::to_value(ev).unwrap_or(serde_json::Value::Null);
+        if let Some(obj) = payload.as_object_mut() {
+            obj.insert("v".into(), STORED_EVENT_VERSION.into());
+        }
+        let seq = self.seq.unwrap_or(0) + 1;
+        self.store
+            .append_event(&self.run_id, seq, at, ev.kind(), &payload)
+            .await?;
+        self.seq = Some(seq);
+        Ok(())
+    }
 }
 
 /// What one attempt of a case came to.

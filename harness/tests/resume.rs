@@ -136,10 +136,19 @@ async fn a_resumed_run_keeps_its_recorded_cases_and_runs_the_rest() -> Result<()
         ids == ["cpu.online", "kernel.taint", "cpu.identity"],
         "{ids:?}"
     );
-    // The event log continued after the first attempt's events.
+    // The event log continued after the first attempt's events: this
+    // attempt's start, then that it resumed; every kind is logged.
     let log = store.events("r1").await?;
-    ensure!(log[0].seq == 1 && log[1].kind == "resumed", "{:?}", log[1]);
+    let kinds: Vec<&str> = log.iter().map(|e| e.kind.as_str()).collect();
+    ensure!(
+        log[0].seq == 1 && kinds[1..4] == ["run_started", "stage_changed", "resumed"],
+        "{kinds:?}"
+    );
     ensure!(log.windows(2).all(|w| w[1].seq == w[0].seq + 1));
+    for kind in ["case_started", "case_finished", "published", "run_finished"] {
+        ensure!(kinds.contains(&kind), "{kind} not logged: {kinds:?}");
+    }
+    ensure!(log.iter().skip(1).all(|e| e.payload["v"] == 1), "{log:?}");
 
     // A finished run is not begun again.
     ensure!(matches!(
