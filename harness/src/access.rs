@@ -46,7 +46,8 @@ impl LabAccess {
     }
 
     /// The facts the scheduler matches requirements against. The CPU
-    /// family is not known from lab.toml alone.
+    /// family is not known from lab.toml alone, except for a simulated
+    /// machine (its profile's).
     pub fn facts(&self) -> Vec<MachineFacts> {
         self.lab
             .machines
@@ -54,7 +55,7 @@ impl LabAccess {
             .map(|m| MachineFacts {
                 name: m.name.clone(),
                 arch: m.arch.as_str().to_string(),
-                family: None,
+                family: self.sims.get(&m.name).map(|s| s.profile().family.clone()),
                 pool: m.pool.clone(),
                 tags: m.tags.clone(),
             })

@@ -9,8 +9,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::{ensure, Context, Result};
+use certlab_harness::access::LabAccess;
+use certlab_harness::daemon::MachineAccess;
 use certlab_harness::{certify, RunSpec, Store};
+use certlab_lab::sim::generate::{lab_toml, Options};
 use certlab_lab::sim::{Defect, FaultLevel, SimMachine, SimSpec, PROFILES};
+use certlab_lab::Lab;
 use certlab_reports::{RunRecord, Verdict};
 use certlab_suites::Plan;
 use ed25519_dalek::SigningKey;
@@ -163,5 +167,64 @@ async fn heavy_faults_are_never_a_product_failure() -> Result<()> {
         errors + infra > 0,
         "24 heavy-fault runs met no fault at all"
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lab_access_reaches_sim_machines_and_brings_a_crashed_one_back() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(&common::sqlite_url(&dir)).await?;
+    let text = lab_toml(&Options {
+        machines: 7,
+        seed: 2,
+        faults: FaultLevel::Heavy,
+        defective: 0,
+        time_scale: 0.0002,
+    });
+    let lab = Lab::parse(&text, "sim.toml")?;
+    let access = LabAccess::new(lab, &store);
+    let facts = access.facts();
+    ensure!(facts.len() == 7);
+    ensure!(
+        facts[0].family.as_deref() == Some("kunpeng"),
+        "{:?}",
+        facts[0]
+    );
+    for f in &facts {
+        access
+            .health_check(&f.name)
+            .await
+            .map_err(anyhow::Error::msg)?;
+    }
+    // Crash sim-0002 by running commands until its fault stream says so.
+    let t = access
+        .target("sim-0002")
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let m = access.sims().get("sim-0002").context("sim-0002")?.clone();
+    for _ in 0..50_000 {
+        let _ = t.exec("uname -r", std::time::Duration::from_secs(1));
+        if m.is_crashed() {
+            break;
+        }
+    }
+    ensure!(
+        m.is_crashed(),
+        "no crash in 50000 commands under heavy faults"
+    );
+    ensure!(t
+        .exec("uname -r", std::time::Duration::from_secs(1))
+        .is_err());
+    access
+        .health_check("sim-0002")
+        .await
+        .map_err(anyhow::Error::msg)?;
+    ensure!(!m.is_crashed());
+    // It answers again (a few tries: heavy faults still drop connections).
+    let answers = (0..20).any(|_| {
+        t.exec("uname -r", std::time::Duration::from_secs(1))
+            .is_ok()
+    });
+    ensure!(answers, "sim-0002 does not answer after its health check");
     Ok(())
 }

@@ -174,6 +174,7 @@ fn sim_profiles(format: Format) -> Result<i32> {
             json!({
                 "name": p.def.name,
                 "arch": p.def.arch.as_str(),
+                "family": p.family,
                 "title": p.def.title,
                 "cpus": p.cpus,
                 "memory_gib": p.mem_bytes >> 30,
@@ -190,9 +191,10 @@ fn sim_profiles(format: Format) -> Result<i32> {
     }
     for r in &rows {
         println!(
-            "{:<16} {:<12} {}",
+            "{:<16} {:<12} {:<10} {}",
             r["name"].as_str().unwrap_or(""),
             r["arch"].as_str().unwrap_or(""),
+            r["family"].as_str().unwrap_or(""),
             r["title"].as_str().unwrap_or("")
         );
         println!("    {}", r["note"].as_str().unwrap_or(""));

@@ -364,6 +364,9 @@ pub struct Profile {
     pub dmidecode: Option<&'static str>,
     pub mem_bytes: u64,
     pub pci: Vec<PciFn>,
+    /// The CPU platform family `hwdb` identifies from the CPUs (`kunpeng`,
+    /// `hygon`, …): what a job's `--require family=…` matches.
+    pub family: String,
     /// The dumps it was made of (paths under `hwdb/tests/fixtures/`).
     pub sources: Vec<String>,
 }
@@ -460,8 +463,19 @@ impl Profile {
                 })
                 .collect(),
         };
+        let inventory = certlab_hwdb::Inventory {
+            cpuinfo: Some(certlab_hwdb::Fact::new("/proc/cpuinfo", cpuinfo.clone())),
+            machine: Some(def.arch.as_str().to_string()),
+            ..Default::default()
+        };
+        let family = certlab_hwdb::identify(&inventory, PciIds::embedded())
+            .cpu
+            .family
+            .as_str()
+            .to_string();
         Profile {
             def,
+            family,
             cpuinfo,
             stanzas,
             cpus,
@@ -734,5 +748,20 @@ mod tests {
         let c = CpuInfo::parse(&p.cpuinfo);
         assert_eq!(c.get("vendor_id"), Some("HygonGenuine"));
         assert_eq!(c.get("cpu family"), Some("24"));
+    }
+
+    #[test]
+    fn hwdb_identifies_each_profile_as_its_family() {
+        for (name, family) in [
+            ("kunpeng-920", "kunpeng"),
+            ("phytium-d2000", "phytium"),
+            ("hygon-dhyana", "hygon"),
+            ("loongson-3a5000", "loongson"),
+            ("riscv-sg2042", "riscv"),
+            ("intel-spr-h100", "intel"),
+            ("amd-epyc-a100", "amd"),
+        ] {
+            assert_eq!(Profile::get(name).unwrap().family, family, "{name}");
+        }
     }
 }
