@@ -1,5 +1,5 @@
-//! Building the target a certification runs on: this machine, or a lab
-//! machine over SSH under the one host-key policy
+//! Building the target a certification runs on: this machine, a simulated
+//! lab machine (`[machine.sim]`), or a lab machine over SSH under the one host-key policy
 //! ([`certlab_lab::ssh::HostKeyPolicy`]: pinned in lab.toml, else recorded
 //! in the lab store, else trusted on first use and recorded).
 
@@ -56,6 +56,16 @@ pub async fn machine(lab_file: &Path, name: &str, store: &Store, run_id: &str) -
     let machine = lab
         .machine(name)
         .map_err(|e| failure(exit::INFRA, e.to_string()))?;
+    if let Some(spec) = &machine.sim {
+        // Simulated in this process (`[machine.sim]`): no SSH, no agent.
+        let sim = certlab_lab::sim::SimMachine::new(name, spec.clone())
+            .map_err(|e| failure(exit::BAD_INPUT, e.to_string()))?;
+        return Ok(Prepared {
+            target: Arc::new(sim.target()),
+            local: None,
+            remote_agent: None,
+        });
+    }
     let ep = machine
         .ssh()
         .map_err(|e| failure(exit::INFRA, e.to_string()))?

@@ -1,11 +1,15 @@
 //! How the daemon reaches the machines of a `lab.toml`: over SSH under the
 //! one host-key policy (pinned in lab.toml, else recorded in the lab store,
 //! else trusted on first use and recorded), with a health check that the
-//! machine answers over SSH.
+//! machine answers over SSH. A `[machine.sim]` machine is reached
+//! in-process ([`certlab_lab::sim`]); its health check is the same, and it
+//! power-cycles the machine through its simulated BMC when the OS does not
+//! answer (off, or crashed).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use certlab_lab::sim::SimLab;
 use certlab_lab::ssh::HostKeyPolicy;
 use certlab_lab::{Lab, Target};
 
@@ -20,6 +24,7 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct LabAccess {
     lab: Lab,
     policy: HostKeyPolicy,
+    sims: SimLab,
 }
 
 impl LabAccess {
@@ -30,11 +35,19 @@ impl LabAccess {
             store.clone(),
             tokio::runtime::Handle::current(),
         )));
-        LabAccess { lab, policy }
+        // Lab::load already refused unknown profiles; none can fail here.
+        let sims = SimLab::from_lab(&lab).unwrap_or_default();
+        LabAccess { lab, policy, sims }
+    }
+
+    /// The lab's simulated machines (their BMCs, consoles and state).
+    pub fn sims(&self) -> &SimLab {
+        &self.sims
     }
 
     /// The facts the scheduler matches requirements against. The CPU
-    /// family is not known from lab.toml alone.
+    /// family is not known from lab.toml alone, except for a simulated
+    /// machine (its profile's).
     pub fn facts(&self) -> Vec<MachineFacts> {
         self.lab
             .machines
@@ -42,7 +55,7 @@ impl LabAccess {
             .map(|m| MachineFacts {
                 name: m.name.clone(),
                 arch: m.arch.as_str().to_string(),
-                family: None,
+                family: self.sims.get(&m.name).map(|s| s.profile().family.clone()),
                 pool: m.pool.clone(),
                 tags: m.tags.clone(),
             })
@@ -69,6 +82,9 @@ impl LabAccess {
 impl MachineAccess for LabAccess {
     fn target<'a>(&'a self, machine: &'a str) -> BoxFuture<'a, Result<Arc<dyn Target>, String>> {
         Box::pin(async move {
+            if let Some(sim) = self.sims.get(machine) {
+                return Ok(Arc::new(sim.target()) as Arc<dyn Target>);
+            }
             let ssh = self.connect(machine).await?;
             Ok(Arc::new(ssh) as Arc<dyn Target>)
         })
@@ -76,6 +92,9 @@ impl MachineAccess for LabAccess {
 
     fn health_check<'a>(&'a self, machine: &'a str) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
+            if let Some(sim) = self.sims.get(machine) {
+                return certlab_lab::sim::health_check(sim).await;
+            }
             let ssh = self.connect(machine).await?;
             let out = tokio::task::spawn_blocking(move || {
                 ssh.exec("cat /proc/sys/kernel/random/boot_id", HEALTH_TIMEOUT)

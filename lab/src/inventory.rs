@@ -20,11 +20,15 @@
 //! host_key = "ssh-ed25519 AAAA…"
 //! ```
 //!
+//! A `[machine.sim]` table instead of `bmc` and `ssh` makes a simulated
+//! machine (see `inventory/sim.rs` and [`crate::sim`]).
+//!
 //! Parsing reports every problem of a file at once, each with its file and
 //! line, rather than stopping at the first. Unknown keys are errors. Secrets
 //! are never written in the file: a BMC password comes from an environment
 //! variable or a file, and is read only when a driver needs it.
 
+mod sim;
 mod tree;
 mod validate;
 
@@ -67,6 +71,9 @@ pub struct Machine {
     pub pool: Option<String>,
     pub bmc: Option<BmcEndpoint>,
     pub ssh: Option<SshEndpoint>,
+    /// A machine simulated in-process (`[machine.sim]`), instead of `bmc`
+    /// and `ssh`.
+    pub sim: Option<crate::sim::SimSpec>,
     /// Line of the machine's `[[machine]]` table in the file.
     pub line: usize,
 }

@@ -9,6 +9,7 @@ pub mod bmc;
 pub mod inventory;
 pub mod local;
 pub mod scripted;
+pub mod sim;
 pub mod ssh;
 pub mod target;
 

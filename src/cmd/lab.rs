@@ -52,6 +52,9 @@ pub enum LabCmd {
         #[arg(long, default_value = "human", value_parser = text_format())]
         format: Format,
     },
+    /// The simulated lab: machines that live in the certlab process.
+    #[command(subcommand)]
+    Sim(SimCmd),
     /// Run a command on a machine over SSH; exits with the command's status,
     /// or 255 when it could not be run or did not finish (as ssh does).
     Exec {
@@ -73,8 +76,47 @@ pub enum LabCmd {
     },
 }
 
+/// `certlab lab sim …`
+#[derive(Debug, clap::Subcommand)]
+pub enum SimCmd {
+    /// Write a lab.toml of simulated machines to stdout: sim-0001…, pool
+    /// "sim", each with its profile, fault level, seed and defect stated.
+    Generate {
+        /// How many machines.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10000))]
+        machines: u32,
+        /// Seed of every machine's fault stream, and of which machines are
+        /// defective.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// How faulty the BMCs and SSH connections are.
+        #[arg(long, default_value = "none", value_parser = ["none", "light", "heavy"])]
+        faults: String,
+        /// How many machines carry a product defect (each fails exactly
+        /// one case of server-basic).
+        #[arg(long, default_value_t = 0)]
+        defective: u32,
+        /// Multiplies every simulated delay (1.0: realistic).
+        #[arg(long, default_value_t = 1.0)]
+        time_scale: f64,
+    },
+    /// List the machine profiles the simulator knows, with their sources.
+    Profiles {
+        #[arg(long, default_value = "human", value_parser = text_format())]
+        format: Format,
+    },
+}
+
 pub fn run(cmd: LabCmd) -> Result<i32> {
     match cmd {
+        LabCmd::Sim(SimCmd::Generate {
+            machines,
+            seed,
+            faults,
+            defective,
+            time_scale,
+        }) => sim_generate(machines, seed, &faults, defective, time_scale),
+        LabCmd::Sim(SimCmd::Profiles { format }) => sim_profiles(format),
         LabCmd::Bmc(c) => crate::cmd::bmc::run(c),
         LabCmd::Daemon(a) => crate::cmd::daemon::run(a),
         LabCmd::Validate { lab, format } => validate(&lab, format),
@@ -95,6 +137,69 @@ pub fn run(cmd: LabCmd) -> Result<i32> {
             format,
         ),
     }
+}
+
+fn sim_generate(n: u32, seed: u64, faults: &str, defective: u32, time_scale: f64) -> Result<i32> {
+    if defective > n {
+        return Err(failure(
+            exit::INFRA,
+            format!("--defective {defective} is more than --machines {n}"),
+        ));
+    }
+    if !time_scale.is_finite() || time_scale < 0.0 {
+        return Err(failure(
+            exit::INFRA,
+            format!("--time-scale {time_scale}: must be a number ≥ 0"),
+        ));
+    }
+    let text = certlab_lab::sim::generate::lab_toml(&certlab_lab::sim::generate::Options {
+        machines: n,
+        seed,
+        faults: certlab_lab::sim::FaultLevel::parse(faults).unwrap_or_default(),
+        defective,
+        time_scale,
+    });
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(exit::OK)
+}
+
+fn sim_profiles(format: Format) -> Result<i32> {
+    use certlab_lab::sim::{Profile, PROFILES};
+    let rows: Vec<Value> = PROFILES
+        .iter()
+        .filter_map(|d| Profile::get(d.name))
+        .map(|p| {
+            json!({
+                "name": p.def.name,
+                "arch": p.def.arch.as_str(),
+                "family": p.family,
+                "title": p.def.title,
+                "cpus": p.cpus,
+                "memory_gib": p.mem_bytes >> 30,
+                "pci_functions": p.pci.len(),
+                "kernel": p.def.kernel,
+                "sources": p.sources,
+                "note": p.def.note,
+            })
+        })
+        .collect();
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(exit::OK);
+    }
+    for r in &rows {
+        println!(
+            "{:<16} {:<12} {:<10} {}",
+            r["name"].as_str().unwrap_or(""),
+            r["arch"].as_str().unwrap_or(""),
+            r["family"].as_str().unwrap_or(""),
+            r["title"].as_str().unwrap_or("")
+        );
+        println!("    {}", r["note"].as_str().unwrap_or(""));
+    }
+    Ok(exit::OK)
 }
 
 fn problem_json(p: &Problem) -> Value {
@@ -206,6 +311,13 @@ fn machine_json(m: &Machine) -> Value {
         "pool": m.pool,
         "bmc": bmc,
         "ssh": ssh,
+        "sim": m.sim.as_ref().map(|s| json!({
+            "profile": s.profile,
+            "faults": s.faults.as_str(),
+            "seed": s.seed,
+            "defect": s.defect.map(|d| d.as_str()),
+            "time_scale": s.time_scale,
+        })),
     })
 }
 
@@ -233,6 +345,17 @@ fn list(f: &LabFile, format: Format) -> Result<i32> {
                 if s.host_key.is_some() { "" } else { " (tofu)" }
             )
         });
+        let (bmc, ssh) = match &m.sim {
+            Some(s) => (
+                format!("sim {}", s.profile),
+                format!(
+                    "sim faults={} defect={}",
+                    s.faults,
+                    s.defect.map_or("none", |d| d.as_str())
+                ),
+            ),
+            None => (bmc, ssh),
+        };
         println!(
             "{:<16} {:<12} {:<10} {:<28} {:<28} {}",
             m.name,

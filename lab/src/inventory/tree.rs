@@ -18,7 +18,7 @@ pub(super) struct Node {
 pub(super) enum Kind {
     Str(String),
     Int(i64),
-    Float,
+    Float(f64),
     Bool,
     Array(Vec<Node>),
     Table(Vec<(Spanned<String>, Node)>),
@@ -29,7 +29,7 @@ impl Kind {
         match self {
             Kind::Str(_) => "a string",
             Kind::Int(_) => "an integer",
-            Kind::Float => "a float",
+            Kind::Float(_) => "a float",
             Kind::Bool => "a boolean",
             Kind::Array(_) => "an array",
             Kind::Table(_) => "a table",
@@ -76,8 +76,8 @@ impl<'de> Visitor<'de> for KindVisitor {
             .map_err(|_| E::custom("integer out of range"))
     }
 
-    fn visit_f64<E: de::Error>(self, _v: f64) -> Result<Kind, E> {
-        Ok(Kind::Float)
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Kind, E> {
+        Ok(Kind::Float(v))
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Kind, E> {

@@ -4,12 +4,14 @@ use std::ops::Range;
 
 use toml::Spanned;
 
+use super::sim::read_sim;
 use super::tree::{Cx, Kind, Node, Table};
 use super::{
     expand_home, parse_pin, Arch, BmcEndpoint, BmcProtocol, Machine, RedfishOptions, Scheme,
     SecretSource, SshEndpoint, TlsMode, DEFAULT_IPMI_PORT, DEFAULT_KEY_FILE, DEFAULT_REDFISH_PORT,
     DEFAULT_SSH_PORT, LAB_FORMAT_VERSION,
 };
+use crate::sim::Profile;
 use crate::ssh::HostKey;
 
 fn no_hint(_: &str) -> Option<String> {
@@ -160,9 +162,35 @@ fn read_machine(
     let mut ok = true;
     let bmc = sub_table(cx, &what, t.get("bmc"), "bmc", &mut ok, read_bmc);
     let ssh = sub_table(cx, &what, t.get("ssh"), "ssh", &mut ok, read_ssh);
+    let sim = sub_table(cx, &what, t.get("sim"), "sim", &mut ok, read_sim);
+    if let Some(s) = &sim {
+        // A simulated machine is reached in-process: an SSH or BMC address
+        // beside it would be ignored, which is worse than refused.
+        for key in ["ssh", "bmc"] {
+            if t.get(key).is_some() {
+                cx.error(
+                    t.key_span(key),
+                    format!("{what}: a [machine.sim] machine has no [machine.{key}]: it is reached in-process"),
+                );
+                ok = false;
+            }
+        }
+        if let (Some(a), Some(p)) = (arch, Profile::get(&s.profile)) {
+            if p.def.arch != a {
+                cx.error(
+                    t.key_span("arch"),
+                    format!(
+                        "{what}: arch `{a}` does not match sim profile `{}`, which is {}",
+                        s.profile, p.def.arch
+                    ),
+                );
+                ok = false;
+            }
+        }
+    }
     t.finish(
         cx,
-        &["name", "arch", "tags", "pool", "bmc", "ssh"],
+        &["name", "arch", "tags", "pool", "bmc", "ssh", "sim"],
         password_hint,
     );
     let (name, _) = name?;
@@ -176,6 +204,7 @@ fn read_machine(
         pool,
         bmc,
         ssh,
+        sim,
         line,
     })
 }

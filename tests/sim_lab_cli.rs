@@ -1,0 +1,164 @@
+//! `certlab lab sim generate` and `certify --machine` on a simulated lab,
+//! through the binary: the generated file loads, states every machine's
+//! profile, faults and defect, and each machine's verdicts are the ones it
+//! states.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use certlab_lab::Lab;
+
+fn certlab(args: &[&str], data: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_certlab"))
+        .args(args)
+        .env("CERTLAB_DATA_DIR", data)
+        .output()
+        .unwrap()
+}
+
+fn certify(dir: &Path, lab: &Path, machine: &str) -> (i32, serde_json::Value, String) {
+    let db = format!("sqlite://{}", dir.join("lab.db").display());
+    let out = dir.join(format!("out-{machine}"));
+    let o = certlab(
+        &[
+            "certify",
+            "--machine",
+            machine,
+            "--lab",
+            lab.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--db",
+            &db,
+            "--format",
+            "json",
+        ],
+        dir,
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr).to_string();
+    let v = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("certify {machine}: no JSON ({e}): {stderr}"));
+    (o.status.code().unwrap(), v, stderr)
+}
+
+fn failed(record: &serde_json::Value) -> Vec<String> {
+    record["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["verdict"] == "fail" || c["verdict"] == "error")
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn generated_lab_loads_and_certifies_as_it_states() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = certlab(
+        &[
+            "lab",
+            "sim",
+            "generate",
+            "--machines",
+            "14",
+            "--seed",
+            "1",
+            "--defective",
+            "4",
+            "--time-scale",
+            "0.001",
+        ],
+        dir.path(),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let lab_path = dir.path().join("lab.toml");
+    std::fs::write(&lab_path, &o.stdout).unwrap();
+    let lab = Lab::load(&lab_path).unwrap();
+    assert_eq!(lab.machines.len(), 14);
+    assert!(lab
+        .machines
+        .iter()
+        .all(|m| m.pool.as_deref() == Some("sim")));
+
+    let v = certlab(
+        &["lab", "validate", "--lab", lab_path.to_str().unwrap()],
+        dir.path(),
+    );
+    assert_eq!(
+        v.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&v.stdout)
+    );
+
+    // sim-0003, and the first defective machine: each as the file says.
+    let healthy = lab.machine("sim-0003").unwrap();
+    assert!(healthy.sim.as_ref().unwrap().defect.is_none());
+    let (code, record, stderr) = certify(dir.path(), &lab_path, "sim-0003");
+    assert_eq!(code, 0, "{stderr}\n{record:#}");
+    assert!(failed(&record).is_empty(), "{record:#}");
+    assert_eq!(record["host"]["hostname"], "sim-0003");
+
+    let sick = lab
+        .machines
+        .iter()
+        .find(|m| m.sim.as_ref().unwrap().defect.is_some())
+        .unwrap();
+    let defect = sick.sim.as_ref().unwrap().defect.unwrap();
+    let (code, record, stderr) = certify(dir.path(), &lab_path, &sick.name);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(
+        failed(&record),
+        vec![defect.fails_case().to_string()],
+        "{record:#}"
+    );
+}
+
+#[test]
+fn generate_refuses_more_defective_machines_than_machines() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = certlab(
+        &[
+            "lab",
+            "sim",
+            "generate",
+            "--machines",
+            "3",
+            "--defective",
+            "5",
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--defective 5"));
+}
+
+#[test]
+fn an_unknown_profile_is_bad_input_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let lab = dir.path().join("lab.toml");
+    std::fs::write(
+        &lab,
+        "[[machine]]\nname = \"s1\"\narch = \"x86_64\"\n\n[machine.sim]\nprofile = \"pdp-11\"\n",
+    )
+    .unwrap();
+    let o = certlab(
+        &["lab", "validate", "--lab", lab.to_str().unwrap()],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(3));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(text.contains(":6:") && text.contains("pdp-11"), "{text}");
+    assert!(text.contains("kunpeng-920"), "{text}");
+}
