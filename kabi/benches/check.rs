@@ -29,6 +29,7 @@ fn benches(c: &mut Criterion) {
     let k50 = Kernel::load(&[d50.join("Module.symvers")]).unwrap();
     let modules = k56.modules.clone();
     assert_eq!(modules.len(), 4023);
+    let m50 = load_modules(&d50.join("modules")).unwrap();
 
     let mut g = c.benchmark_group("kabi");
     g.sample_size(20);
@@ -40,6 +41,18 @@ fn benches(c: &mut Criterion) {
     });
     g.bench_function("check_4023_parsed_modules", |b| {
         b.iter(|| Checker::new(&k56).check_all(&modules))
+    });
+    // As `certlab kabi check DIR` does it: the modules are also the set
+    // (replacement of the kernel's modules, refusals propagated).
+    g.bench_function("check_4023_parsed_modules_as_a_set", |b| {
+        b.iter(|| {
+            Checker::new(&k56)
+                .with_modules(&modules)
+                .check_all(&modules)
+        })
+    });
+    g.bench_function("check_4023_abi_50_modules_as_a_set_on_56", |b| {
+        b.iter(|| Checker::new(&k56).with_modules(&m50).check_all(&m50))
     });
     g.bench_function("read_and_check_4023_modules", |b| {
         b.iter(|| {

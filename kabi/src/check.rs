@@ -4,8 +4,19 @@
 //! present, CRC equal, GPL-only vs license, namespace imported — and the
 //! vermagic. A missing `__versions` entry is a warning (the loader warns and
 //! loads), not a refusal.
+//!
+//! A set of modules (a vendor package, a directory, `--with` dependencies) is
+//! judged as the loader sees it when the set is loaded in dependency order:
+//! a module of the set replaces the kernel's module of the same name (`-`
+//! and `_` equal), whose exports are then gone; a refused module exports
+//! nothing, so a module that imports a symbol only a refused module of the
+//! set provides is refused too ([`ProblemKind::Dependency`]), and so on to a
+//! fixpoint — a worklist over the reverse dependencies, each edge visited
+//! once.
 
-use rustc_hash::FxHashMap as HashMap;
+use std::collections::VecDeque;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -13,7 +24,7 @@ use serde::Serialize;
 use crate::allowlist::Allowlist;
 use crate::kernel::Kernel;
 use crate::module::Module;
-use crate::symvers::Export;
+use crate::symvers::{module_name_of, Export};
 
 /// Why the loader (or the allowlist) refuses a module.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -33,6 +44,17 @@ pub enum ProblemKind {
     Allowlist,
     /// The module's vermagic does not match the kernel's.
     Vermagic,
+    /// The symbol comes only from a module of the checked set that is itself
+    /// refused: not loaded, it exports nothing ("Unknown symbol").
+    Dependency,
+}
+
+impl ProblemKind {
+    /// Whether the loader refuses the module for it (the allowlist is a
+    /// certification policy: the loader would load the module).
+    pub fn refuses(self) -> bool {
+        self != ProblemKind::Allowlist
+    }
 }
 
 /// One reason a module would be refused, with a suggested fix.
@@ -48,6 +70,41 @@ pub struct Problem {
     /// What the module has.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub found: Option<String>,
+    /// For [`ProblemKind::Dependency`]: the refused module of the set that
+    /// exports the symbol.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// For [`ProblemKind::Dependency`]: the provider's own first problem,
+    /// `kind: symbol: message`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+}
+
+impl Problem {
+    /// `kind: symbol: message` (`kind: message` without a symbol).
+    pub fn summary(&self) -> String {
+        let kind = self.kind.as_str();
+        if self.symbol.is_empty() {
+            format!("{kind}: {}", self.message)
+        } else {
+            format!("{kind}: {}: {}", self.symbol, self.message)
+        }
+    }
+}
+
+impl ProblemKind {
+    /// The name JSON, JUnit and the human output use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProblemKind::Missing => "missing",
+            ProblemKind::Crc => "crc",
+            ProblemKind::Namespace => "namespace",
+            ProblemKind::Gpl => "gpl",
+            ProblemKind::Allowlist => "allowlist",
+            ProblemKind::Vermagic => "vermagic",
+            ProblemKind::Dependency => "dependency",
+        }
+    }
 }
 
 /// Things the loader accepts with a warning.
@@ -81,29 +138,70 @@ pub struct ModuleReport {
     pub warnings: Vec<Warning>,
 }
 
-/// Checks modules against one kernel, optionally with modules shipped
-/// alongside (their exports resolve) and an allowlist.
+/// Checks modules against one kernel, optionally with a set of modules
+/// loaded alongside (their exports resolve, under the loader's rules for a
+/// set: see the module documentation) and an allowlist.
 pub struct Checker<'a> {
     kernel: &'a Kernel,
-    alongside: HashMap<&'a str, &'a Export>,
+    /// The set, in the order given.
+    set: Vec<&'a Module>,
+    /// Symbol → the first module of the set that exports it.
+    providers: HashMap<&'a str, (usize, &'a Export)>,
+    /// `Export::module` values of the kernel's modules that a module of the
+    /// set replaces (same name): their exports are gone.
+    replaced: HashSet<&'a str>,
     allowlist: Option<&'a Allowlist>,
+}
+
+/// Where an import resolves.
+enum Resolved<'a> {
+    /// vmlinux or one of the kernel's own modules.
+    Kernel(&'a Export),
+    /// Module `.0` of the set.
+    Set(usize, &'a Export),
+    /// Nobody; `Some(module)` when the kernel's module that exported it is
+    /// replaced by the set's module of that name.
+    Unresolved(Option<&'a str>),
+}
+
+/// An import of a module resolved from module `provider` of the set.
+#[derive(Clone, Copy)]
+struct Edge {
+    provider: u32,
+    import: u32,
 }
 
 impl<'a> Checker<'a> {
     pub fn new(kernel: &'a Kernel) -> Self {
         Checker {
             kernel,
-            alongside: HashMap::default(),
+            set: Vec::new(),
+            providers: HashMap::default(),
+            replaced: HashSet::default(),
             allowlist: None,
         }
     }
 
-    /// Symbols exported by these modules (a vendor package, `--with` deps)
-    /// resolve imports as if the modules were loaded first.
+    /// Adds modules to the set loaded alongside (a vendor package, `--with`
+    /// deps): their exports resolve imports as if they were loaded first,
+    /// they replace the kernel's modules of the same name, and a module of
+    /// the set that the loader refuses provides nothing.
     pub fn with_modules(mut self, modules: &'a [Module]) -> Self {
         for m in modules {
+            let i = self.set.len();
+            self.set.push(m);
             for e in &m.exports {
-                self.alongside.entry(e.name.as_str()).or_insert(e);
+                self.providers.entry(e.name.as_str()).or_insert((i, e));
+            }
+        }
+        let names: HashSet<String> = self.set.iter().map(|m| m.name.replace('-', "_")).collect();
+        let mut seen: HashSet<&'a str> = HashSet::default();
+        for e in self.kernel.symvers.exports() {
+            if !e.is_vmlinux()
+                && seen.insert(e.module.as_str())
+                && names.contains(&module_name_of(&e.module))
+            {
+                self.replaced.insert(e.module.as_str());
             }
         }
         self
@@ -115,27 +213,112 @@ impl<'a> Checker<'a> {
         self
     }
 
-    /// Checks many modules in parallel; reports are in input order.
+    /// Checks many modules in parallel; reports are in input order. A
+    /// module that is also in the set (same path) gets the set's verdict;
+    /// the others are checked one by one against the kernel and the set.
     pub fn check_all(&self, modules: &[Module]) -> Vec<ModuleReport> {
-        modules.par_iter().map(|m| self.check(m)).collect()
+        let set = self.set_verdicts();
+        modules
+            .par_iter()
+            .map(|m| self.report_in(&set, m))
+            .collect()
     }
 
-    /// Resolves a symbol as the loader would: vmlinux first, then modules
-    /// shipped alongside, then the kernel's own modules. The flag says
-    /// whether it came from the kernel (vmlinux or an in-tree module).
-    fn resolve(&self, symbol: &str) -> Option<(&'a Export, bool)> {
+    /// Checks one module (against the kernel and the set, as `check_all`).
+    pub fn check(&self, module: &Module) -> ModuleReport {
+        let set = self.set_verdicts();
+        self.report_in(&set, module)
+    }
+
+    fn report_in(&self, set: &SetVerdicts<'_>, module: &Module) -> ModuleReport {
+        if let Some(&i) = set.by_path.get(module.path.as_str()) {
+            return set.reports[i].clone();
+        }
+        let (mut report, edges) = self.check_one(module);
+        for e in edges {
+            let p = e.provider as usize;
+            if set.refused[p] {
+                depends_on_refused(&mut report, module, e.import as usize, &set.reports[p]);
+            }
+        }
+        report.compatible = report.problems.is_empty();
+        report
+    }
+
+    /// The verdict on every module of the set: each checked on its own, then
+    /// the refusals propagated to the modules that import from them, until
+    /// nothing changes.
+    fn set_verdicts(&self) -> SetVerdicts<'a> {
+        let checked: Vec<(ModuleReport, Vec<Edge>)> =
+            self.set.par_iter().map(|m| self.check_one(m)).collect();
+        let mut reports = Vec::with_capacity(checked.len());
+        // Reverse dependencies: provider → (dependant, import).
+        let mut dependants: Vec<Vec<Edge>> = vec![Vec::new(); checked.len()];
+        for (i, (report, edges)) in checked.into_iter().enumerate() {
+            for e in edges {
+                dependants[e.provider as usize].push(Edge {
+                    provider: i as u32,
+                    import: e.import,
+                });
+            }
+            reports.push(report);
+        }
+        let mut refused: Vec<bool> = reports
+            .iter()
+            .map(|r| r.problems.iter().any(|p| p.kind.refuses()))
+            .collect();
+        let mut work: VecDeque<usize> = (0..reports.len()).filter(|&i| refused[i]).collect();
+        while let Some(p) = work.pop_front() {
+            for e in std::mem::take(&mut dependants[p]) {
+                let d = e.provider as usize;
+                if d == p {
+                    continue;
+                }
+                let (provider, dependant) = pair_mut(&mut reports, p, d);
+                if depends_on_refused(dependant, self.set[d], e.import as usize, provider)
+                    && !refused[d]
+                {
+                    refused[d] = true;
+                    work.push_back(d);
+                }
+            }
+        }
+        for r in &mut reports {
+            r.compatible = r.problems.is_empty();
+        }
+        let mut by_path = HashMap::default();
+        for (i, m) in self.set.iter().enumerate() {
+            by_path.entry(m.path.as_str()).or_insert(i);
+        }
+        SetVerdicts {
+            reports,
+            refused,
+            by_path,
+        }
+    }
+
+    /// Resolves a symbol as the loader would: vmlinux first, then the set,
+    /// then the kernel's own modules that the set does not replace.
+    fn resolve(&self, symbol: &str) -> Resolved<'a> {
         let k = self.kernel.export(symbol);
         if let Some(e) = k.filter(|e| e.is_vmlinux()) {
-            return Some((e, true));
+            return Resolved::Kernel(e);
         }
-        if let Some(e) = self.alongside.get(symbol) {
-            return Some((e, false));
+        if let Some(&(i, e)) = self.providers.get(symbol) {
+            return Resolved::Set(i, e);
         }
-        k.map(|e| (e, true))
+        match k {
+            Some(e) if self.replaced.contains(e.module.as_str()) => {
+                Resolved::Unresolved(Some(e.module.as_str()))
+            }
+            Some(e) => Resolved::Kernel(e),
+            None => Resolved::Unresolved(None),
+        }
     }
 
-    /// Checks one module.
-    pub fn check(&self, module: &Module) -> ModuleReport {
+    /// Checks one module on its own: the set's modules count as loaded.
+    /// Also returns the imports resolved from the set.
+    fn check_one(&self, module: &Module) -> (ModuleReport, Vec<Edge>) {
         let kernel = self.kernel;
         let kname = kernel.name.as_str();
         let modversions = kernel.modversions();
@@ -148,6 +331,7 @@ impl<'a> Checker<'a> {
         let gpl_ok = module.gpl_compatible();
         let imported_ns: Vec<&str> = module.modinfo.import_ns().collect();
         let self_name = module.name.replace('-', "_");
+        let mut edges = Vec::new();
 
         if !modversions {
             warnings.push(Warning {
@@ -171,6 +355,8 @@ impl<'a> Checker<'a> {
                             fix: format!("rebuild the module against the headers of {kname}"),
                             expected: Some(format!("0x{want:08x}")),
                             found: Some(format!("0x{found:08x}")),
+                            provider: None,
+                            cause: None,
                         });
                     }
                     (None, Some(_)) => warnings.push(Warning {
@@ -183,28 +369,49 @@ impl<'a> Checker<'a> {
             }
         }
 
-        for import in &module.imports {
+        for (n, import) in module.imports.iter().enumerate() {
             let sym = import.name.as_str();
-            let Some((export, from_kernel)) = self.resolve(sym) else {
-                if import.weak {
-                    warnings.push(Warning {
-                        symbol: sym.to_string(),
-                        kind: WarningKind::WeakUnresolved,
-                        message: format!("weak symbol {sym} is not exported: resolves to 0"),
+            let (export, from_kernel) = match self.resolve(sym) {
+                Resolved::Kernel(e) => (e, true),
+                Resolved::Set(i, e) => {
+                    edges.push(Edge {
+                        provider: i as u32,
+                        import: n as u32,
                     });
-                } else {
-                    problems.push(Problem {
-                        symbol: sym.to_string(),
-                        kind: ProblemKind::Missing,
-                        message: format!("unknown symbol {sym}: not exported by {kname}"),
-                        fix: format!(
-                            "ship (or pass with --with) the module that exports {sym}, or stop using it: it is not part of {kname}'s ABI"
-                        ),
-                        expected: None,
-                        found: None,
-                    });
+                    (e, false)
                 }
-                continue;
+                Resolved::Unresolved(replaced) => {
+                    let gone = replaced.map(|m| {
+                        format!(
+                            " (the kernel's {} exported it, but the checked set replaces that module)",
+                            module_name_of(m)
+                        )
+                    });
+                    let gone = gone.as_deref().unwrap_or("");
+                    if import.weak {
+                        warnings.push(Warning {
+                            symbol: sym.to_string(),
+                            kind: WarningKind::WeakUnresolved,
+                            message: format!(
+                                "weak symbol {sym} is not exported{gone}: resolves to 0"
+                            ),
+                        });
+                    } else {
+                        problems.push(Problem {
+                            symbol: sym.to_string(),
+                            kind: ProblemKind::Missing,
+                            message: format!("unknown symbol {sym}: not exported by {kname}{gone}"),
+                            fix: format!(
+                                "ship (or pass with --with) the module that exports {sym}, or stop using it: it is not part of {kname}'s ABI"
+                            ),
+                            expected: None,
+                            found: None,
+                            provider: None,
+                            cause: None,
+                        });
+                    }
+                    continue;
+                }
             };
             // GPL-only symbols are invisible to modules with a proprietary license.
             if export.export_type.gpl_only() && !gpl_ok {
@@ -221,6 +428,8 @@ impl<'a> Checker<'a> {
                     ),
                     expected: Some(export.export_type.to_string()),
                     found: Some(lic.to_string()),
+                    provider: None,
+                    cause: None,
                 });
                 continue;
             }
@@ -237,6 +446,8 @@ impl<'a> Checker<'a> {
                             fix: format!("rebuild the module with CONFIG_MODVERSIONS against {kname}"),
                             expected: Some(format!("0x{want:08x}")),
                             found: None,
+                            provider: None,
+                            cause: None,
                         }),
                         Some(v) => match v.get(sym) {
                             Some(&found) if found != u64::from(want) => problems.push(Problem {
@@ -248,6 +459,8 @@ impl<'a> Checker<'a> {
                                 ),
                                 expected: Some(format!("0x{want:08x}")),
                                 found: Some(format!("0x{found:08x}")),
+                                provider: None,
+                                cause: None,
                             }),
                             Some(_) => {}
                             None => warnings.push(Warning {
@@ -276,6 +489,8 @@ impl<'a> Checker<'a> {
                             fix: format!("{sym} is private to {list}: do not use it"),
                             expected: Some(ns.to_string()),
                             found: Some(module.name.clone()),
+                            provider: None,
+                            cause: None,
                         });
                     }
                 } else if !imported_ns.contains(&ns) {
@@ -288,6 +503,8 @@ impl<'a> Checker<'a> {
                         fix: format!("add MODULE_IMPORT_NS({ns}); to the module source"),
                         expected: Some(ns.to_string()),
                         found: (!imported_ns.is_empty()).then(|| imported_ns.join(",")),
+                        provider: None,
+                        cause: None,
                     });
                 }
             }
@@ -302,6 +519,8 @@ impl<'a> Checker<'a> {
                         ),
                         expected: None,
                         found: None,
+                        provider: None,
+                        cause: None,
                     });
                 }
             }
@@ -317,6 +536,8 @@ impl<'a> Checker<'a> {
                     fix: format!("build the module with kbuild against {kname}"),
                     expected: Some(kmagic.to_string()),
                     found: None,
+                    provider: None,
+                    cause: None,
                 }),
                 Some(m) if !same_magic(m, kmagic, versions.is_some() && modversions) => {
                     problems.push(Problem {
@@ -328,21 +549,89 @@ impl<'a> Checker<'a> {
                         ),
                         expected: Some(kmagic.to_string()),
                         found: Some(m.to_string()),
+                        provider: None,
+                        cause: None,
                     });
                 }
                 Some(_) => {}
             }
         }
 
-        ModuleReport {
+        let report = ModuleReport {
             path: module.path.clone(),
             name: module.name.clone(),
             kernel: kname.to_string(),
             compatible: problems.is_empty(),
             problems,
             warnings,
-        }
+        };
+        (report, edges)
     }
+}
+
+/// The set's verdicts (see [`Checker::set_verdicts`]).
+struct SetVerdicts<'a> {
+    reports: Vec<ModuleReport>,
+    /// Whether the loader refuses module `i` (an allowlist problem alone
+    /// does not keep it from loading).
+    refused: Vec<bool>,
+    /// A module's index in the set by its path (the first one).
+    by_path: HashMap<&'a str, usize>,
+}
+
+/// Mutable access to two different elements.
+fn pair_mut<T>(v: &mut [T], a: usize, b: usize) -> (&mut T, &mut T) {
+    if a < b {
+        let (lo, hi) = v.split_at_mut(b);
+        (&mut lo[a], &mut hi[0])
+    } else {
+        let (lo, hi) = v.split_at_mut(a);
+        (&mut hi[0], &mut lo[b])
+    }
+}
+
+/// Import `import` of `module` comes from `provider`, which the loader
+/// refuses: a `dependency` problem (a warning for a weak import, which
+/// resolves to 0). Returns whether a problem was added.
+fn depends_on_refused(
+    report: &mut ModuleReport,
+    module: &Module,
+    import: usize,
+    provider: &ModuleReport,
+) -> bool {
+    let Some(import) = module.imports.get(import) else {
+        return false;
+    };
+    let sym = import.name.as_str();
+    let prov = provider.name.as_str();
+    if import.weak {
+        report.warnings.push(Warning {
+            symbol: sym.to_string(),
+            kind: WarningKind::WeakUnresolved,
+            message: format!(
+                "weak symbol {sym} comes from {prov}, which is refused: resolves to 0"
+            ),
+        });
+        return false;
+    }
+    let Some(first) = provider.problems.iter().find(|p| p.kind.refuses()) else {
+        return false;
+    };
+    let cause = first.summary();
+    report.problems.push(Problem {
+        symbol: sym.to_string(),
+        kind: ProblemKind::Dependency,
+        message: format!(
+            "unknown symbol {sym}: only {prov} of the checked set exports it, and the loader refuses {prov} ({cause})"
+        ),
+        fix: format!("make {prov} loadable first: {}", first.fix),
+        expected: None,
+        found: None,
+        provider: Some(prov.to_string()),
+        cause: Some(cause),
+    });
+    report.compatible = false;
+    true
 }
 
 /// `same_magic`: with CRCs the kernel release (first word) may differ,

@@ -397,6 +397,8 @@ mod tests {
             fix: "rebuild".into(),
             expected: Some("0x9060323f".into()),
             found: Some("0xbce1a965".into()),
+            provider: None,
+            cause: None,
         };
         let reports = vec![
             report("a", "k1", vec![]),

@@ -17,6 +17,7 @@ const SYMVERS: &str = "\
 0x33333333\tns_thing\tvmlinux\tEXPORT_SYMBOL_GPL\tDMA_BUF
 0x44444444\tprivate_thing\tvmlinux\tEXPORT_SYMBOL_GPL\tmodule:kvm,kvm-intel
 0x55555555\tmii_link_ok\tdrivers/net/mii\tEXPORT_SYMBOL\t
+0x66666666\tphy_thing\tdrivers/net/vendor-phy\tEXPORT_SYMBOL\t
 ";
 
 fn kernel() -> Kernel {
@@ -216,6 +217,142 @@ fn modules_shipped_alongside_resolve_with_their_crcs() {
         .with_allowlist(&al)
         .check(&user2);
     assert_eq!(kinds(&r), vec![("printk".into(), ProblemKind::Allowlist)]);
+}
+
+fn module(spec: &Spec, path: &str) -> Module {
+    Module::parse(&spec.build(), path).unwrap()
+}
+
+#[test]
+fn a_set_module_replaces_the_kernels_module_of_its_name() {
+    let k = kernel();
+    let user = module(
+        &base("user")
+            .import("phy_thing", 0x6666_6666)
+            .import("mii_link_ok", 0x5555_5555),
+        "user.ko",
+    );
+    // Against the kernel alone, both come from its modules.
+    assert!(Checker::new(&k).check(&user).compatible);
+    // The set's vendor_phy (`-` and `_` are one) replaces the kernel's
+    // vendor-phy: its export is gone, mii's stays.
+    let mut phy = base("vendor_phy");
+    phy.exports = vec![("phy_other".into(), false, 0x1234_5678, String::new())];
+    let set = [module(&phy, "vendor_phy.ko"), user.clone()];
+    let reports = Checker::new(&k).with_modules(&set).check_all(&set);
+    assert!(reports[0].compatible, "{:?}", reports[0].problems);
+    assert_eq!(
+        kinds(&reports[1]),
+        vec![("phy_thing".into(), ProblemKind::Missing)]
+    );
+    assert!(
+        reports[1].problems[0].message.contains(
+            "the kernel's vendor_phy exported it, but the checked set replaces that module"
+        ),
+        "{}",
+        reports[1].problems[0].message
+    );
+    // The replacement's own export of the symbol takes its place, CRC and all.
+    phy.exports = vec![("phy_thing".into(), false, 0x6666_0000, String::new())];
+    let set = [module(&phy, "vendor_phy.ko"), user];
+    let r = Checker::new(&k).with_modules(&set).check_all(&set);
+    assert_eq!(kinds(&r[1]), vec![("phy_thing".into(), ProblemKind::Crc)]);
+    assert_eq!(r[1].problems[0].expected.as_deref(), Some("0x66660000"));
+}
+
+#[test]
+fn refusal_propagates_through_the_set_to_a_fixpoint() {
+    let k = kernel();
+    // a is refused (printk's CRC); b needs a; c needs b; w imports a weakly.
+    let mut a = base("a").import("printk", 0x1111_0000);
+    a.exports = vec![("a_op".into(), false, 0xa, String::new())];
+    let mut b = base("b").import("a_op", 0xa);
+    b.exports = vec![("b_op".into(), false, 0xb, String::new())];
+    let c = base("c").import("b_op", 0xb).import("printk", 0x1111_1111);
+    let mut w = base("w");
+    w.imports.push(("a_op".into(), true));
+    w.versions.as_mut().unwrap().push(("a_op".into(), 0xa));
+    // Listed dependants first: the order of the set does not matter.
+    let set = [
+        module(&c, "c.ko"),
+        module(&w, "w.ko"),
+        module(&b, "b.ko"),
+        module(&a, "a.ko"),
+    ];
+    let r = Checker::new(&k).with_modules(&set).check_all(&set);
+    let [rc, rw, rb, ra] = [&r[0], &r[1], &r[2], &r[3]];
+    assert_eq!(kinds(ra), vec![("printk".into(), ProblemKind::Crc)]);
+    assert_eq!(kinds(rb), vec![("a_op".into(), ProblemKind::Dependency)]);
+    let p = &rb.problems[0];
+    assert_eq!(p.provider.as_deref(), Some("a"));
+    assert_eq!(
+        p.cause.as_deref(),
+        Some("crc: printk: disagrees about version of symbol printk")
+    );
+    assert!(
+        p.message.contains("only a of the checked set exports it"),
+        "{}",
+        p.message
+    );
+    assert!(!rb.compatible);
+    // Two steps away: the cause is b's own first problem.
+    assert_eq!(kinds(rc), vec![("b_op".into(), ProblemKind::Dependency)]);
+    assert_eq!(rc.problems[0].provider.as_deref(), Some("b"));
+    assert!(rc.problems[0]
+        .cause
+        .as_deref()
+        .is_some_and(|c| c.starts_with("dependency: a_op: unknown symbol a_op")));
+    // A weak import of a refused module's symbol resolves to 0.
+    assert!(rw.compatible, "{:?}", rw.problems);
+    assert!(rw
+        .warnings
+        .iter()
+        .any(|x| x.symbol == "a_op" && x.kind == WarningKind::WeakUnresolved));
+    let json = serde_json::to_value(&rb.problems[0]).unwrap();
+    assert_eq!(json["kind"], "dependency");
+    assert_eq!(json["provider"], "a");
+
+    // Checked alone (not in the set), c still sees b refused.
+    let alone = Checker::new(&k)
+        .with_modules(&set[1..])
+        .check(&module(&c, "c.ko"));
+    assert_eq!(
+        kinds(&alone),
+        vec![("b_op".into(), ProblemKind::Dependency)]
+    );
+
+    // With a loadable, the whole chain loads.
+    let a_ok = base("a").import("printk", 0x1111_1111);
+    let mut a_ok = a_ok;
+    a_ok.exports = a.exports.clone();
+    let set = [
+        module(&c, "c.ko"),
+        module(&b, "b.ko"),
+        module(&a_ok, "a.ko"),
+    ];
+    let r = Checker::new(&k).with_modules(&set).check_all(&set);
+    assert!(r.iter().all(|r| r.compatible), "{r:#?}");
+}
+
+#[test]
+fn an_allowlist_refusal_does_not_propagate() {
+    // The allowlist is policy: the loader would still load the provider.
+    let k = kernel();
+    let mut lib = base("lib").import("printk", 0x1111_1111);
+    lib.exports = vec![("lib_op".into(), false, 0x10, String::new())];
+    let user = base("user").import("lib_op", 0x10);
+    let set = [module(&lib, "lib.ko"), module(&user, "user.ko")];
+    let mut al = Allowlist::default();
+    al.insert(AllowedSymbol::named("module_layout"));
+    let r = Checker::new(&k)
+        .with_modules(&set)
+        .with_allowlist(&al)
+        .check_all(&set);
+    assert_eq!(
+        kinds(&r[0]),
+        vec![("printk".into(), ProblemKind::Allowlist)]
+    );
+    assert!(r[1].compatible, "{:?}", r[1].problems);
 }
 
 #[test]

@@ -418,14 +418,13 @@ pub(crate) fn check(
                 let verdict = if r.compatible { "ok  " } else { "FAIL" };
                 let _ = writeln!(s, "{verdict} {} on {} ({})", r.name, r.kernel, r.path);
                 for p in &r.problems {
-                    let kind = serde_json::to_value(p.kind)?;
-                    let kind = kind.as_str().unwrap_or("");
+                    let kind = p.kind.as_str();
                     let sym = if p.symbol.is_empty() {
                         String::new()
                     } else {
                         format!("{}: ", p.symbol)
                     };
-                    let _ = write!(s, "     {kind:<9} {sym}{}", p.message);
+                    let _ = write!(s, "     {kind:<10} {sym}{}", p.message);
                     match (&p.expected, &p.found) {
                         (Some(e), Some(f)) => {
                             let _ = write!(s, " (kernel {e}, module {f})");
@@ -435,11 +434,11 @@ pub(crate) fn check(
                         }
                         _ => {}
                     }
-                    let _ = writeln!(s, "\n               fix: {}", p.fix);
+                    let _ = writeln!(s, "\n                fix: {}", p.fix);
                 }
                 for w in &r.warnings {
                     if !w.symbol.is_empty() {
-                        let _ = writeln!(s, "     warning   {}", w.message);
+                        let _ = writeln!(s, "     warning    {}", w.message);
                     }
                 }
             }

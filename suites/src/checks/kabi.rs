@@ -1,7 +1,10 @@
 //! The KABI case: every loaded out-of-tree module (taint flag `O` in
 //! `/proc/modules`) checked against the running kernel's Module.symvers the
 //! way the kernel's loader would (`certlab_kabi::Checker`), and, when the
-//! plan names them, against the OS release's KABI allowlists.
+//! plan names them, against the OS release's KABI allowlists. The modules
+//! are one set, as in `certlab kabi check` (`Checker::with_modules`): each
+//! replaces the kernel's module of its name, and one that imports a symbol
+//! only a refused module of the set exports is refused too (`dependency`).
 //!
 //! Everything is read through the target, so the check runs unchanged over
 //! SSH, locally and on a scripted machine:
