@@ -233,6 +233,11 @@ impl ModuleCache {
         ModuleCache { dir: dir.into() }
     }
 
+    /// The cache of input digests kept beside the modules (`digests/`).
+    pub fn digests(&self) -> crate::digest::DigestCache {
+        crate::digest::DigestCache::new(self.dir.join("digests"))
+    }
+
     fn entry(&self, bytes: &[u8]) -> std::path::PathBuf {
         use sha2::Digest;
         let h = hex::encode(sha2::Sha256::digest(bytes));
