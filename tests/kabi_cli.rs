@@ -279,3 +279,202 @@ fn a_cached_check_gives_identical_json() {
         "m.ko"
     ]));
 }
+
+/// A zstd frame of `blocks` RLE blocks of 128 KiB zeros: 4 bytes per
+/// 128 KiB, the cheapest real compression bomb there is.
+fn zstd_rle_bomb(blocks: usize) -> Vec<u8> {
+    // Magic; frame header: no content size, no checksum; window 2^17.
+    let mut b = vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, 7 << 3];
+    for i in 0..blocks {
+        let last = u32::from(i + 1 == blocks);
+        let header = last | (1 << 1) | ((128 << 10) << 3); // RLE block of 128 KiB
+        b.extend_from_slice(&header.to_le_bytes()[..3]);
+        b.push(0);
+    }
+    b
+}
+
+/// An ar archive (a `.deb`) of `members`, written out by hand.
+fn ar(members: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = b"!<arch>\n".to_vec();
+    for (name, body) in members {
+        let header = format!(
+            "{:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n",
+            name,
+            0,
+            0,
+            0,
+            "100644",
+            body.len()
+        );
+        assert_eq!(header.len(), 60);
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(body);
+        if body.len() % 2 == 1 {
+            out.push(b'\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn compression_bombs_are_bad_input_naming_file_and_limit() {
+    let s56 = common::symvers("6.1.0-56-amd64");
+    let dir = tempfile::tempdir().unwrap();
+    // 513 MiB of zeros in 16 KiB: over the 512 MiB module limit.
+    let bomb = dir.path().join("bomb.ko.zst");
+    std::fs::write(&bomb, zstd_rle_bomb(513 * 8)).unwrap();
+    let o = certlab(&[
+        "check",
+        "--no-cache",
+        "--kernel",
+        s56.to_str().unwrap(),
+        bomb.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(EXIT_BAD_INPUT), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}: kernel module larger than the limit of 512 MiB when decompressed",
+            bomb.display()
+        )),
+        "{err}"
+    );
+
+    // A package whose module member claims 600 MiB: refused from its tar
+    // header, before anything is read or allocated.
+    let mut tar_header = tar::Header::new_gnu();
+    tar_header
+        .set_path("./lib/modules/6.1.0-56-amd64/kernel/x.ko")
+        .unwrap();
+    tar_header.set_size(600 << 20);
+    tar_header.set_mode(0o644);
+    tar_header.set_cksum();
+    let deb = dir.path().join("bomb.deb");
+    std::fs::write(
+        &deb,
+        ar(&[
+            ("debian-binary", b"2.0\n"),
+            ("data.tar", tar_header.as_bytes()),
+        ]),
+    )
+    .unwrap();
+    let o = certlab(&[
+        "check",
+        "--no-cache",
+        "--kernel",
+        s56.to_str().unwrap(),
+        deb.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(EXIT_BAD_INPUT), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}: lib/modules/6.1.0-56-amd64/kernel/x.ko: kernel module larger than the limit of 512 MiB",
+            deb.display()
+        )),
+        "{err}"
+    );
+}
+
+/// `sha256sum` of bytes, by coreutils: a digest computed outside certlab.
+fn sha256sum(bytes: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8(out.stdout).unwrap()[..64].to_string()
+}
+
+/// A directory's digest as the JSON defines it: sha256 of the sorted
+/// `relative/path\0<sha256>\n` lines of its files.
+fn dir_digest(dir: &std::path::Path, rels: &[&str]) -> String {
+    let mut rels = rels.to_vec();
+    rels.sort();
+    let mut list = Vec::new();
+    for r in rels {
+        list.extend_from_slice(r.as_bytes());
+        list.push(0);
+        list.extend_from_slice(sha256sum(&std::fs::read(dir.join(r)).unwrap()).as_bytes());
+        list.push(b'\n');
+    }
+    sha256sum(&list)
+}
+
+#[test]
+fn input_digests_are_right_cold_warm_and_after_a_change() {
+    let s56 = common::symvers("6.1.0-56-amd64");
+    let real = common::modules("6.1.0-56-amd64").join("kernel/drivers/net");
+    let dir = tempfile::tempdir().unwrap();
+    let mods = dir.path().join("mods");
+    std::fs::create_dir_all(mods.join("phy")).unwrap();
+    let rels = ["mii.ko", "dummy.ko", "phy/libphy.ko"];
+    for r in rels {
+        std::fs::copy(real.join(r), mods.join(r)).unwrap();
+    }
+    let cache = dir.path().join("cache");
+    let check = |extra: &[&str]| {
+        let mut args = vec![
+            "check",
+            "--kernel",
+            s56.to_str().unwrap(),
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        args.push(mods.to_str().unwrap());
+        let o = certlab(&args);
+        assert_eq!(
+            o.status.code(),
+            Some(EXIT_OK),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let digests = |json: &str| -> Vec<(String, String)> {
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        v["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (
+                    i["path"].as_str().unwrap().to_string(),
+                    i["sha256"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let want = |mods_digest: String| {
+        vec![
+            (
+                s56.display().to_string(),
+                sha256sum(&std::fs::read(&s56).unwrap()),
+            ),
+            (mods.display().to_string(), mods_digest),
+        ]
+    };
+    let cache_s = cache.to_str().unwrap();
+    let plain = check(&["--no-cache"]);
+    assert_eq!(digests(&plain), want(dir_digest(&mods, &rels)));
+    let cold = check(&["--cache", cache_s]);
+    assert!(
+        std::fs::read_dir(cache.join("digests")).unwrap().count() >= 2,
+        "the cold run recorded the digests"
+    );
+    let warm = check(&["--cache", cache_s]);
+    assert_eq!(cold, plain);
+    assert_eq!(warm, plain);
+    // A module replaced in place (another size, new ctime) is hashed again.
+    std::fs::copy(real.join("macvlan.ko"), mods.join("dummy.ko")).unwrap();
+    let changed = check(&["--cache", cache_s]);
+    let d = digests(&changed);
+    assert_eq!(d, want(dir_digest(&mods, &rels)));
+    assert_ne!(d, digests(&plain));
+    assert_eq!(changed, check(&["--no-cache"]));
+}

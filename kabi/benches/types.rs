@@ -53,29 +53,32 @@ fn benches(c: &mut Criterion) {
 
     // The trixie .ko.xz set: cold (decompress everything) and through the cache.
     let xz = data().join("6.12.117+deb13-amd64").join("modules");
-    if xz.is_dir() {
-        let cache_dir =
-            std::env::temp_dir().join(format!("certlab-kabi-bench-cache-{}", std::process::id()));
-        let cache = ModuleCache::new(&cache_dir);
-        let cold = load_modules(&xz).unwrap();
-        let warm = load_modules_cached(&xz, Some(&cache)).unwrap();
-        assert_eq!(cold.len(), warm.len());
-        let again = load_modules_cached(&xz, Some(&cache)).unwrap();
-        for (a, b) in cold.iter().zip(&again) {
-            assert_eq!(
-                (&a.path, &a.name, &a.imports, &a.versions, &a.exports),
-                (&b.path, &b.name, &b.imports, &b.versions, &b.exports)
-            );
-        }
-        println!("{} .ko.xz modules", cold.len());
-        g.bench_function("read_ko_xz_set_uncached", |b| {
-            b.iter(|| load_modules(&xz).unwrap())
-        });
-        g.bench_function("read_ko_xz_set_cached", |b| {
-            b.iter(|| load_modules_cached(&xz, Some(&cache)).unwrap())
-        });
-        let _ = std::fs::remove_dir_all(&cache_dir);
+    assert!(
+        xz.is_dir(),
+        "{} missing: run scripts/fetch-kabi-data",
+        xz.display()
+    );
+    let cache_dir =
+        std::env::temp_dir().join(format!("certlab-kabi-bench-cache-{}", std::process::id()));
+    let cache = ModuleCache::new(&cache_dir);
+    let cold = load_modules(&xz).unwrap();
+    let warm = load_modules_cached(&xz, Some(&cache)).unwrap();
+    assert_eq!(cold.len(), warm.len());
+    let again = load_modules_cached(&xz, Some(&cache)).unwrap();
+    for (a, b) in cold.iter().zip(&again) {
+        assert_eq!(
+            (&a.path, &a.name, &a.imports, &a.versions, &a.exports),
+            (&b.path, &b.name, &b.imports, &b.versions, &b.exports)
+        );
     }
+    println!("{} .ko.xz modules", cold.len());
+    g.bench_function("read_ko_xz_set_uncached", |b| {
+        b.iter(|| load_modules(&xz).unwrap())
+    });
+    g.bench_function("read_ko_xz_set_cached", |b| {
+        b.iter(|| load_modules_cached(&xz, Some(&cache)).unwrap())
+    });
+    let _ = std::fs::remove_dir_all(&cache_dir);
     g.finish();
 }
 

@@ -1,7 +1,20 @@
 //! sha256 digests of inputs, so that reports say exactly what they checked.
+//!
+//! [`sha256_paths`] hashes many inputs at once: every regular file on a
+//! pool of threads (one per core), and — given a [`DigestCache`] — only the
+//! files whose identity changed since the last run. A file's identity is
+//! its path, size, modification and status-change times (nanoseconds) and
+//! inode: what `git`'s index and `make` trust. Rewriting a file changes its
+//! ctime, which no user can set back, so a stale digest needs a change that
+//! keeps size, both times and inode (a clock set back by root while the
+//! file is rewritten).
 
-use std::io::Read;
-use std::path::Path;
+use std::collections::HashMap;
+use std::io::{Read, Write as _};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
 
@@ -11,12 +24,138 @@ use crate::error::{Error, Result};
 /// of `relative/path\0<sha256 of content>\n` of every regular file in it
 /// (symlinks not followed).
 pub fn sha256_path(path: &Path) -> Result<String> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(path.display(), e))?;
-    if !meta.is_dir() {
-        return sha256_file(path);
+    let mut v = sha256_paths(&[path], None)?;
+    Ok(v.pop().unwrap_or_default())
+}
+
+/// [`sha256_path`] of each of `paths`, in order: the files hashed in
+/// parallel, those unchanged since the last run taken from `cache`.
+pub fn sha256_paths<P: AsRef<Path>>(
+    paths: &[P],
+    cache: Option<&DigestCache>,
+) -> Result<Vec<String>> {
+    // Every file to hash, as (input, relative path, full path, identity).
+    let mut inputs: Vec<Input> = Vec::with_capacity(paths.len());
+    for p in paths {
+        let p = p.as_ref();
+        let meta = std::fs::metadata(p).map_err(|e| Error::io(p.display(), e))?;
+        let files = if meta.is_dir() {
+            let mut files = Vec::new();
+            walk(p, &mut files)?;
+            files.sort_by(|a, b| a.0.cmp(&b.0));
+            files
+        } else {
+            vec![(PathBuf::new(), Identity::of(&meta))]
+        };
+        inputs.push(Input {
+            root: p.to_path_buf(),
+            is_dir: meta.is_dir(),
+            files,
+        });
     }
-    let mut files = Vec::new();
-    let mut stack = vec![path.to_path_buf()];
+
+    // Digests known from the last run.
+    let known: Vec<HashMap<PathBuf, (Identity, String)>> = inputs
+        .iter()
+        .map(|i| cache.map(|c| c.load(&i.root)).unwrap_or_default())
+        .collect();
+    let mut digests: Vec<Vec<Option<String>>> = inputs
+        .iter()
+        .zip(&known)
+        .map(|(i, k)| {
+            i.files
+                .iter()
+                .map(|(rel, id)| {
+                    k.get(rel)
+                        .filter(|(kid, _)| kid == id)
+                        .map(|(_, d)| d.clone())
+                })
+                .collect()
+        })
+        .collect();
+
+    // The rest, largest first, on one thread per core.
+    let mut todo: Vec<(usize, usize, u64)> = Vec::new();
+    for (i, (input, d)) in inputs.iter().zip(&digests).enumerate() {
+        for (j, ((_, id), known)) in input.files.iter().zip(d).enumerate() {
+            if known.is_none() {
+                todo.push((i, j, id.size));
+            }
+        }
+    }
+    todo.sort_by_key(|t| std::cmp::Reverse(t.2));
+    let hashed = hash_all(&inputs, &todo)?;
+    let changed = !hashed.is_empty();
+    for ((i, j), d) in hashed {
+        if let Some(slot) = digests.get_mut(i).and_then(|v| v.get_mut(j)) {
+            *slot = Some(d);
+        }
+    }
+
+    let mut out = Vec::with_capacity(inputs.len());
+    for (input, d) in inputs.iter().zip(&digests) {
+        let d: Vec<&str> = d.iter().map(|x| x.as_deref().unwrap_or("")).collect();
+        if changed {
+            if let Some(c) = cache {
+                c.store(input, &d);
+            }
+        }
+        if !input.is_dir {
+            out.push(d.first().copied().unwrap_or_default().to_string());
+            continue;
+        }
+        let mut h = Sha256::new();
+        for ((rel, _), digest) in input.files.iter().zip(&d) {
+            h.update(rel.to_string_lossy().as_bytes());
+            h.update([0]);
+            h.update(digest.as_bytes());
+            h.update(b"\n");
+        }
+        out.push(hex::encode(h.finalize()));
+    }
+    Ok(out)
+}
+
+/// One input: a file (one entry, empty relative path) or a directory.
+struct Input {
+    root: PathBuf,
+    is_dir: bool,
+    files: Vec<(PathBuf, Identity)>,
+}
+
+impl Input {
+    fn full(&self, rel: &Path) -> PathBuf {
+        if self.is_dir {
+            self.root.join(rel)
+        } else {
+            self.root.clone()
+        }
+    }
+}
+
+/// What says a file is unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Identity {
+    size: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+    ino: u64,
+}
+
+impl Identity {
+    fn of(m: &std::fs::Metadata) -> Self {
+        Identity {
+            size: m.len(),
+            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+            ctime_ns: i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
+            ino: m.ino(),
+        }
+    }
+}
+
+/// Every regular file under `root` (relative path, identity), symlinks not followed.
+fn walk(root: &Path, files: &mut Vec<(PathBuf, Identity)>) -> Result<()> {
+    let mut stack = vec![root.to_path_buf()];
     while let Some(d) = stack.pop() {
         let rd = std::fs::read_dir(&d).map_err(|e| Error::io(d.display(), e))?;
         for entry in rd {
@@ -27,32 +166,222 @@ pub fn sha256_path(path: &Path) -> Result<String> {
             if ft.is_dir() {
                 stack.push(entry.path());
             } else if ft.is_file() {
-                files.push(entry.path());
+                let path = entry.path();
+                let meta = entry.metadata().map_err(|e| Error::io(path.display(), e))?;
+                let rel = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
+                files.push((rel, Identity::of(&meta)));
             }
         }
     }
-    files.sort();
-    let mut h = Sha256::new();
-    for f in files {
-        let rel = f.strip_prefix(path).unwrap_or(&f);
-        h.update(rel.to_string_lossy().as_bytes());
-        h.update([0]);
-        h.update(sha256_file(&f)?.as_bytes());
-        h.update(b"\n");
-    }
-    Ok(hex::encode(h.finalize()))
+    Ok(())
 }
 
-fn sha256_file(path: &Path) -> Result<String> {
+/// Hashes the files `todo` names ((input, file, size)) on one thread per
+/// core; the first error wins.
+fn hash_all(
+    inputs: &[Input],
+    todo: &[(usize, usize, u64)],
+) -> Result<Vec<((usize, usize), String)>> {
+    let threads = std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1)
+        .min(todo.len());
+    let next = AtomicUsize::new(0);
+    let done: Mutex<Vec<((usize, usize), String)>> = Mutex::new(Vec::with_capacity(todo.len()));
+    let failed: Mutex<Option<Error>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let mut buf = vec![0u8; 1 << 18];
+                let mut mine = Vec::new();
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&(i, j, _)) = todo.get(k) else {
+                        break;
+                    };
+                    let Some((input, (rel, _))) =
+                        inputs.get(i).and_then(|x| Some((x, x.files.get(j)?)))
+                    else {
+                        continue;
+                    };
+                    match sha256_file(&input.full(rel), &mut buf) {
+                        Ok(d) => mine.push(((i, j), d)),
+                        Err(e) => {
+                            if let Ok(mut f) = failed.lock() {
+                                f.get_or_insert(e);
+                            }
+                            next.store(todo.len(), Ordering::Relaxed);
+                            break;
+                        }
+                    }
+                }
+                if let Ok(mut d) = done.lock() {
+                    d.append(&mut mine);
+                }
+            });
+        }
+    });
+    if let Some(e) = failed.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    let done = done.into_inner().unwrap_or_default();
+    if done.len() != todo.len() {
+        return Err(Error::Unrecognised {
+            path: String::new(),
+            msg: "a digest thread panicked".to_string(),
+        });
+    }
+    Ok(done)
+}
+
+fn sha256_file(path: &Path, buf: &mut [u8]) -> Result<String> {
     let mut f = std::fs::File::open(path).map_err(|e| Error::io(path.display(), e))?;
     let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
     loop {
-        let n = f.read(&mut buf).map_err(|e| Error::io(path.display(), e))?;
+        let n = f.read(buf).map_err(|e| Error::io(path.display(), e))?;
         if n == 0 {
             break;
         }
         h.update(&buf[..n]);
     }
     Ok(hex::encode(h.finalize()))
+}
+
+/// Digests of earlier runs, one file per input under a directory the
+/// caller chooses (the CLI: `digests/` in its module cache). A cache that
+/// cannot be read or written is ignored: the files are hashed again.
+#[derive(Debug, Clone)]
+pub struct DigestCache {
+    dir: PathBuf,
+}
+
+/// First line of a cache file; bump when its layout changes.
+const HEADER: &str = "certlab-digests 1";
+
+impl DigestCache {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        DigestCache { dir: dir.into() }
+    }
+
+    /// The cache file of an input, named by the sha256 of its absolute path.
+    fn file(&self, root: &Path) -> PathBuf {
+        let abs = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+        let h = hex::encode(Sha256::digest(abs.as_os_str().as_encoded_bytes()));
+        self.dir.join(format!("{}.tsv", &h[..32]))
+    }
+
+    /// Lines `sha256 size mtime_ns ctime_ns ino relative/path` (tabs).
+    fn load(&self, root: &Path) -> HashMap<PathBuf, (Identity, String)> {
+        let Ok(text) = std::fs::read_to_string(self.file(root)) else {
+            return HashMap::new();
+        };
+        let mut lines = text.lines();
+        if lines.next() != Some(HEADER) {
+            return HashMap::new();
+        }
+        lines
+            .filter_map(|l| {
+                let mut f = l.splitn(6, '\t');
+                let digest = f.next()?;
+                if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return None;
+                }
+                let id = Identity {
+                    size: f.next()?.parse().ok()?,
+                    mtime_ns: f.next()?.parse().ok()?,
+                    ctime_ns: f.next()?.parse().ok()?,
+                    ino: f.next()?.parse().ok()?,
+                };
+                Some((PathBuf::from(f.next()?), (id, digest.to_string())))
+            })
+            .collect()
+    }
+
+    fn store(&self, input: &Input, digests: &[&str]) {
+        let mut text = String::with_capacity(input.files.len() * 160);
+        text.push_str(HEADER);
+        text.push('\n');
+        for ((rel, id), d) in input.files.iter().zip(digests) {
+            let Some(rel) = rel.to_str() else {
+                continue; // not representable in the text file: hashed each run
+            };
+            if rel.contains(['\n', '\t']) || d.len() != 64 {
+                continue;
+            }
+            use std::fmt::Write as _;
+            let _ = writeln!(
+                text,
+                "{d}\t{}\t{}\t{}\t{}\t{rel}",
+                id.size, id.mtime_ns, id.ctime_ns, id.ino
+            );
+        }
+        let file = self.file(&input.root);
+        let tmp = file.with_extension(format!("tmp{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&self.dir)
+            .and_then(|()| std::fs::File::create(&tmp))
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .and_then(|()| std::fs::rename(&tmp, &file));
+        let _ = std::fs::remove_file(&tmp);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
+mod tests {
+    use super::*;
+
+    fn reference(path: &Path) -> String {
+        // The definition, written out: sorted `rel\0sha\n` lines.
+        let meta = std::fs::metadata(path).unwrap();
+        let file = |p: &Path| hex::encode(Sha256::digest(std::fs::read(p).unwrap()));
+        if !meta.is_dir() {
+            return file(path);
+        }
+        let mut files = Vec::new();
+        walk(path, &mut files).unwrap();
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut h = Sha256::new();
+        for (rel, _) in files {
+            h.update(format!("{}\0{}\n", rel.display(), file(&path.join(&rel))));
+        }
+        hex::encode(h.finalize())
+    }
+
+    #[test]
+    fn parallel_cached_digests_equal_the_definition_and_see_changes() {
+        let d = tempfile::tempdir().unwrap();
+        let tree = d.path().join("tree");
+        std::fs::create_dir_all(tree.join("a/b")).unwrap();
+        for (i, name) in ["x.ko", "a/y.ko", "a/b/z.ko", "a/b/empty"]
+            .iter()
+            .enumerate()
+        {
+            std::fs::write(tree.join(name), vec![i as u8; i * 100_000]).unwrap();
+        }
+        let single = tree.join("x.ko");
+        let cache = DigestCache::new(d.path().join("cache"));
+        let want = vec![reference(&tree), reference(&single)];
+        let paths = [tree.clone(), single.clone()];
+        assert_eq!(sha256_paths(&paths, None).unwrap(), want);
+        assert_eq!(sha256_paths(&paths, Some(&cache)).unwrap(), want, "cold");
+        assert_eq!(sha256_paths(&paths, Some(&cache)).unwrap(), want, "warm");
+        assert_eq!(
+            std::fs::read_dir(d.path().join("cache")).unwrap().count(),
+            2
+        );
+        // A changed file is hashed again.
+        std::fs::write(tree.join("a/y.ko"), b"changed").unwrap();
+        let want2 = vec![reference(&tree), reference(&single)];
+        assert_ne!(want2[0], want[0]);
+        assert_eq!(sha256_paths(&paths, Some(&cache)).unwrap(), want2);
+        // A corrupt cache file is ignored.
+        for e in std::fs::read_dir(d.path().join("cache")).unwrap() {
+            std::fs::write(e.unwrap().path(), "garbage\n1\t2").unwrap();
+        }
+        assert_eq!(sha256_paths(&paths, Some(&cache)).unwrap(), want2);
+        assert_eq!(sha256_path(&single).unwrap(), want2[1]);
+        // A missing input is an I/O error naming it.
+        let e = sha256_paths(&[d.path().join("nope")], Some(&cache)).unwrap_err();
+        assert!(!e.is_bad_input() && e.to_string().contains("nope"), "{e}");
+    }
 }

@@ -28,6 +28,14 @@ pub enum Error {
         format: &'static str,
         msg: String,
     },
+    /// An input that decompresses to more than its limit
+    /// ([`crate::compress::Limits`]): a corrupt file or a compression bomb.
+    #[error("{path}: {what} larger than the limit of {limit} when decompressed")]
+    TooLarge {
+        path: String,
+        what: &'static str,
+        limit: String,
+    },
     /// A package (`.deb`) or one of its members that cannot be read.
     #[error("{path}: {member}: {msg}")]
     Archive {

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::compress::{decoder, Compression};
+use crate::compress::{decoder, over_limit_message, Bounded, Compression, LimitedReader, Limits};
 use crate::error::{Error, Result};
 use crate::module::{is_module_name, Module, ModuleCache};
 use crate::symvers::{Export, Symvers};
@@ -45,8 +45,18 @@ impl Kernel {
 
     /// [`Kernel::load`], reading compressed modules through `cache`.
     pub fn load_cached<P: AsRef<Path>>(paths: &[P], cache: Option<&ModuleCache>) -> Result<Kernel> {
+        Self::load_with(paths, cache, &Limits::DEFAULT)
+    }
+
+    /// [`Kernel::load_cached`], decompressing every input within `limits`.
+    pub fn load_with<P: AsRef<Path>>(
+        paths: &[P],
+        cache: Option<&ModuleCache>,
+        limits: &Limits,
+    ) -> Result<Kernel> {
         let mut g = Gathered {
             cache: cache.cloned(),
+            limits: *limits,
             ..Gathered::default()
         };
         for p in paths {
@@ -62,7 +72,7 @@ impl Kernel {
             (Some(s), _) => s,
             // No Module.symvers: vmlinux's rows from the image, the
             // modules' rows from their own __ksymtab.
-            (None, Some((name, bytes))) => rebuilt_symvers(&bytes, &name, &modules)?,
+            (None, Some((name, bytes))) => rebuilt_symvers(&bytes, &name, &modules, limits)?,
             (None, None) => return Err(Error::NoSymvers { path: first }),
         };
         let vermagic = modules
@@ -137,8 +147,18 @@ pub fn load_modules(path: &Path) -> Result<Vec<Module>> {
 
 /// [`load_modules`], reading compressed modules through `cache`.
 pub fn load_modules_cached(path: &Path, cache: Option<&ModuleCache>) -> Result<Vec<Module>> {
+    load_modules_with(path, cache, &Limits::DEFAULT)
+}
+
+/// [`load_modules_cached`], decompressing every input within `limits`.
+pub fn load_modules_with(
+    path: &Path,
+    cache: Option<&ModuleCache>,
+    limits: &Limits,
+) -> Result<Vec<Module>> {
     let mut g = Gathered {
         cache: cache.cloned(),
+        limits: *limits,
         ..Gathered::default()
     };
     g.add(path)?;
@@ -156,13 +176,19 @@ struct Gathered {
     /// A kernel image (`boot/vmlinuz-*`) seen among the inputs: where, and its bytes.
     image: Option<(String, Vec<u8>)>,
     cache: Option<ModuleCache>,
+    limits: Limits,
 }
 
 /// Module.symvers as the build would have written it: the vmlinux rows
 /// rebuilt from the kernel image, then every module's exports under the
 /// module's path below `kernel/` (`drivers/net/mii`).
-fn rebuilt_symvers(image: &[u8], path: &str, modules: &[Module]) -> Result<Symvers> {
-    let mut s = crate::vmlinuz::symvers_from_image(image, path)?;
+fn rebuilt_symvers(
+    image: &[u8],
+    path: &str,
+    modules: &[Module],
+    limits: &Limits,
+) -> Result<Symvers> {
+    let mut s = crate::vmlinuz::symvers_from_image_with(image, path, limits)?;
     for m in modules {
         let p = m.path.rsplit(':').next().unwrap_or(&m.path);
         let rel = p.rsplit_once("/kernel/").map(|(_, r)| r).unwrap_or(p);
@@ -191,7 +217,8 @@ impl Gathered {
             return self.add_deb(&bytes, &shown);
         }
         if crate::rpm::is_rpm(&bytes) {
-            return self.add_tar(crate::rpm::tar_stream(&bytes, &shown)?, &shown, "payload");
+            let stream = crate::rpm::tar_stream_with(&bytes, &shown, &self.limits)?;
+            return self.add_tar(stream, &shown, "payload");
         }
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if crate::vmlinuz::is_image_name(name) || crate::vmlinuz::looks_like_image(&bytes) {
@@ -200,10 +227,11 @@ impl Gathered {
             return Ok(());
         }
         if is_module_name(name) || bytes.starts_with(b"\x7fELF") {
-            self.modules.push(Module::parse(&bytes, &shown)?);
+            self.modules
+                .push(Module::parse_with(&bytes, &shown, &self.limits)?);
             return Ok(());
         }
-        let s = Symvers::parse_bytes(&bytes, &shown)?;
+        let s = Symvers::parse_bytes_with(&bytes, &shown, &self.limits)?;
         self.symvers.get_or_insert(s);
         Ok(())
     }
@@ -213,7 +241,7 @@ impl Gathered {
         for cand in ["Module.symvers", "build/Module.symvers"] {
             let p = dir.join(cand);
             if self.symvers.is_none() && p.is_file() {
-                self.symvers = Some(Symvers::read(&p)?);
+                self.symvers = Some(Symvers::read_with(&p, &self.limits)?);
             }
         }
         let mut modules = Vec::new();
@@ -234,7 +262,7 @@ impl Gathered {
         symvers.sort();
         if self.symvers.is_none() {
             if let Some(p) = symvers.first() {
-                self.symvers = Some(Symvers::read(p)?);
+                self.symvers = Some(Symvers::read_with(p, &self.limits)?);
             }
         }
         if self.release.is_none() {
@@ -244,13 +272,10 @@ impl Gathered {
             let bytes = std::fs::read(p).map_err(|e| Error::io(p.display(), e))?;
             self.image = Some((p.display().to_string(), bytes));
         }
-        let cache = self.cache.as_ref();
+        let (cache, limits) = (self.cache.as_ref(), &self.limits);
         let parsed: Vec<Result<Module>> = modules
             .par_iter()
-            .map(|p| match cache {
-                Some(c) => c.read(p),
-                None => Module::read(p),
-            })
+            .map(|p| crate::module::read_file(p, cache, limits))
             .collect();
         for m in parsed {
             self.modules.push(m?);
@@ -276,8 +301,9 @@ impl Gathered {
             let mut buf = BufReader::with_capacity(1 << 16, entry);
             let head = buf.fill_buf().map_err(|e| arch_err(&id, e.to_string()))?;
             let kind = Compression::sniff(head);
-            let reader = decoder(kind, buf, shown)?;
-            self.add_tar(reader, shown, &id)?;
+            let limit = self.limits.payload;
+            let reader = LimitedReader::new(decoder(kind, buf, shown)?, Bounded::Payload, limit);
+            self.add_tar(Box::new(reader), shown, &id)?;
         }
         if !found_data {
             return Err(arch_err("data.tar.*", "no such member".to_string()));
@@ -326,6 +352,19 @@ impl Gathered {
                 if !wanted_symvers && !wanted_image && role != Some(MemberRole::Module) {
                     continue;
                 }
+                // The size is the member header's: refuse before reading.
+                let bound = if wanted_image {
+                    Bounded::Image
+                } else if wanted_symvers {
+                    Bounded::Symvers
+                } else {
+                    Bounded::Module
+                };
+                let limit = bound.limit(&self.limits);
+                if entry.size() > limit {
+                    outcome = Err(err(&member, over_limit_message(bound, limit)));
+                    return;
+                }
                 let mut data = Vec::with_capacity(entry.size() as usize);
                 if let Err(e) = entry.read_to_end(&mut data) {
                     outcome = Err(err(&member, e.to_string()));
@@ -339,7 +378,7 @@ impl Gathered {
                         self.release = release_of_path(&member);
                     }
                     if self.symvers.is_none() {
-                        match Symvers::parse_bytes(&data, &name) {
+                        match Symvers::parse_bytes_with(&data, &name, &self.limits) {
                             Ok(s) => self.symvers = Some(s),
                             Err(e) => {
                                 outcome = Err(e);
@@ -352,11 +391,11 @@ impl Gathered {
                         self.release = release_of_path(&member);
                     }
                     let results = &results;
-                    let cache = self.cache.clone();
+                    let (cache, limits) = (self.cache.clone(), self.limits);
                     scope.spawn(move |_| {
                         let m = match &cache {
-                            Some(c) => c.parse(&data, &name),
-                            None => Module::parse(&data, &name),
+                            Some(c) => c.parse_with(&data, &name, &limits),
+                            None => Module::parse_with(&data, &name, &limits),
                         };
                         if let Ok(mut r) = results.lock() {
                             r.push(m);

@@ -30,8 +30,9 @@ pub mod vmlinuz;
 
 pub use allowlist::{AllowedSymbol, Allowlist, ListFormat};
 pub use check::{Checker, ModuleReport, Problem, ProblemKind};
+pub use compress::Limits;
 pub use diff::{diff, KernelDiff};
 pub use error::{Error, Result};
-pub use kernel::{load_modules, load_modules_cached, Kernel, KernelStats};
+pub use kernel::{load_modules, load_modules_cached, load_modules_with, Kernel, KernelStats};
 pub use module::{Import, Modinfo, Module, ModuleCache, Version};
 pub use symvers::{Export, ExportType, Symvers};

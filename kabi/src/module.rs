@@ -12,7 +12,7 @@ use object::read::ReadRef;
 use object::Endianness;
 use serde::{Deserialize, Serialize};
 
-use crate::compress::decompress;
+use crate::compress::{decompress, Bounded, Limits};
 use crate::error::{Error, Result};
 use crate::symvers::{Export, ExportType};
 
@@ -170,12 +170,17 @@ pub struct Module {
 impl Module {
     /// Reads a module file (compressed or not).
     pub fn read(path: &Path) -> Result<Self> {
-        read_file(path, None)
+        read_file(path, None, &Limits::DEFAULT)
     }
 
     /// Parses module bytes (compressed or not); `path` names it in errors.
     pub fn parse(bytes: &[u8], path: &str) -> Result<Self> {
-        let data = decompress(bytes, path)?;
+        Self::parse_with(bytes, path, &Limits::DEFAULT)
+    }
+
+    /// [`Module::parse`], decompressing to at most `limits.module` bytes.
+    pub fn parse_with(bytes: &[u8], path: &str, limits: &Limits) -> Result<Self> {
+        let data = decompress(bytes, path, Bounded::Module, limits.module)?;
         let bad = |msg: &str| Error::Elf {
             path: path.to_string(),
             msg: msg.to_string(),
@@ -228,6 +233,11 @@ impl ModuleCache {
         ModuleCache { dir: dir.into() }
     }
 
+    /// The cache of input digests kept beside the modules (`digests/`).
+    pub fn digests(&self) -> crate::digest::DigestCache {
+        crate::digest::DigestCache::new(self.dir.join("digests"))
+    }
+
     fn entry(&self, bytes: &[u8]) -> std::path::PathBuf {
         use sha2::Digest;
         let h = hex::encode(sha2::Sha256::digest(bytes));
@@ -238,8 +248,14 @@ impl ModuleCache {
 
     /// Parses module bytes through the cache.
     pub fn parse(&self, bytes: &[u8], path: &str) -> Result<Module> {
+        self.parse_with(bytes, path, &Limits::DEFAULT)
+    }
+
+    /// [`ModuleCache::parse`] within `limits` (a cached module was within
+    /// them when it was parsed: a lower limit is not re-checked on a hit).
+    pub fn parse_with(&self, bytes: &[u8], path: &str, limits: &Limits) -> Result<Module> {
         if crate::compress::Compression::sniff(bytes) == crate::compress::Compression::None {
-            return Module::parse(bytes, path);
+            return Module::parse_with(bytes, path, limits);
         }
         let entry = self.entry(bytes);
         if let Ok(json) = std::fs::read(&entry) {
@@ -251,7 +267,7 @@ impl ModuleCache {
                 return Ok(m);
             }
         }
-        let m = Module::parse(bytes, path)?;
+        let m = Module::parse_with(bytes, path, limits)?;
         if let (Some(parent), Ok(json)) = (entry.parent(), serde_json::to_vec(&m)) {
             let tmp = entry.with_extension(format!("tmp{}", std::process::id()));
             let _ = std::fs::create_dir_all(parent)
@@ -263,14 +279,18 @@ impl ModuleCache {
 
     /// Reads a module file through the cache.
     pub fn read(&self, path: &Path) -> Result<Module> {
-        read_file(path, Some(self))
+        read_file(path, Some(self), &Limits::DEFAULT)
     }
 }
 
 /// Reads a module file: an uncompressed ELF module by reading only the
 /// parts the parser looks at ([`crate::sparse`]), anything else (compressed
 /// modules, odd layouts, malformed files) through a map of the whole file.
-fn read_file(path: &Path, cache: Option<&ModuleCache>) -> Result<Module> {
+pub(crate) fn read_file(
+    path: &Path,
+    cache: Option<&ModuleCache>,
+    limits: &Limits,
+) -> Result<Module> {
     let shown = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|e| Error::io(&shown, e))?;
     let len = file.metadata().map_err(|e| Error::io(&shown, e))?.len();
@@ -281,8 +301,8 @@ fn read_file(path: &Path, cache: Option<&ModuleCache>) -> Result<Module> {
     }
     let map = crate::mmap::map(&file).map_err(|e| Error::io(&shown, e))?;
     match cache {
-        Some(c) => c.parse(&map, &shown),
-        None => Module::parse(&map, &shown),
+        Some(c) => c.parse_with(&map, &shown, limits),
+        None => Module::parse_with(&map, &shown, limits),
     }
 }
 
@@ -596,7 +616,7 @@ fn read_word(b: &[u8], big_endian: bool) -> u64 {
 /// The `.BTF` section (split BTF over vmlinux's) of a module's bytes
 /// (compressed or not), when it has one.
 pub fn btf_section<'a>(bytes: &'a [u8], path: &str) -> Result<Option<std::borrow::Cow<'a, [u8]>>> {
-    let data = decompress(bytes, path)?;
+    let data = decompress(bytes, path, Bounded::Module, Limits::DEFAULT.module)?;
     let bad = |msg: String| Error::Elf {
         path: path.to_string(),
         msg,

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::io::{self, BufReader, Read};
 
-use crate::compress::{decoder, Compression};
+use crate::compress::{decoder, over_limit_message, Bounded, Compression, LimitedReader, Limits};
 use crate::error::{Error, Result};
 
 /// The lead: 96 bytes, of which only the magic still matters.
@@ -158,8 +158,8 @@ pub fn parse<'a>(bytes: &'a [u8], path: &str) -> Result<Package<'a>> {
 }
 
 impl<'a> Package<'a> {
-    /// The payload as a cpio reader.
-    fn cpio(&self, path: &str) -> Result<Cpio<Box<dyn Read + Send + 'a>>> {
+    /// The payload as a cpio reader, failing past `limit` decompressed bytes.
+    fn cpio(&self, path: &str, limit: u64) -> Result<Cpio<Box<dyn Read + Send + 'a>>> {
         let kind = Compression::sniff(self.payload);
         let raw = kind == Compression::None && self.payload.starts_with(b"0707");
         if kind == Compression::None && !raw {
@@ -172,7 +172,7 @@ impl<'a> Package<'a> {
                 ),
             ));
         }
-        let r = decoder(kind, self.payload, path)?;
+        let r = LimitedReader::new(decoder(kind, self.payload, path)?, Bounded::Payload, limit);
         Ok(Cpio {
             r: Box::new(BufReader::with_capacity(1 << 16, r)),
             left: 0,
@@ -325,8 +325,19 @@ pub fn members(
     path: &str,
     filter: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<(String, Vec<u8>)>> {
+    members_with(bytes, path, filter, &Limits::DEFAULT)
+}
+
+/// [`members`] within `limits`: the payload streams within
+/// `limits.payload`, each member read is at most `limits.member` bytes.
+pub fn members_with(
+    bytes: &[u8],
+    path: &str,
+    filter: &dyn Fn(&str) -> bool,
+    limits: &Limits,
+) -> Result<Vec<(String, Vec<u8>)>> {
     let pkg = parse(bytes, path)?;
-    let mut cpio = pkg.cpio(path)?;
+    let mut cpio = pkg.cpio(path, limits.payload)?;
     let mut out = Vec::new();
     let mut pending: HashMap<u32, Vec<String>> = HashMap::new();
     loop {
@@ -341,6 +352,13 @@ pub fn members(
         if e.nlink > 1 && e.size == 0 {
             pending.entry(e.ino).or_default().push(e.path);
             continue;
+        }
+        if e.size > limits.member {
+            return Err(archive_err(
+                path,
+                &e.path,
+                over_limit_message(Bounded::Member, limits.member),
+            ));
         }
         // Grown as read: a corrupt size must not allocate up front.
         let mut data = Vec::with_capacity(usize::try_from(e.size.min(1 << 24)).unwrap_or(0));
@@ -387,9 +405,19 @@ pub fn is_kernel_member(path: &str) -> bool {
 /// payload surface as I/O errors of the stream that name the member.
 /// Hard-link names without data are left out.
 pub fn tar_stream<'a>(bytes: &'a [u8], path: &str) -> Result<Box<dyn Read + Send + 'a>> {
+    tar_stream_with(bytes, path, &Limits::DEFAULT)
+}
+
+/// [`tar_stream`], the payload decompressed within `limits.payload`
+/// (the kernel reader bounds each member it keeps).
+pub fn tar_stream_with<'a>(
+    bytes: &'a [u8],
+    path: &str,
+    limits: &Limits,
+) -> Result<Box<dyn Read + Send + 'a>> {
     let pkg = parse(bytes, path)?;
     Ok(Box::new(TarStream {
-        cpio: pkg.cpio(path)?,
+        cpio: pkg.cpio(path, limits.payload)?,
         out: Vec::new(),
         pos: 0,
         in_data: None,

@@ -158,7 +158,21 @@ impl Symvers {
 
     /// Parses Module.symvers bytes, gzip'ed or not.
     pub fn parse_bytes(bytes: &[u8], path: &str) -> Result<Self> {
-        let data = crate::compress::decompress(bytes, path)?;
+        Self::parse_bytes_with(bytes, path, &crate::compress::Limits::DEFAULT)
+    }
+
+    /// [`Symvers::parse_bytes`], decompressing to at most `limits.symvers` bytes.
+    pub fn parse_bytes_with(
+        bytes: &[u8],
+        path: &str,
+        limits: &crate::compress::Limits,
+    ) -> Result<Self> {
+        let data = crate::compress::decompress(
+            bytes,
+            path,
+            crate::compress::Bounded::Symvers,
+            limits.symvers,
+        )?;
         let text = std::str::from_utf8(&data).map_err(|e| Error::Symvers {
             path: path.to_string(),
             line: 0,
@@ -169,8 +183,13 @@ impl Symvers {
 
     /// Reads and parses a Module.symvers file (gzip'ed or not).
     pub fn read(path: &std::path::Path) -> Result<Self> {
+        Self::read_with(path, &crate::compress::Limits::DEFAULT)
+    }
+
+    /// [`Symvers::read`] within `limits`.
+    pub fn read_with(path: &std::path::Path, limits: &crate::compress::Limits) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path.display(), e))?;
-        Self::parse_bytes(&bytes, &path.display().to_string())
+        Self::parse_bytes_with(&bytes, &path.display().to_string(), limits)
     }
 
     /// Writes the table in today's layout, in table order.

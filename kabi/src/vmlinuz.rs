@@ -17,7 +17,7 @@ use object::elf;
 use object::read::elf::{FileHeader, SectionHeader};
 use object::Endianness;
 
-use crate::compress::Compression;
+use crate::compress::{too_large, Bounded, Compression, Limits};
 use crate::error::{Error, Result};
 use crate::symvers::{Export, ExportType, Symvers};
 
@@ -53,8 +53,14 @@ pub enum VmlinuxError {
 }
 
 /// Unwraps and decompresses a kernel image (`vmlinuz`, `Image.gz`, EFI
-/// zboot, bzImage, or an ELF `vmlinux` given as is).
+/// zboot, bzImage, or an ELF `vmlinux` given as is), to at most
+/// [`Limits::DEFAULT`]`.image` bytes.
 pub fn unpack<'a>(bytes: &'a [u8], path: &str) -> Result<Vmlinux<'a>> {
+    unpack_with(bytes, path, Limits::DEFAULT.image)
+}
+
+/// [`unpack`], decompressing to at most `limit` bytes ([`Error::TooLarge`]).
+pub fn unpack_with<'a>(bytes: &'a [u8], path: &str, limit: u64) -> Result<Vmlinux<'a>> {
     let bad = |msg: String| Error::Unrecognised {
         path: path.to_string(),
         msg,
@@ -89,7 +95,7 @@ pub fn unpack<'a>(bytes: &'a [u8], path: &str) -> Result<Vmlinux<'a>> {
             .checked_add(len as usize)
             .and_then(|end| bytes.get(start..end))
             .ok_or_else(|| bad(format!("bzImage payload {start}+{len} is outside the file")))?;
-        let (data, c) = decompress_payload(payload, path)?;
+        let (data, c) = decompress_payload(payload, path, limit)?;
         return Ok(Vmlinux {
             kind: ImageKind::BzImage,
             compression: Some(c),
@@ -105,7 +111,7 @@ pub fn unpack<'a>(bytes: &'a [u8], path: &str) -> Result<Vmlinux<'a>> {
             .checked_add(len as usize)
             .and_then(|end| bytes.get(off as usize..end))
             .ok_or_else(|| bad("EFI zboot payload is outside the file".into()))?;
-        let (data, c) = decompress_payload(payload, path)?;
+        let (data, c) = decompress_payload(payload, path, limit)?;
         return Ok(Vmlinux {
             kind: ImageKind::EfiZboot,
             compression: Some(c),
@@ -119,9 +125,11 @@ pub fn unpack<'a>(bytes: &'a [u8], path: &str) -> Result<Vmlinux<'a>> {
             data: Cow::Borrowed(bytes),
         });
     }
-    let (data, c) = decompress_payload(bytes, path)
-        .map_err(|_| bad("not a kernel image (bzImage, EFI zboot, Image, vmlinux)".into()))?;
-    let inner = unpack(&data, path)?;
+    let (data, c) = decompress_payload(bytes, path, limit).map_err(|e| match e {
+        Error::TooLarge { .. } => e,
+        _ => bad("not a kernel image (bzImage, EFI zboot, Image, vmlinux)".into()),
+    })?;
+    let inner = unpack_with(&data, path, limit)?;
     Ok(Vmlinux {
         kind: if inner.kind == ImageKind::Elf {
             ImageKind::Compressed
@@ -137,35 +145,41 @@ fn is_arm64_image(b: &[u8]) -> bool {
     b.get(0x38..0x3c) == Some(b"ARM\x64") || b.get(0x38..0x3c) == Some(b"RSC\x05")
 }
 
-/// Decompresses a kernel payload by its magic; trailing bytes after the
-/// stream (the kernel appends the uncompressed size) are ignored.
-fn decompress_payload(p: &[u8], path: &str) -> Result<(Vec<u8>, &'static str)> {
+/// Decompresses a kernel payload by its magic, to at most `limit` bytes;
+/// trailing bytes after the stream (the kernel appends the uncompressed
+/// size) are ignored.
+fn decompress_payload(p: &[u8], path: &str, limit: u64) -> Result<(Vec<u8>, &'static str)> {
     let err = |format: &'static str, msg: String| Error::Decompress {
         path: path.to_string(),
         format,
         msg,
     };
-    let mut out = Vec::with_capacity(p.len() * 4);
+    let guess = (p.len() as u64).saturating_mul(4).min(limit);
+    let mut out = Vec::with_capacity(usize::try_from(guess).unwrap_or(0));
+    // One byte past the limit tells "at the limit" from "over it".
+    let cap = limit.saturating_add(1);
     let name = match Compression::sniff(p) {
         Compression::Gzip => {
             flate2::read::GzDecoder::new(p)
+                .take(cap)
                 .read_to_end(&mut out)
                 .map_err(|e| err("gzip", e.to_string()))?;
             "gzip"
         }
         Compression::Xz => {
-            xz_one_stream(p, &mut out).map_err(|m| err("xz", m))?;
+            xz_one_stream(p, &mut out, cap).map_err(|m| err("xz", m))?;
             "xz"
         }
         Compression::Zstd => {
             ruzstd::decoding::StreamingDecoder::new(p)
                 .map_err(|e| err("zstd", e.to_string()))?
+                .take(cap)
                 .read_to_end(&mut out)
                 .map_err(|e| err("zstd", e.to_string()))?;
             "zstd"
         }
         Compression::None if p.starts_with(&[0x02, 0x21, 0x4c, 0x18]) => {
-            lz4_legacy(&p[4..], &mut out).map_err(|m| err("lz4", m))?;
+            lz4_legacy(&p[4..], &mut out, cap).map_err(|m| err("lz4", m))?;
             "lz4"
         }
         Compression::None => {
@@ -181,26 +195,35 @@ fn decompress_payload(p: &[u8], path: &str) -> Result<(Vec<u8>, &'static str)> {
             return Err(err(what, "unsupported kernel payload compression".into()));
         }
     };
+    if out.len() as u64 > limit {
+        return Err(too_large(path, Bounded::Image, limit));
+    }
     Ok((out, name))
 }
 
-/// Decodes the first xz stream of `p`, ignoring what follows it.
-fn xz_one_stream(mut p: &[u8], out: &mut Vec<u8>) -> std::result::Result<(), String> {
+/// Decodes the first xz stream of `p`, ignoring what follows it; stops
+/// once `out` holds `cap` bytes.
+fn xz_one_stream(mut p: &[u8], out: &mut Vec<u8>, cap: u64) -> std::result::Result<(), String> {
     use xz2::stream::{Action, Status, Stream};
     let mut s = Stream::new_stream_decoder(u64::MAX, 0).map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; 1 << 20];
     loop {
-        if out.capacity() - out.len() < (1 << 20) {
-            out.reserve(16 << 20);
+        let room = usize::try_from(cap.saturating_sub(out.len() as u64)).unwrap_or(usize::MAX);
+        if room == 0 {
+            return Ok(());
         }
-        let before = s.total_in();
+        let chunk = buf.len().min(room);
+        let (in_before, out_before) = (s.total_in(), s.total_out());
         let status = s
-            .process_vec(p, out, Action::Run)
+            .process(p, &mut buf[..chunk], Action::Run)
             .map_err(|e| e.to_string())?;
-        let used = (s.total_in() - before) as usize;
+        let used = (s.total_in() - in_before) as usize;
+        let made = (s.total_out() - out_before) as usize;
+        out.extend_from_slice(&buf[..made]);
         p = &p[used..];
         match status {
             Status::StreamEnd => return Ok(()),
-            _ if p.is_empty() && used == 0 => return Err("truncated xz stream".into()),
+            _ if used == 0 && made == 0 => return Err("truncated xz stream".into()),
             _ => {}
         }
     }
@@ -208,8 +231,9 @@ fn xz_one_stream(mut p: &[u8], out: &mut Vec<u8>) -> std::result::Result<(), Str
 
 /// The kernel's lz4 "legacy" framing: blocks of `u32 size` + lz4 block,
 /// each decompressing to at most 8 MiB; a block of size 0, the end of the
-/// data, or the next magic number ends it.
-fn lz4_legacy(mut p: &[u8], out: &mut Vec<u8>) -> std::result::Result<(), String> {
+/// data, or the next magic number ends it. Stops once `out` holds `cap`
+/// bytes.
+fn lz4_legacy(mut p: &[u8], out: &mut Vec<u8>, cap: u64) -> std::result::Result<(), String> {
     const BLOCK: usize = 8 << 20;
     let mut buf = vec![0u8; BLOCK];
     while let Some(size) = u32_le(p, 0) {
@@ -221,7 +245,11 @@ fn lz4_legacy(mut p: &[u8], out: &mut Vec<u8>) -> std::result::Result<(), String
             break;
         };
         let n = lz4_flex::block::decompress_into(block, &mut buf).map_err(|e| e.to_string())?;
-        out.extend_from_slice(&buf[..n]);
+        let room = usize::try_from(cap.saturating_sub(out.len() as u64)).unwrap_or(usize::MAX);
+        out.extend_from_slice(&buf[..n.min(room)]);
+        if n >= room {
+            return Ok(());
+        }
         p = &p[4 + size as usize..];
     }
     Ok(())
@@ -454,7 +482,12 @@ pub fn btf_section<'d>(vmlinux: &'d [u8], path: &str) -> Result<Option<&'d [u8]>
 
 /// Rebuilds the vmlinux rows of Module.symvers from a kernel image.
 pub fn symvers_from_image(bytes: &[u8], path: &str) -> Result<Symvers> {
-    let v = unpack(bytes, path)?;
+    symvers_from_image_with(bytes, path, &Limits::DEFAULT)
+}
+
+/// [`symvers_from_image`], unpacking the image within `limits.image`.
+pub fn symvers_from_image_with(bytes: &[u8], path: &str, limits: &Limits) -> Result<Symvers> {
+    let v = unpack_with(bytes, path, limits.image)?;
     if v.kind == ImageKind::RawImage {
         return Err(Error::Unrecognised {
             path: path.to_string(),
@@ -550,7 +583,12 @@ fn image_in_deb(bytes: &[u8], shown: &str) -> Result<Option<(String, Vec<u8>)>> 
         let mut buf = std::io::BufReader::with_capacity(1 << 16, entry);
         let head = std::io::BufRead::fill_buf(&mut buf).map_err(|e| err(&id, e.to_string()))?;
         let kind = Compression::sniff(head);
-        let reader = crate::compress::decoder(kind, buf, shown)?;
+        let limit = Limits::DEFAULT.payload;
+        let reader = crate::compress::LimitedReader::new(
+            crate::compress::decoder(kind, buf, shown)?,
+            Bounded::Payload,
+            limit,
+        );
         let mut tar = tar::Archive::new(reader);
         for e in tar.entries().map_err(|e| err(&id, e.to_string()))? {
             let mut e = e.map_err(|e| err(&id, e.to_string()))?;
@@ -565,6 +603,13 @@ fn image_in_deb(bytes: &[u8], shown: &str) -> Result<Option<(String, Vec<u8>)>> 
                 && is_image_name(name)
                 && e.header().entry_type().is_file()
             {
+                let limit = Limits::DEFAULT.image;
+                if e.size() > limit {
+                    return Err(err(
+                        &member,
+                        crate::compress::over_limit_message(Bounded::Image, limit),
+                    ));
+                }
                 let mut data = Vec::new();
                 e.read_to_end(&mut data)
                     .map_err(|x| err(&member, x.to_string()))?;
@@ -626,7 +671,7 @@ mod tests {
         p.extend((block.len() as u32).to_le_bytes());
         p.extend(&block);
         p.extend((raw.len() as u32).to_le_bytes());
-        let (out, c) = decompress_payload(&p, "x").unwrap();
+        let (out, c) = decompress_payload(&p, "x", 1 << 30).unwrap();
         assert_eq!(c, "lz4");
         assert_eq!(out, raw);
     }

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use certlab_kabi::{
-    allowlist::AllowlistDiff, diff, digest::sha256_path, load_modules, load_modules_cached,
+    allowlist::AllowlistDiff, diff, digest::sha256_paths, load_modules, load_modules_cached,
     Allowlist, Checker, Kernel, KernelDiff, ListFormat, Module, ModuleCache, ModuleReport,
 };
 use serde::Serialize;
@@ -263,19 +263,25 @@ struct InputDigest {
     sha256: String,
 }
 
-fn digests<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Result<Vec<InputDigest>, CliError> {
-    let mut out: Vec<InputDigest> = Vec::new();
+/// The sha256 of every input (a directory: of its files' digests), each
+/// path once, in order; files hashed in parallel, unchanged ones taken from
+/// the module cache's digest cache.
+fn digests(paths: &[PathBuf], cache: Option<&ModuleCache>) -> Result<Vec<InputDigest>, CliError> {
+    let mut unique: Vec<&PathBuf> = Vec::with_capacity(paths.len());
     for p in paths {
-        let path = p.display().to_string();
-        if out.iter().any(|d| d.path == path) {
-            continue;
+        if !unique.contains(&p) {
+            unique.push(p);
         }
-        out.push(InputDigest {
-            sha256: sha256_path(p)?,
-            path,
-        });
     }
-    Ok(out)
+    let digests = sha256_paths(&unique, cache.map(ModuleCache::digests).as_ref())?;
+    Ok(unique
+        .into_iter()
+        .zip(digests)
+        .map(|(p, sha256)| InputDigest {
+            path: p.display().to_string(),
+            sha256,
+        })
+        .collect())
 }
 
 #[derive(Serialize)]
@@ -328,6 +334,48 @@ pub(crate) fn check(
     inputs: &[PathBuf],
     cache: Option<&ModuleCache>,
 ) -> Result<(i32, String), CliError> {
+    // The JSON records the sha256 of every input: hashed on threads of
+    // their own while the inputs are read and checked.
+    let input_paths: Vec<PathBuf> = kernel_specs
+        .iter()
+        .flat_map(|s| kernel_paths(s))
+        .chain(allowlist.map(Path::to_path_buf))
+        .chain(with.iter().cloned())
+        .chain(inputs.iter().cloned())
+        .collect();
+    std::thread::scope(|scope| {
+        let hashing = (format == Format::Json).then(|| {
+            let (paths, cache) = (&input_paths, cache);
+            scope.spawn(move || digests(paths, cache))
+        });
+        let digests = move || match hashing {
+            Some(h) => h
+                .join()
+                .unwrap_or_else(|_| Err(CliError::msg(exit::INFRA, "input digests failed"))),
+            None => Ok(Vec::new()),
+        };
+        check_inner(
+            kernel_specs,
+            allowlist,
+            with,
+            format,
+            inputs,
+            cache,
+            digests,
+        )
+    })
+}
+
+/// [`check`] once the digests are under way; `digests` waits for them.
+fn check_inner(
+    kernel_specs: &[String],
+    allowlist: Option<&Path>,
+    with: &[PathBuf],
+    format: Format,
+    inputs: &[PathBuf],
+    cache: Option<&ModuleCache>,
+    digests: impl FnOnce() -> Result<Vec<InputDigest>, CliError>,
+) -> Result<(i32, String), CliError> {
     let kernels = kernel_specs
         .iter()
         .map(|s| Kernel::load_cached(&kernel_paths(s), cache))
@@ -345,21 +393,21 @@ pub(crate) fn check(
         }
         modules.extend(found);
     }
-    let mut deps: Vec<Module> = Vec::new();
+    // Modules shipped together resolve each other's symbols: the checked
+    // ones first, then the --with ones, in one list (no copies).
+    let checked = modules.len();
     for p in with {
-        deps.extend(load_modules_cached(p, cache)?);
+        modules.extend(load_modules_cached(p, cache)?);
     }
-    // Modules shipped together resolve each other's symbols.
-    let mut alongside = modules.clone();
-    alongside.extend(deps);
+    let (alongside, modules) = (&modules[..], &modules[..checked]);
 
     let mut reports: Vec<ModuleReport> = Vec::new();
     for k in &kernels {
-        let mut checker = Checker::new(k).with_modules(&alongside);
+        let mut checker = Checker::new(k).with_modules(alongside);
         if let Some(l) = &list {
             checker = checker.with_allowlist(l);
         }
-        reports.extend(checker.check_all(&modules));
+        reports.extend(checker.check_all(modules));
     }
     let incompatible = reports.iter().filter(|r| !r.compatible).count();
     let code = if incompatible > 0 {
@@ -384,16 +432,9 @@ pub(crate) fn check(
                 modules: &'a [ModuleReport],
                 summary: Summary,
             }
-            let paths = kernel_specs
-                .iter()
-                .flat_map(|s| kernel_paths(s))
-                .chain(allowlist.map(Path::to_path_buf))
-                .chain(with.iter().cloned())
-                .chain(inputs.iter().cloned())
-                .collect::<Vec<_>>();
             json_text(&Out {
                 command: "kabi check",
-                inputs: digests(paths.iter().map(PathBuf::as_path))?,
+                inputs: digests()?,
                 kernels: kernels.iter().map(kernel_json).collect(),
                 modules: &reports,
                 summary: Summary {
@@ -509,7 +550,7 @@ fn diff_cmd(
                 .collect();
             print_json(&Out {
                 command: "kabi diff",
-                inputs: digests(paths.iter().map(PathBuf::as_path))?,
+                inputs: digests(&paths, None)?,
                 old_kernel: kernel_json(&o),
                 new_kernel: kernel_json(&n),
                 diff: &d,
