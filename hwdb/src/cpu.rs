@@ -157,6 +157,9 @@ fn detect_arch(ev: &CpuEvidence<'_>) -> (Arch, CpuSource) {
                 return (Arch::Arm, CpuSource::DmiProcessor);
             }
         }
+        if DMI_ARM_ONLY_MANUFACTURERS.iter().any(|m| manuf.contains(m)) {
+            return (Arch::Arm, CpuSource::DmiProcessor);
+        }
         if x86_vendor_from_manufacturer(&manuf).is_some() {
             return (Arch::X86, CpuSource::DmiProcessor);
         }
@@ -463,11 +466,21 @@ fn arm(ev: &CpuEvidence<'_>, id: &mut CpuIdentification) {
     if !core.is_empty() {
         set_str(id, "core", &core, src);
     }
+    // A HiSilicon server chip named in SMBIOS type 4 (manufacturer HiSilicon
+    // and a server chip name in the version): the parts it may have.
+    let hisi_soc = dmi_manuf
+        .as_deref()
+        .filter(|m| m.to_ascii_lowercase().contains("hisilicon"))
+        .and(dmi_version.as_deref())
+        .and_then(hisi_server_soc);
     let Some(&(imp, part)) = distinct.first() else {
         // No numbers at all: vendor by DMI manufacturer only.
         if proc_strings.contains("phytium") {
             set_family(id, Family::Phytium, proc_src);
             set_str(id, "vendor", "Phytium", proc_src);
+        } else if hisi_soc.is_some() {
+            set_family(id, Family::Kunpeng, proc_src);
+            set_str(id, "vendor", "HiSilicon", proc_src);
         } else if proc_strings.contains("ampere") {
             set_family(id, Family::Ampere, proc_src);
             set_str(id, "vendor", "Ampere", proc_src);
@@ -508,6 +521,12 @@ fn arm(ev: &CpuEvidence<'_>, id: &mut CpuIdentification) {
                 // TSV110 is the Kunpeng 920 core (cputype.h, lscpu-arm.c).
                 set_str(id, "model_name", "Kunpeng 920", src);
             }
+        }
+        0x41 if homogeneous && hisi_soc.is_some_and(|parts| parts.contains(&part)) => {
+            // Hi1610/Hi1612/Hi1616: Cortex-A57/A72 cores, HiSilicon in
+            // SMBIOS type 4 (cpu_tables::HISI_EARLY_SERVER_SOCS).
+            set_family(id, Family::Kunpeng, proc_src);
+            set_str(id, "vendor", "HiSilicon", proc_src);
         }
         0x4e if part == 0x010 => {
             // Olympus: the core of NVIDIA's datacenter CPU after Grace (Vera).

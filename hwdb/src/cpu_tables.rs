@@ -174,6 +174,49 @@ pub const ARM_PARTS: &[(u8, u16, &str)] = &[
 /// which is why [`crate::cpu`] also requires a homogeneous CPU set.
 pub const HISI_SERVER_PARTS: &[u16] = &[0xd01, 0xd02, 0xd06];
 
+/// HiSilicon server SoCs before Kunpeng 920, by the chip name firmware
+/// writes in the SMBIOS type 4 `Version`, with the Arm Ltd core they are
+/// built from: their type 4 `ID` (MIDR_EL1, DSP0134 7.5.3.3) carries
+/// implementer 0x41 and the Cortex part, not HiSilicon's 0x48, so only the
+/// type 4 manufacturer and version tell them from any other Cortex machine.
+/// - Hi1610 = Hip05 (D02 board): Cortex-A57 (Linux
+///   `arch/arm64/boot/dts/hisilicon/hip05.dtsi`, `arm,cortex-a57`);
+/// - Hi1612 = Hip06 (D03 board): Cortex-A72 (`hip06.dtsi`, `arm,cortex-a72`);
+/// - Hi1616 = Hip07 (D05 board), sold as Kunpeng 916: Cortex-A72
+///   (`hip07.dtsi`, `arm,cortex-a72`).
+///
+/// Firmware of the D05 generation writes the family name `Hi16xx`: either
+/// core then.
+pub const HISI_EARLY_SERVER_SOCS: &[(&str, &[u16])] = &[
+    ("hi1610", &[0xd07]),
+    ("hi1612", &[0xd08]),
+    ("hi1616", &[0xd08]),
+    ("hi16xx", &[0xd07, 0xd08]),
+];
+
+/// HiSilicon's server chip names in an SMBIOS type 4 `Version`: one of
+/// [`HISI_EARLY_SERVER_SOCS`] (with the Cortex parts it may have), or
+/// Hi1620 / "Kunpeng" (Kunpeng 920 and later: TaiShan cores of
+/// implementer 0x48, [`HISI_SERVER_PARTS`]).
+pub fn hisi_server_soc(version: &str) -> Option<&'static [u16]> {
+    let v = version.to_ascii_lowercase();
+    if let Some((_, parts)) = HISI_EARLY_SERVER_SOCS
+        .iter()
+        .find(|(name, _)| v.contains(name))
+    {
+        return Some(parts);
+    }
+    (v.contains("hi1620") || v.contains("kunpeng")).then_some(&[])
+}
+
+/// SMBIOS type 4 manufacturers that make only Arm processors, lower case:
+/// a type 4 record naming one is an Arm machine even when its `Family` is
+/// `Other` and its `ID` is empty (SMBIOS 2.x firmware has neither an Arm
+/// family code nor MIDR in `ID`). Phytium (implementer 0x70), HiSilicon
+/// (0x48, and the Cortex-based Hi16xx/Kirin), Ampere (0xc0, and the
+/// Neoverse-based Altra): cputype.h `ARM_CPU_IMP_*`, lscpu-arm.c.
+pub const DMI_ARM_ONLY_MANUFACTURERS: &[&str] = &["phytium", "hisilicon", "ampere"];
+
 pub fn arm_implementer_name(imp: u8) -> Option<&'static str> {
     ARM_IMPLEMENTERS
         .iter()

@@ -354,6 +354,14 @@ fn pci_devices(
     if let Some(f) = &inv.modules_alias {
         ev.insert("pci_devices.driver_expected".into(), f.source.clone());
     }
+    let builtin = inv
+        .modules_builtin
+        .as_ref()
+        .map(|f| crate::modalias::builtin_modules(&f.text))
+        .unwrap_or_default();
+    if let Some(f) = &inv.modules_builtin {
+        ev.insert("pci_devices.driver_builtin".into(), f.source.clone());
+    }
     let out = merged
         .into_values()
         .filter_map(|d| {
@@ -401,6 +409,21 @@ fn pci_devices(
             // cannot be named: an empty list proves nothing.
             if key.base_class.is_none() && p.driver_expected.is_empty() {
                 p.driver_match = Some(DriverMatch::Unknown);
+            }
+            // modules.alias cannot name a built-in driver: bound to one is
+            // the kernel's own driver.
+            if matches!(
+                p.driver_match,
+                Some(DriverMatch::Other | DriverMatch::Unknown)
+            ) {
+                if let Some(bound) = p.driver_bound.as_deref() {
+                    if builtin
+                        .iter()
+                        .any(|m| crate::modalias::driver_is_module(bound, m))
+                    {
+                        p.driver_match = Some(DriverMatch::BuiltIn);
+                    }
+                }
             }
             Some(p)
         })

@@ -59,6 +59,10 @@ pub struct Inventory {
     pub sysfs_pci: Vec<SysfsPciDevice>,
     /// The running kernel's `modules.alias`
     pub modules_alias: Option<Fact>,
+    /// The running kernel's `modules.builtin`: modules linked into the
+    /// image, whose drivers `modules.alias` cannot name.
+    #[serde(default)]
+    pub modules_builtin: Option<Fact>,
     /// `/etc/os-release`
     pub os_release: Option<Fact>,
     /// `uname -r`

@@ -503,6 +503,17 @@ pub fn driver_is_module(driver: &str, module: &str) -> bool {
         .any(|(mm, dd)| norm(mm) == m && norm(dd) == d)
 }
 
+/// The module names of a kernel's `modules.builtin` (one path per line,
+/// `kernel/drivers/ata/ahci.ko`), `-` written `_` as the kernel does.
+pub fn builtin_modules(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.rsplit('/').next())
+        .map(|f| norm(f.strip_suffix(".ko").unwrap_or(f)))
+        .collect()
+}
+
 /// Compare the bound driver with the expected modules.
 /// `alias_known`: a `modules.alias` was available; `binding_known`: the
 /// input shows bindings (so `bound == None` means unbound).

@@ -117,6 +117,10 @@ pub enum DriverMatch {
     Expected,
     /// Bound to a driver `modules.alias` does not name for it.
     Other,
+    /// Bound to a driver built into the kernel image (`modules.builtin`):
+    /// `modules.alias` never names those, so this is the kernel's own
+    /// driver, not another one.
+    BuiltIn,
     /// No driver bound, but an in-kernel module would claim it.
     UnboundDriverExists,
     /// No in-kernel module claims it.

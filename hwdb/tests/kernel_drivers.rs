@@ -91,32 +91,54 @@ struct Tally {
     agree: usize,
     /// Bindings the evidence cannot judge (class not shown, nothing device-specific).
     unknown: usize,
+    /// Bound to a driver built into the kernel (`DriverMatch::BuiltIn`).
+    builtin: Vec<String>,
     explained: Vec<String>,
     disagree: Vec<String>,
 }
 
-/// Module names built into the kernel image (`modules.builtin`), `-` → `_`.
-fn builtin_modules() -> Vec<String> {
+/// The kernel's `modules.builtin` (as `scripts/fetch-kernel` unpacks it
+/// under `root/lib/modules/VER/`). Missing data fails, naming the script:
+/// an empty list would let every built-in driver pass as "explained".
+fn modules_builtin_text() -> String {
     let dir = kernel_dir().join("root/lib/modules");
-    let Some(ver) = std::fs::read_dir(&dir)
-        .ok()
-        .and_then(|mut r| r.next())
-        .and_then(|e| e.ok())
-    else {
-        return Vec::new();
-    };
-    let text = std::fs::read_to_string(ver.path().join("modules.builtin")).unwrap_or_default();
-    text.lines()
-        .filter_map(|l| l.rsplit('/').next())
-        .map(|f| f.trim_end_matches(".ko").replace('-', "_"))
-        .collect()
+    let ver = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (run scripts/fetch-kernel to unpack the kernel with its modules.builtin)",
+                dir.display()
+            )
+        })
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.is_dir())
+        .unwrap_or_else(|| {
+            panic!(
+                "{}: no kernel version directory (run scripts/fetch-kernel)",
+                dir.display()
+            )
+        });
+    let p = ver.join("modules.builtin");
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run scripts/fetch-kernel to fetch the kernel again)",
+            p.display()
+        )
+    });
+    assert!(
+        text.lines().count() > 100,
+        "{}: only {} lines, not a distribution kernel's modules.builtin (run scripts/fetch-kernel)",
+        p.display(),
+        text.lines().count()
+    );
+    text
 }
 
-fn tally(name: &str, source: &str, text: String, alias: &str) -> Tally {
-    let builtin = builtin_modules();
+fn tally(name: &str, source: &str, text: String, alias: &str, builtin: &str) -> Tally {
     let inv = Inventory {
         lspci: Some(Fact::new(source, text)),
         modules_alias: Some(Fact::new("modules.alias", alias.to_string())),
+        modules_builtin: Some(Fact::new("modules.builtin", builtin.to_string())),
         ..Inventory::default()
     };
     let p = identify(&inv, PciIds::embedded());
@@ -134,12 +156,8 @@ fn tally(name: &str, source: &str, text: String, alias: &str) -> Tally {
         } else if d.driver_match == Some(DriverMatch::Unknown) {
             // /proc/bus/pci/devices: no class, and no device-specific alias.
             t.unknown += 1;
-        } else if builtin
-            .iter()
-            .any(|m| certlab_hwdb::modalias::driver_is_module(bound, m))
-        {
-            t.explained
-                .push(format!("{line} (built into this kernel: modules.builtin)"));
+        } else if d.driver_match == Some(DriverMatch::BuiltIn) {
+            t.builtin.push(line);
         } else if let Some((_, why)) = NOT_IN_MODULES_ALIAS.iter().find(|(n, _)| *n == bound) {
             t.explained.push(format!("{line} ({why})"));
         } else {
@@ -168,7 +186,7 @@ fn h100_node_lspci_k_drivers_agree_with_real_modules_alias() {
     let alias = modules_alias_text();
     let text = std::fs::read_to_string(common::fixtures().join("lspci/lspci-vvv.txt"))
         .expect("lspci fixture");
-    let t = tally("h100", "lspci -vvv", text, &alias);
+    let t = tally("h100", "lspci -vvv", text, &alias, &modules_builtin_text());
     eprintln!(
         "h100 lspci -vvv: {} bound drivers agree, {} explained, {} disagree",
         t.agree,
@@ -185,6 +203,7 @@ fn h100_node_lspci_k_drivers_agree_with_real_modules_alias() {
 #[test]
 fn proc_bus_pci_drivers_agree_with_real_modules_alias() {
     let alias = modules_alias_text();
+    let builtin = modules_builtin_text();
     let mut total = Tally::default();
     for dir in common::machine_dirs() {
         let p = dir.join("proc-bus-pci-devices.txt");
@@ -195,15 +214,17 @@ fn proc_bus_pci_drivers_agree_with_real_modules_alias() {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let t = tally(&name, "/proc/bus/pci/devices", text, &alias);
+        let t = tally(&name, "/proc/bus/pci/devices", text, &alias, &builtin);
         total.agree += t.agree;
         total.unknown += t.unknown;
+        total.builtin.extend(t.builtin);
         total.explained.extend(t.explained);
         total.disagree.extend(t.disagree);
     }
     eprintln!(
-        "/proc/bus/pci/devices dumps: {} bound drivers agree, {} explained, {} disagree, {} not judged (class not shown)",
+        "/proc/bus/pci/devices dumps: {} bound drivers agree, {} built in, {} explained, {} disagree, {} not judged (class not shown)",
         total.agree,
+        total.builtin.len(),
         total.explained.len(),
         total.disagree.len(),
         total.unknown
@@ -213,4 +234,66 @@ fn proc_bus_pci_drivers_agree_with_real_modules_alias() {
     }
     assert!(total.disagree.is_empty(), "{:#?}", total.disagree);
     assert!(total.agree >= 100, "only {} agree", total.agree);
+    // The LoongArch KVM guest's bridges (shpchp, built into Debian's kernel).
+    assert!(
+        !total.builtin.is_empty(),
+        "no built-in driver among the dumps"
+    );
+}
+
+/// A device bound to a driver the kernel has built in (listed in its
+/// `modules.builtin`, never in `modules.alias`) is the kernel's own driver:
+/// `BuiltIn`, not `Other`. The real dump: a LoongArch KVM guest whose PCI
+/// bridges are bound to `shpchp`, which Debian builds in.
+#[test]
+fn a_driver_built_into_the_kernel_is_builtin_not_other() {
+    let alias = modules_alias_text();
+    let builtin = modules_builtin_text();
+    assert!(
+        certlab_hwdb::modalias::builtin_modules(&builtin)
+            .iter()
+            .any(|m| m == "shpchp"),
+        "this kernel's modules.builtin lacks shpchp"
+    );
+    let dump = common::fixtures()
+        .join("machines/loongson--ul-loongarch-kvm_on_loongson_3c6000/proc-bus-pci-devices.txt");
+    let text = std::fs::read_to_string(&dump).expect("dump");
+    let identify_with = |builtin: Option<&str>| {
+        let inv = Inventory {
+            lspci: Some(Fact::new("/proc/bus/pci/devices", text.clone())),
+            modules_alias: Some(Fact::new("modules.alias", alias.clone())),
+            modules_builtin: builtin.map(|b| Fact::new("modules.builtin", b.to_string())),
+            ..Inventory::default()
+        };
+        identify(&inv, PciIds::embedded())
+    };
+    let with = identify_with(Some(&builtin));
+    let shpc: Vec<_> = with
+        .pci_devices
+        .iter()
+        .filter(|d| d.driver_bound.as_deref() == Some("shpchp"))
+        .collect();
+    assert!(
+        !shpc.is_empty(),
+        "no device bound to shpchp in {}",
+        dump.display()
+    );
+    for d in &shpc {
+        assert_eq!(d.driver_match, Some(DriverMatch::BuiltIn), "{}", d.address);
+    }
+    assert_eq!(
+        with.evidence
+            .get("pci_devices.driver_builtin")
+            .map(String::as_str),
+        Some("modules.builtin")
+    );
+    // Without modules.builtin the same binding cannot be called built in.
+    let without = identify_with(None);
+    for d in without
+        .pci_devices
+        .iter()
+        .filter(|d| d.driver_bound.as_deref() == Some("shpchp"))
+    {
+        assert_ne!(d.driver_match, Some(DriverMatch::BuiltIn), "{}", d.address);
+    }
 }

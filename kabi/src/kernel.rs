@@ -62,10 +62,30 @@ impl Kernel {
         for p in paths {
             g.add(p.as_ref())?;
         }
-        let first = paths
-            .first()
+        let sources: Vec<String> = paths
+            .iter()
             .map(|p| p.as_ref().display().to_string())
-            .unwrap_or_default();
+            .collect();
+        g.finish(sources)
+    }
+
+    /// A kernel from the bytes of one file — a `.deb` or `.rpm` package, a
+    /// kernel image, a module or a `Module.symvers` — read as [`Kernel::load`]
+    /// reads a file of that kind; `shown` names it in errors. For input
+    /// that is already in memory (and for the fuzz targets in `fuzz/`).
+    pub fn from_file_bytes(bytes: &[u8], shown: &str) -> Result<Kernel> {
+        let mut g = Gathered::default();
+        let name = shown.rsplit('/').next().unwrap_or(shown);
+        g.add_bytes(bytes, name, shown)?;
+        g.finish(vec![shown.to_string()])
+    }
+}
+
+impl Gathered {
+    fn finish(self, sources: Vec<String>) -> Result<Kernel> {
+        let g = self;
+        let limits = &g.limits;
+        let first = sources.first().cloned().unwrap_or_default();
         let mut modules = g.modules;
         modules.sort_by(|a, b| a.path.cmp(&b.path));
         let symvers = match (g.symvers, g.image) {
@@ -99,13 +119,12 @@ impl Kernel {
             arch,
             symvers,
             modules,
-            sources: paths
-                .iter()
-                .map(|p| p.as_ref().display().to_string())
-                .collect(),
+            sources,
         })
     }
+}
 
+impl Kernel {
     /// A kernel known only by its Module.symvers.
     pub fn from_symvers(name: impl Into<String>, symvers: Symvers) -> Kernel {
         let name = name.into();
@@ -213,25 +232,31 @@ impl Gathered {
         }
         let file = std::fs::File::open(path).map_err(|e| Error::io(&shown, e))?;
         let bytes = crate::mmap::map(&file).map_err(|e| Error::io(&shown, e))?;
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        self.add_bytes(&bytes, name, &shown)
+    }
+
+    /// One file's bytes; `name` is its file name, `shown` its path.
+    fn add_bytes(&mut self, bytes: &[u8], name: &str, shown: &str) -> Result<()> {
+        let shown = shown.to_string();
         if bytes.starts_with(AR_MAGIC) {
-            return self.add_deb(&bytes, &shown);
+            return self.add_deb(bytes, &shown);
         }
-        if crate::rpm::is_rpm(&bytes) {
-            let stream = crate::rpm::tar_stream_with(&bytes, &shown, &self.limits)?;
+        if crate::rpm::is_rpm(bytes) {
+            let stream = crate::rpm::tar_stream_with(bytes, &shown, &self.limits)?;
             return self.add_tar(stream, &shown, "payload");
         }
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if crate::vmlinuz::is_image_name(name) || crate::vmlinuz::looks_like_image(&bytes) {
+        if crate::vmlinuz::is_image_name(name) || crate::vmlinuz::looks_like_image(bytes) {
             self.image
                 .get_or_insert_with(|| (shown.clone(), bytes.to_vec()));
             return Ok(());
         }
         if is_module_name(name) || bytes.starts_with(b"\x7fELF") {
             self.modules
-                .push(Module::parse_with(&bytes, &shown, &self.limits)?);
+                .push(Module::parse_with(bytes, &shown, &self.limits)?);
             return Ok(());
         }
-        let s = Symvers::parse_bytes_with(&bytes, &shown, &self.limits)?;
+        let s = Symvers::parse_bytes_with(bytes, &shown, &self.limits)?;
         self.symvers.get_or_insert(s);
         Ok(())
     }

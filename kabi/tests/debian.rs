@@ -49,6 +49,28 @@ fn stats_of_6_1_0_56_from_directory() {
     }
 }
 
+/// `Kernel::from_file_bytes` (the fuzz targets' entry) reads a package's
+/// bytes as `Kernel::load` reads its path.
+#[test]
+fn a_package_in_memory_reads_as_the_package_file() {
+    let path = common::deb("linux-headers-6.1.0-56-amd64");
+    let bytes = std::fs::read(&path).unwrap();
+    let shown = path.display().to_string();
+    let from_bytes = Kernel::from_file_bytes(&bytes, &shown).unwrap();
+    let from_path = Kernel::load(&[&path]).unwrap();
+    assert_eq!(from_bytes.stats(), from_path.stats());
+    assert_eq!(from_bytes.release, from_path.release);
+    assert_eq!(from_bytes.sources, vec![shown]);
+    assert!(
+        from_bytes.symvers.len() > 10_000,
+        "{}",
+        from_bytes.symvers.len()
+    );
+    // Bytes that are no kernel file at all: an error naming them.
+    let e = Kernel::from_file_bytes(b"!<arch>\nnot a deb", "in-memory.deb").unwrap_err();
+    assert!(e.to_string().contains("in-memory.deb"), "{e}");
+}
+
 #[test]
 fn packages_read_directly_give_the_same_kernel() {
     let k = Kernel::load(&[

@@ -623,3 +623,41 @@ fn fixture_provenance_is_recorded() {
         serde_json::from_str(&std::fs::read_to_string(fixtures().join("expected.json")).unwrap())
             .unwrap();
 }
+
+/// The public decoders (`redfish::decode`, what the fuzz targets drive)
+/// read real resources as the client does.
+#[test]
+fn decoders_read_real_resources_without_a_bmc() {
+    use certlab_lab::bmc::redfish::decode;
+    let read = |rel: &str| -> Value {
+        serde_json::from_slice(&std::fs::read(tree("cray-Gigabyte").join(rel)).unwrap()).unwrap()
+    };
+    let (e, cursor) = decode::log_entry(&read(
+        "Systems/Self/LogServices/BIOS/Entries/321/index.json",
+    ));
+    assert_eq!(e.id, "321");
+    assert_eq!(e.severity, Health::Ok);
+    assert_eq!(
+        e.sensor_type.as_deref(),
+        Some("BaseOSBoot/InstallationStatus")
+    );
+    assert_eq!(e.message, "0x06FFFF");
+    assert_eq!(e.timestamp.map(|t| t.unix_timestamp()), Some(1_646_856_183));
+    assert!(cursor.is_some_and(|c| c.0.ends_with("/321")));
+    let thermal = decode::sensors_from_thermal(&read("Chassis/Self/Thermal/index.json"));
+    assert_eq!(thermal.len(), 20);
+    assert!(thermal.iter().all(|s| s.sensor_type == "Temperature"));
+    let body = r#"{"error":{"code":"Base.1.8.GeneralError","message":"A general error has occurred.","@Message.ExtendedInfo":[{"Message":"The property Foo is unknown."}]}}"#;
+    assert_eq!(
+        decode::error_message(body).as_deref(),
+        Some("The property Foo is unknown.")
+    );
+    assert_eq!(
+        decode::power_state(&serde_json::json!({"PowerState": "PoweringOn"})),
+        Some(PowerState::PoweringOn)
+    );
+    assert_eq!(
+        decode::power_state(&serde_json::json!({"PowerState": 7})),
+        None
+    );
+}

@@ -1569,3 +1569,56 @@ mod tests {
         assert_eq!(s[2].unit.as_deref(), Some("%"));
     }
 }
+
+/// The tolerant decoders of Redfish resources, public so that they can be
+/// exercised without a BMC (the fuzz targets in `fuzz/`). Each takes a
+/// JSON value as a BMC served it and never fails: what is missing or
+/// malformed is left out of the result.
+pub mod decode {
+    use serde_json::Value;
+
+    use crate::bmc::{PowerState, SelCursor, SelEntry, Sensor};
+
+    /// `error.message` or the first `@Message.ExtendedInfo` message of an
+    /// error body.
+    pub fn error_message(body: &str) -> Option<String> {
+        super::redfish_message(body)
+    }
+
+    /// A ComputerSystem's `PowerState`.
+    pub fn power_state(system: &Value) -> Option<PowerState> {
+        system
+            .get("PowerState")
+            .and_then(Value::as_str)
+            .and_then(super::parse_power_state)
+    }
+
+    /// A LogEntry, and the cursor a SEL read would resume after it
+    /// (`None` when the cursor does not parse back).
+    pub fn log_entry(entry: &Value) -> (SelEntry, Option<SelCursor>) {
+        let e = super::log_entry(entry);
+        let cursor = super::make_cursor(&e);
+        let back = super::parse_cursor(&cursor).map(|_| cursor);
+        (e, back)
+    }
+
+    /// The sensors of a legacy `Thermal` resource.
+    pub fn sensors_from_thermal(thermal: &Value) -> Vec<Sensor> {
+        super::sensors_from_thermal(thermal)
+    }
+
+    /// The sensors of a legacy `Power` resource.
+    pub fn sensors_from_power(power: &Value) -> Vec<Sensor> {
+        super::sensors_from_power(power)
+    }
+
+    /// One member of a `Sensors` collection.
+    pub fn sensor(sensor: &Value) -> Sensor {
+        super::sensor_from_sensors(sensor)
+    }
+
+    /// Which of these log services holds the system event log.
+    pub fn pick_sel(services: &[Value]) -> Option<usize> {
+        super::Redfish::pick_sel(services)
+    }
+}

@@ -42,7 +42,8 @@ impl Check for Drivers {
         let mut no_driver = 0;
         for d in &ctx.profile.pci_devices {
             match d.driver_match {
-                Some(DriverMatch::Expected) => bound += 1,
+                // A built-in driver is the kernel's own: bound as expected.
+                Some(DriverMatch::Expected | DriverMatch::BuiltIn) => bound += 1,
                 Some(DriverMatch::UnboundDriverExists) => unbound.push(format!(
                     "{} (would be claimed by {})",
                     describe(d),

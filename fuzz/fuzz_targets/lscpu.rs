@@ -1,0 +1,15 @@
+//! `lscpu` output, parsed alone and then identified as the only fact a machine gave.
+#![no_main]
+use certlab_hwdb::{identify, Fact, Inventory, PciIds};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    // Dumps are read as identification reads them: lossy UTF-8.
+    let text = String::from_utf8_lossy(data);
+    let _ = certlab_hwdb::Lscpu::parse(&text);
+    let inv = Inventory {
+        lscpu: Some(Fact::new("lscpu", text.into_owned())),
+        ..Inventory::default()
+    };
+    let _ = identify(&inv, PciIds::embedded());
+});
