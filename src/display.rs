@@ -5,20 +5,31 @@ use std::time::Instant;
 
 use crate::error::{redact, Result};
 use certlab_harness::{Outputs, RunDetail, RunEvent, RunRow};
-use certlab_reports::{RunRecord, Verdict};
+use certlab_reports::{CaseResult, RunRecord};
 
 use crate::format::Format;
 
-fn paint(v: Verdict, color: bool) -> String {
-    let s = format!("{:<5}", v.as_str());
+/// The verdict a report shows for a case: a failed non-blocker is a
+/// `warning` in records of schema version 2 on.
+fn shown(c: &CaseResult, schema_version: u32) -> &'static str {
+    if schema_version >= 2 {
+        c.shown_verdict()
+    } else {
+        c.verdict.as_str()
+    }
+}
+
+fn paint(label: &str, color: bool) -> String {
+    let s = format!("{label:<7}");
     if !color {
         return s;
     }
-    let code = match v {
-        Verdict::Pass => "32",
-        Verdict::Fail | Verdict::Crash => "31",
-        Verdict::Skip => "2",
-        Verdict::Error => "33",
+    let code = match label {
+        "pass" => "32",
+        "fail" | "crash" => "31",
+        "skip" => "2",
+        "warning" => "35",
+        _ => "33",
     };
     format!("\x1b[{code}m{s}\x1b[0m")
 }
@@ -96,7 +107,7 @@ impl Progress {
                 err,
                 "[{t:6.1}s] {:>2}/{total} {} {:<22} {:>7.2}s  {}",
                 index + 1,
-                paint(result.verdict, self.color),
+                paint(result.shown_verdict(), self.color),
                 result.id,
                 result.duration_ms as f64 / 1000.0,
                 clip(&result.reason, 100)
@@ -133,23 +144,24 @@ pub fn print_summary(r: &RunRecord, o: &Outputs) {
         "{} — plan {} {} on {} ({} {})",
         r.run_id, r.plan.id, r.plan.version, r.host.hostname, r.host.os_name, r.host.kernel
     );
-    println!("{:<22} {:<5} {:>8}  reason", "case", "verdict", "time");
+    println!("{:<22} {:<7} {:>8}  reason", "case", "verdict", "time");
     for c in &r.cases {
         println!(
             "{:<22} {} {:>8.2}s  {}",
             c.id,
-            paint(c.verdict, color),
+            paint(shown(c, r.schema_version), color),
             c.duration_ms as f64 / 1000.0,
             clip(&c.reason, 90)
         );
     }
     let s = &r.summary;
     println!(
-        "\n{}: {} cases — {} pass, {} fail, {} skip, {} error, {} crash in {:.1}s",
+        "\n{}: {} cases — {} pass, {} fail, {} warning, {} skip, {} error, {} crash in {:.1}s",
         s.outcome.as_str().to_uppercase(),
         s.total,
         s.pass,
         s.fail,
+        s.warning,
         s.skip,
         s.error,
         s.crash,
@@ -176,7 +188,7 @@ fn row_json(r: &RunRow) -> serde_json::Value {
         "kernel": r.kernel,
         "state": r.state.as_str(),
         "outcome": r.outcome.map(|o| o.as_str()),
-        "pass": r.pass, "fail": r.fail, "skip": r.skip, "error": r.error, "crash": r.crash,
+        "pass": r.pass, "fail": r.fail, "warning": r.warning, "skip": r.skip, "error": r.error, "crash": r.crash,
         "started": r.started.format(&time::format_description::well_known::Rfc3339).ok(),
         "finished": r.finished.and_then(|f| f.format(&time::format_description::well_known::Rfc3339).ok()),
         "interrupt_reason": r.interrupt_reason.as_deref().map(redact),
@@ -192,8 +204,8 @@ pub fn print_runs(rows: &[RunRow], format: Format) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{:<36} {:<20} {:<12} {:<11} {:<7} {:>4} {:>4} {:>4} {:>4}",
-        "run", "started", "plan", "state", "outcome", "pass", "fail", "skip", "err"
+        "{:<36} {:<20} {:<12} {:<11} {:<7} {:>4} {:>4} {:>4} {:>4} {:>4}",
+        "run", "started", "plan", "state", "outcome", "pass", "fail", "warn", "skip", "err"
     );
     for r in rows {
         let started = r
@@ -203,7 +215,7 @@ pub fn print_runs(rows: &[RunRow], format: Format) -> Result<()> {
             ))
             .unwrap_or_default();
         println!(
-            "{:<36} {:<20} {:<12} {:<11} {:<7} {:>4} {:>4} {:>4} {:>4}",
+            "{:<36} {:<20} {:<12} {:<11} {:<7} {:>4} {:>4} {:>4} {:>4} {:>4}",
             r.id,
             started,
             r.plan_id,
@@ -211,6 +223,7 @@ pub fn print_runs(rows: &[RunRow], format: Format) -> Result<()> {
             r.outcome.map_or("-", |o| o.as_str()),
             r.pass,
             r.fail,
+            r.warning,
             r.skip,
             r.error + r.crash
         );
@@ -247,15 +260,24 @@ pub fn print_run(d: &RunDetail, format: Format) -> Result<()> {
             .unwrap_or_default()
     );
     println!("outcome  {}", r.outcome.map_or("-", |o| o.as_str()));
+    println!(
+        "cases    {} pass, {} fail, {} warning, {} skip, {} error, {} crash",
+        r.pass, r.fail, r.warning, r.skip, r.error, r.crash
+    );
     if let Some(o) = &r.out_dir {
         println!("outputs  {}", redact(o));
     }
     println!();
+    // Cases of a run whose record is of version 1 show as they were judged then.
+    let version = d
+        .record
+        .as_ref()
+        .map_or(certlab_reports::SCHEMA_VERSION, |r| r.schema_version);
     for c in &d.cases {
         println!(
             "{:<22} {} {:>8.2}s  {}",
             c.id,
-            paint(c.verdict, false),
+            paint(shown(c, version), false),
             c.duration_ms as f64 / 1000.0,
             clip(&c.reason, 100)
         );

@@ -38,7 +38,7 @@ macro_rules! select_runs {
     ($tail:literal) => {
         concat!(
             "SELECT id, plan_id, plan_version, plan_digest, target, hostname, kernel, state, ",
-            "outcome, n_pass, n_fail, n_skip, n_error, n_crash, started, finished, ",
+            "outcome, n_pass, n_fail, n_warning, n_skip, n_error, n_crash, started, finished, ",
             "interrupt_reason, out_dir FROM runs ",
             $tail
         )
@@ -110,7 +110,10 @@ pub struct RunRow {
     /// Set when finished.
     pub outcome: Option<Outcome>,
     pub pass: u32,
+    /// Failed blocker cases (before migration 0007: every failed case).
     pub fail: u32,
+    /// Failed cases that are not blockers.
+    pub warning: u32,
     pub skip: u32,
     pub error: u32,
     pub crash: u32,
@@ -324,7 +327,7 @@ impl Store {
         check_metrics(std::slice::from_ref(case))?;
         let json = to_json(&what, case)?;
         let mut tx = self.pool.begin().await.map_err(query_err(&what))?;
-        let bumped = sqlx::query(count_sql(case.verdict))
+        let bumped = sqlx::query(count_sql(case))
             .bind(run_id)
             .execute(&mut *tx)
             .await;
@@ -408,7 +411,8 @@ impl Store {
         let query = sqlx::query(
             "UPDATE runs SET state = 'finished', outcome = $2, n_pass = $3, n_fail = $4, \
              n_skip = $5, n_error = $6, n_crash = $7, finished = $8, record_json = $9, \
-             interrupt_reason = NULL WHERE id = $1 AND state IN ('running', 'interrupted')",
+             interrupt_reason = NULL, n_warning = $10 \
+             WHERE id = $1 AND state IN ('running', 'interrupted')",
         )
         .bind(run_id)
         .bind(s.outcome.as_str())
@@ -418,7 +422,8 @@ impl Store {
         .bind(i64::from(s.error))
         .bind(i64::from(s.crash))
         .bind(ts(record.finished)?)
-        .bind(to_json(&format!("record of run `{run_id}`"), record)?);
+        .bind(to_json(&format!("record of run `{run_id}`"), record)?)
+        .bind(i64::from(s.warning));
         self.update(run_id, "finish", query).await
     }
 

@@ -131,9 +131,15 @@ fn uuid() -> String {
 async fn round_trip(store: &Store) -> Result<()> {
     let run = new_run(&uuid(), at(0));
     store.create_run(&run).await?;
+    // A failed case that is not a blocker is counted as a warning.
+    let warning = CaseResult {
+        blocker: false,
+        ..case("time.clock", Verdict::Fail, 7)
+    };
     let cases = [
         case("cpu.identify", Verdict::Pass, 1),
         case("ras.edac", Verdict::Fail, 5),
+        warning,
         case("gpu.nvlink", Verdict::Skip, 9),
     ];
     for (seq, c) in (0u32..).zip(&cases) {
@@ -157,8 +163,13 @@ async fn round_trip(store: &Store) -> Result<()> {
     assert_eq!(running.run.state, RunState::Running);
     assert_eq!(running.run.outcome, None);
     assert_eq!(
-        (running.run.pass, running.run.fail, running.run.skip),
-        (1, 1, 1)
+        (
+            running.run.pass,
+            running.run.fail,
+            running.run.warning,
+            running.run.skip
+        ),
+        (1, 1, 1, 1)
     );
     assert_eq!(running.cases, cases);
     assert_eq!(running.record, None);
@@ -176,8 +187,15 @@ async fn round_trip(store: &Store) -> Result<()> {
     assert_eq!(row.id, run.id);
     assert_eq!(row.state, RunState::Finished);
     assert_eq!(row.outcome, Some(Outcome::Fail));
-    let counts = (row.pass, row.fail, row.skip, row.error, row.crash);
-    assert_eq!(counts, (1, 1, 1, 0, 0));
+    let counts = (
+        row.pass,
+        row.fail,
+        row.warning,
+        row.skip,
+        row.error,
+        row.crash,
+    );
+    assert_eq!(counts, (1, 1, 1, 1, 0, 0));
     assert_eq!(row.started, run.started);
     assert_eq!(row.finished, Some(at(60)));
     assert_eq!(

@@ -949,11 +949,16 @@ impl Target for Ssh {
     }
 
     /// One `lstat` round trip instead of the default's reads.
-    fn exists(&self, path: &str) -> bool {
-        self.sftp_op("lstat", path, |sftp| {
+    fn exists(&self, path: &str) -> Result<bool, TargetError> {
+        match self.sftp_op("lstat", path, |sftp| {
             sftp.lstat(Path::new(path)).map_err(classify)
-        })
-        .is_ok()
+        }) {
+            Ok(_) => Ok(true),
+            Err(TargetError::NotFound { .. }) => Ok(false),
+            // Permission denied (a directory on the way may not be
+            // searched) says nothing either way: the caller decides.
+            Err(e) => Err(e),
+        }
     }
 }
 

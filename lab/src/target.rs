@@ -182,20 +182,43 @@ pub trait Target: Send + Sync {
         Ok(String::from_utf8_lossy(&bytes).trim().to_string())
     }
 
-    /// Whether a path exists on the target.
-    fn exists(&self, path: &str) -> bool {
-        match self.read_link(path) {
-            Ok(_) => true,
-            Err(_) => self.list_dir(path).is_ok() || self.read_file(path).is_ok(),
+    /// Whether a path exists on the target. "No such file" is `Ok(false)`;
+    /// any other error (a lost connection, a timeout) is returned, so that an
+    /// infrastructure failure never reads as absence.
+    fn exists(&self, path: &str) -> Result<bool, TargetError> {
+        let settled = |r: Result<(), TargetError>| -> Result<Option<bool>, TargetError> {
+            match r {
+                Ok(()) => Ok(Some(true)),
+                // Exists, but is not of this kind (or may not be opened):
+                // the next probe decides.
+                Err(TargetError::NotFound { .. }) => Ok(None),
+                Err(TargetError::PermissionDenied { .. }) => Ok(Some(true)),
+                Err(TargetError::Io { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        };
+        if let Some(found) = settled(self.read_link(path).map(drop))? {
+            return Ok(found);
         }
+        if let Some(found) = settled(self.list_dir(path).map(drop))? {
+            return Ok(found);
+        }
+        Ok(settled(self.read_file(path).map(drop))?.unwrap_or(false))
     }
 
-    /// Whether a command is on the target's `PATH`.
-    fn has_command(&self, name: &str) -> bool {
+    /// Whether a command is on the target's `PATH`. A failure to run the
+    /// probe is returned, never read as "not installed".
+    fn has_command(&self, name: &str) -> Result<bool, TargetError> {
         let probe = format!("command -v {} >/dev/null 2>&1", shell_quote(name));
-        self.exec(&probe, Duration::from_secs(10))
-            .map(|o| o.success())
-            .unwrap_or(false)
+        let out = self.exec(&probe, Duration::from_secs(10))?;
+        if out.timed_out {
+            return Err(TargetError::Timeout {
+                target: self.name().to_string(),
+                operation: probe,
+                after: Duration::from_secs(10),
+            });
+        }
+        Ok(out.success())
     }
 }
 
@@ -213,6 +236,47 @@ pub fn shell_quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A target whose connection is gone: every operation fails.
+    struct Dropped;
+
+    impl Target for Dropped {
+        fn name(&self) -> &str {
+            "dropped"
+        }
+        fn exec(&self, _: &str, _: Duration) -> Result<ExecOutput, TargetError> {
+            Err(self.gone())
+        }
+        fn read_file(&self, _: &str) -> Result<Vec<u8>, TargetError> {
+            Err(self.gone())
+        }
+        fn list_dir(&self, _: &str) -> Result<Vec<DirEntry>, TargetError> {
+            Err(self.gone())
+        }
+        fn read_link(&self, _: &str) -> Result<String, TargetError> {
+            Err(self.gone())
+        }
+        fn put_file(&self, _: &str, _: &[u8], _: u32) -> Result<(), TargetError> {
+            Err(self.gone())
+        }
+    }
+
+    impl Dropped {
+        fn gone(&self) -> TargetError {
+            TargetError::Disconnected {
+                target: "dropped".into(),
+                reason: "SSH session closed by peer".into(),
+            }
+        }
+    }
+
+    #[test]
+    fn a_dropped_session_is_an_error_not_absence() {
+        let e = Dropped.exists("/dev/ipmi0").unwrap_err();
+        assert!(matches!(e, TargetError::Disconnected { .. }), "{e}");
+        let e = Dropped.has_command("ipmitool").unwrap_err();
+        assert!(matches!(e, TargetError::Disconnected { .. }), "{e}");
+    }
 
     #[test]
     fn quotes_only_when_needed() {

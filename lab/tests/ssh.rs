@@ -44,8 +44,8 @@ fn exec_reports_exit_codes_and_both_streams() {
     // stdin is empty, not the channel.
     let o = t.exec("cat; echo done", T).unwrap();
     assert_eq!(o.stdout_str(), "done\n");
-    assert!(t.has_command("sh"));
-    assert!(!t.has_command("certlab-no-such-command"));
+    assert!(t.has_command("sh").unwrap());
+    assert!(!t.has_command("certlab-no-such-command").unwrap());
 }
 
 #[test]
@@ -199,8 +199,8 @@ fn sftp_round_trip_list_dir_and_read_link() {
         ]
     );
     assert_eq!(t.read_link(&format!("{d}/link")).unwrap(), "blob.bin");
-    assert!(t.exists(&format!("{d}/sub")));
-    assert!(!t.exists(&format!("{d}/nope")));
+    assert!(t.exists(&format!("{d}/sub")).unwrap());
+    assert!(!t.exists(&format!("{d}/nope")).unwrap());
 
     // Errors are typed like Local's.
     let e = t.read_file(&format!("{d}/nope")).unwrap_err();

@@ -213,7 +213,7 @@ impl View {
     fn of(r: &RunRecord) -> View {
         let h = &r.host;
         let p = &r.profile;
-        let counts = Summary::of(&r.cases);
+        let counts = Summary::of_version(&r.cases, r.schema_version);
         let wall_ms = (r.finished - r.started).whole_milliseconds().max(0);
         View {
             title: format!("{} — {} {}", h.hostname, r.plan.id, r.plan.version),
@@ -320,6 +320,10 @@ impl View {
                     count: counts.fail,
                 },
                 Count {
+                    verdict: "warning",
+                    count: counts.warning,
+                },
+                Count {
                     verdict: Verdict::Skip.as_str(),
                     count: counts.skip,
                 },
@@ -342,7 +346,12 @@ impl View {
                     id: c.id.clone(),
                     title: c.title.clone(),
                     blocker: c.blocker,
-                    verdict: c.verdict.as_str(),
+                    // A failed non-blocker shows as a warning (since version 2).
+                    verdict: if r.schema_version >= 2 {
+                        c.shown_verdict()
+                    } else {
+                        c.verdict.as_str()
+                    },
                     reason: c.reason.clone(),
                     started: rfc3339(c.started),
                     duration: duration(c.duration_ms),

@@ -1,9 +1,14 @@
 //! JUnit XML (`junit.xml`) as Jenkins and GitLab read it.
 //!
-//! One `<testsuite>` per run, one `<testcase>` per case. `fail` becomes
-//! `<failure>`, `error` and `crash` become `<error type="error|crash">`, `skip`
-//! becomes `<skipped>`. The counts on `<testsuite>` and `<testsuites>` are
-//! computed from the cases, so they always equal the child elements.
+//! One `<testsuite>` per run, one `<testcase>` per case. `fail` of a blocker
+//! becomes `<failure>`, `error` and `crash` become `<error type="error|crash">`,
+//! `skip` becomes `<skipped>`. A failed case that is not a blocker is a
+//! warning: it does not fail the run, so it has no `<failure>` (CI stays
+//! green, as the exit status does); its `<system-out>` starts with
+//! `WARNING` and its `certlab.verdict` property says `warning`. Every
+//! testcase carries `certlab.verdict` and `certlab.blocker` properties. The
+//! counts on `<testsuite>` and `<testsuites>` are computed from the cases, so
+//! they always equal the child elements.
 
 use std::io;
 
@@ -62,7 +67,7 @@ fn junit_timestamp(t: OffsetDateTime) -> String {
 }
 
 fn write_document(w: &mut Writer<Vec<u8>>, record: &RunRecord) -> io::Result<()> {
-    let counts = Summary::of(&record.cases);
+    let counts = Summary::of_version(&record.cases, record.schema_version);
     let failures = counts.fail.to_string();
     let errors = (counts.error + counts.crash).to_string();
     let skipped = counts.skip.to_string();
@@ -102,7 +107,7 @@ fn write_document(w: &mut Writer<Vec<u8>>, record: &RunRecord) -> io::Result<()>
 
     let classname = format!("certlab.{plan}");
     for case in &record.cases {
-        write_case(w, &classname, case)?;
+        write_case(w, &classname, case, record.schema_version)?;
     }
     w.write_event(Event::End(BytesEnd::new("testsuite")))?;
     w.write_event(Event::End(BytesEnd::new("testsuites")))?;
@@ -131,7 +136,22 @@ fn write_properties(w: &mut Writer<Vec<u8>>, record: &RunRecord) -> io::Result<(
     Ok(())
 }
 
-fn write_case(w: &mut Writer<Vec<u8>>, classname: &str, case: &CaseResult) -> io::Result<()> {
+/// The verdict shown for a case of a record of `schema_version` (version 1
+/// had no warnings).
+fn shown_verdict(case: &CaseResult, schema_version: u32) -> &'static str {
+    if schema_version >= 2 {
+        case.shown_verdict()
+    } else {
+        case.verdict.as_str()
+    }
+}
+
+fn write_case(
+    w: &mut Writer<Vec<u8>>,
+    classname: &str,
+    case: &CaseResult,
+    schema_version: u32,
+) -> io::Result<()> {
     let name = xml_attr(&case.id);
     let time = seconds(case.duration_ms);
     let start = BytesStart::new("testcase").with_attributes([
@@ -140,11 +160,26 @@ fn write_case(w: &mut Writer<Vec<u8>>, classname: &str, case: &CaseResult) -> io
         ("time", time.as_str()),
     ]);
     w.write_event(Event::Start(start))?;
+    let verdict = shown_verdict(case, schema_version);
+    w.write_event(Event::Start(BytesStart::new("properties")))?;
+    for (name, value) in [
+        ("certlab.verdict", verdict),
+        (
+            "certlab.blocker",
+            if case.blocker { "true" } else { "false" },
+        ),
+    ] {
+        w.create_element("property")
+            .with_attributes([("name", name), ("value", value)])
+            .write_empty()?;
+    }
+    w.write_event(Event::End(BytesEnd::new("properties")))?;
 
     let message = xml_attr(&case.reason);
     let body = xml_text(&case.reason);
     match case.verdict {
         Verdict::Pass => {}
+        Verdict::Fail if verdict == "warning" => {}
         Verdict::Fail => {
             w.create_element("failure")
                 .with_attributes([("message", message.as_str()), ("type", "fail")])
@@ -165,18 +200,23 @@ fn write_case(w: &mut Writer<Vec<u8>>, classname: &str, case: &CaseResult) -> io
         }
     }
 
-    let out = xml_text(&system_out(case));
+    let out = xml_text(&system_out(case, verdict));
     w.create_element("system-out")
         .write_text_content(BytesText::new(&out))?;
     w.write_event(Event::End(BytesEnd::new("testcase")))?;
     Ok(())
 }
 
-/// The human summary of a case for `<system-out>`: title, reason (for passes;
-/// other verdicts carry it in their own element), metrics and evidence.
-fn system_out(case: &CaseResult) -> String {
-    let mut s = format!("{} [{}]\n", case.title, case.verdict);
-    if case.verdict == Verdict::Pass {
+/// The human summary of a case for `<system-out>`: title, reason (for passes
+/// and warnings; other verdicts carry it in their own element), metrics and
+/// evidence.
+fn system_out(case: &CaseResult, verdict: &str) -> String {
+    let mut s = String::new();
+    if verdict == "warning" {
+        s.push_str("WARNING: failed, not a blocker\n");
+    }
+    s.push_str(&format!("{} [{verdict}]\n", case.title));
+    if case.verdict == Verdict::Pass || verdict == "warning" {
         s.push_str(&case.reason);
         s.push('\n');
     }

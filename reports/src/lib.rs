@@ -33,7 +33,9 @@ pub use keys::{
     key_id, load_private, load_public, SigningKeyPair, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE,
 };
 pub use model::*;
-pub use schema::{RESULTS_SCHEMA, RESULTS_SCHEMA_ID};
+pub use schema::{
+    results_schema, RESULTS_SCHEMA, RESULTS_SCHEMA_ID, RESULTS_SCHEMA_V1, RESULTS_SCHEMA_V1_ID,
+};
 
 /// The Ed25519 key types used by [`write_bundle`] and [`verify_bundle`].
 pub use ed25519_dalek::{SigningKey, VerifyingKey};

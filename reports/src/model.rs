@@ -8,7 +8,16 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 /// The version of the `results.json` format written by this build.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// - 1: the first release.
+/// - 2: a failed case that is not a blocker is a warning: `summary.warning`
+///   counts those cases and `summary.fail` only the blocking failures, so the
+///   outcome is `fail` only when a blocker failed. Version 1 records are read
+///   as they were written (no warnings; `warning` reads as 0).
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The oldest `results.json` version this build still reads.
+pub const OLDEST_SCHEMA_VERSION: u32 = 1;
 
 /// A whole run: what was run, where, and what came of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -201,13 +210,34 @@ pub struct CaseResult {
     pub evidence: Vec<Evidence>,
 }
 
+impl CaseResult {
+    /// The case failed but is not a blocker: a warning, which does not fail
+    /// the run (schema version 2 on).
+    pub fn is_warning(&self) -> bool {
+        self.verdict == Verdict::Fail && !self.blocker
+    }
+
+    /// The verdict as reports show it: `warning` for a non-blocking failure.
+    pub fn shown_verdict(&self) -> &'static str {
+        if self.is_warning() {
+            "warning"
+        } else {
+            self.verdict.as_str()
+        }
+    }
+}
+
 /// Counts of cases by verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Summary {
     pub total: u32,
     pub pass: u32,
+    /// Failed blocker cases (version 1: every failed case).
     pub fail: u32,
+    /// Failed cases that are not blockers (since version 2; 0 in version 1).
+    #[serde(default)]
+    pub warning: u32,
     pub skip: u32,
     pub error: u32,
     pub crash: u32,
@@ -218,23 +248,31 @@ pub struct Summary {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
-    /// Every selected case passed (skips allowed).
+    /// Every selected blocker case passed (skips and warnings allowed).
     #[default]
     Pass,
-    /// At least one case failed or crashed the machine.
+    /// At least one blocker case failed, or a case crashed the machine.
     Fail,
     /// No failure, but at least one case could not be judged.
     Error,
 }
 
 impl Summary {
-    /// Counts `cases` and derives the outcome: a failure or crash wins over an error.
+    /// Counts `cases` and derives the outcome as this build writes it: a
+    /// blocker's failure or a crash wins over an error; a failed non-blocker
+    /// is a warning and leaves the outcome alone.
     pub fn of(cases: &[CaseResult]) -> Summary {
+        Summary::of_version(cases, SCHEMA_VERSION)
+    }
+
+    /// [`Summary::of`] by the rules of `schema_version` (1: every failure fails).
+    pub fn of_version(cases: &[CaseResult], schema_version: u32) -> Summary {
         let mut s = Summary::default();
         for c in cases {
             s.total += 1;
             match c.verdict {
                 Verdict::Pass => s.pass += 1,
+                Verdict::Fail if schema_version >= 2 && c.is_warning() => s.warning += 1,
                 Verdict::Fail => s.fail += 1,
                 Verdict::Skip => s.skip += 1,
                 Verdict::Error => s.error += 1,

@@ -137,6 +137,45 @@ fn counts_equal_summary_and_child_elements() {
     assert_eq!(failure.text, edac.reason);
     assert!(!failure.attrs["message"].contains('\n'));
     assert!(failure.attrs["message"].contains("<ras.edac> requirement & needs"));
+
+    // The failed non-blocker is a warning: no <failure>, said in system-out
+    // and in its properties.
+    assert_eq!(s.warning, 1);
+    let clock = record
+        .cases
+        .iter()
+        .position(|c| c.id == "time.clock")
+        .unwrap();
+    assert!(record.cases[clock].is_warning());
+    assert!(
+        outs[clock]
+            .text
+            .starts_with("WARNING: failed, not a blocker"),
+        "{}",
+        outs[clock].text
+    );
+    assert!(outs[clock].text.contains(&record.cases[clock].reason));
+    let verdicts: Vec<&str> = els
+        .iter()
+        .filter(|e| e.name == "property" && e.attrs["name"] == "certlab.verdict")
+        .map(|e| e.attrs["value"].as_str())
+        .collect();
+    let shown: Vec<&str> = record.cases.iter().map(|c| c.shown_verdict()).collect();
+    assert_eq!(verdicts, shown);
+    assert_eq!(verdicts.iter().filter(|v| **v == "warning").count(), 1);
+}
+
+#[test]
+fn version_1_records_have_no_warnings() {
+    let mut record = common::fixture_v1();
+    // A failed non-blocker in a version 1 record failed the run then, and is
+    // still shown as a failure.
+    record.cases[3].verdict = Verdict::Fail;
+    let els = parse(&junit_xml(&record));
+    assert_eq!(count(&els, "failure", None), 2);
+    assert!(!els.iter().any(
+        |e| e.name == "property" && e.attrs.get("value").map(String::as_str) == Some("warning")
+    ));
 }
 
 #[test]

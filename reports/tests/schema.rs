@@ -7,7 +7,8 @@ mod common;
 use std::collections::BTreeSet;
 
 use certlab_reports::{
-    Evidence, RunRecord, Summary, Verdict, RESULTS_SCHEMA, RESULTS_SCHEMA_ID, SCHEMA_VERSION,
+    results_schema, Evidence, Outcome, RunRecord, Summary, Verdict, RESULTS_SCHEMA,
+    RESULTS_SCHEMA_ID, RESULTS_SCHEMA_V1, RESULTS_SCHEMA_V1_ID, SCHEMA_VERSION,
 };
 use serde_json::{json, Value};
 
@@ -25,7 +26,68 @@ fn errors(v: &Value) -> Vec<String> {
 }
 
 fn fixture_value() -> Value {
-    serde_json::from_str(common::FIXTURE_V1).unwrap()
+    serde_json::from_str(common::FIXTURE_V2).unwrap()
+}
+
+fn validator_v1() -> jsonschema::Validator {
+    let schema: Value = serde_json::from_str(RESULTS_SCHEMA_V1).unwrap();
+    assert_eq!(schema["$id"], RESULTS_SCHEMA_V1_ID);
+    jsonschema::validator_for(&schema).unwrap()
+}
+
+#[test]
+fn version_1_fixture_is_still_read_and_validates_against_its_schema() {
+    let v1: Value = serde_json::from_str(common::FIXTURE_V1).unwrap();
+    let errors: Vec<String> = validator_v1()
+        .iter_errors(&v1)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert_eq!(errors, Vec::<String>::new());
+    // Not against the current schema: it lacks `summary.warning`.
+    assert!(!validator().is_valid(&v1));
+    let record = common::fixture_v1();
+    assert_eq!(record.schema_version, 1);
+    assert_eq!(record.summary.warning, 0);
+    assert_eq!(
+        record.summary,
+        Summary::of_version(&record.cases, record.schema_version)
+    );
+    // The schema of a record is found by its version.
+    assert_eq!(results_schema(1), Some(RESULTS_SCHEMA_V1));
+    assert_eq!(results_schema(2), Some(RESULTS_SCHEMA));
+    assert_eq!(results_schema(3), None);
+}
+
+#[test]
+fn a_failed_non_blocker_is_a_warning_and_does_not_fail_the_run() {
+    let record = common::fixture();
+    let warning = record.cases.iter().find(|c| c.id == "time.clock").unwrap();
+    assert!(warning.is_warning() && warning.shown_verdict() == "warning");
+    assert_eq!((record.summary.fail, record.summary.warning), (1, 1));
+    // Only the warning and passes left: the run passes.
+    let cases: Vec<_> = record
+        .cases
+        .iter()
+        .filter(|c| c.verdict == Verdict::Pass || c.is_warning())
+        .cloned()
+        .collect();
+    let s = Summary::of(&cases);
+    assert_eq!((s.fail, s.warning, s.outcome), (0, 1, Outcome::Pass));
+    // The same failure in a blocker fails it.
+    let mut blocking = cases.clone();
+    for c in &mut blocking {
+        c.blocker = true;
+    }
+    let s = Summary::of(&blocking);
+    assert_eq!((s.fail, s.warning, s.outcome), (1, 0, Outcome::Fail));
+    // By version 1's rules every failure failed the run.
+    let s = Summary::of_version(&cases, 1);
+    assert_eq!((s.fail, s.warning, s.outcome), (1, 0, Outcome::Fail));
+    // A crash fails the run whether or not the case is a blocker.
+    let mut crash = cases.clone();
+    crash[0].verdict = Verdict::Crash;
+    crash[0].blocker = false;
+    assert_eq!(Summary::of(&crash).outcome, Outcome::Fail);
 }
 
 #[test]
@@ -108,6 +170,9 @@ fn mutated_fixtures_fail_validation() {
             v["summary"]["outcome"] = json!("maybe")
         }),
         ("negative count", |v| v["summary"]["pass"] = json!(-1)),
+        ("verdict warning (a warning is a failed non-blocker)", |v| {
+            v["cases"][0]["verdict"] = json!("warning")
+        }),
         ("wrong better", |v| {
             v["cases"][3]["metrics"][0]["better"] = json!("more")
         }),
@@ -126,7 +191,8 @@ fn mutated_fixtures_fail_validation() {
     }
     // Schema-only rules (serde accepts these values but certlab never writes them).
     let schema_only: &[Mutation] = &[
-        ("schema version 2", |v| v["schema_version"] = json!(2)),
+        ("schema version 1", |v| v["schema_version"] = json!(1)),
+        ("schema version 3", |v| v["schema_version"] = json!(3)),
         ("uppercase digest", |v| {
             v["inventory"][0]["content"]["sha256"] =
                 json!("E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855")

@@ -5,7 +5,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use certlab_hwdb::{HardwareProfile, Inventory};
-use certlab_lab::{ExecOutput, Target, TargetError};
+use certlab_lab::target::shell_quote;
+use certlab_lab::{DirEntry, ExecOutput, Target, TargetError};
 use certlab_reports::{ArtifactRef, Evidence, Metric, Verdict};
 
 /// Where raw outputs go: content-addressed storage of bytes.
@@ -104,8 +105,13 @@ impl CaseOutcome {
 }
 
 /// Runs commands and reads files on a target, recording each as evidence.
+///
+/// It is the only way a check or discovery reaches the machine: every method
+/// that touches the target records what it saw (or that it saw nothing)
+/// before the caller gets the result, and an infrastructure failure (a lost
+/// SSH session, a timeout) comes back as an `Err`, never as "absent".
 pub struct Recorder<'a> {
-    pub target: &'a dyn Target,
+    target: &'a dyn Target,
     sink: &'a dyn ArtifactSink,
     /// Upper bound for each command.
     pub timeout: Duration,
@@ -169,15 +175,117 @@ impl<'a> Recorder<'a> {
     }
 
     /// Runs a command only if its program is on the target; `Ok(None)` if not.
+    /// The probe is recorded either way.
     pub fn run_if_present(
         &self,
         program: &str,
         command: &str,
     ) -> Result<Option<ExecOutput>, CaseError> {
-        if !self.target.has_command(program) {
+        if !self.has_command(program)? {
             return Ok(None);
         }
         self.run(command).map(Some)
+    }
+
+    /// Whether `program` is on the target's `PATH`, by a recorded
+    /// `command -v` (its stdout names where the program is). An error
+    /// reaching the target is an `Err`, not "absent".
+    pub fn has_command(&self, program: &str) -> Result<bool, CaseError> {
+        let probe = format!("command -v {}", shell_quote(program));
+        let out = self.run_with_timeout(&probe, Duration::from_secs(10))?;
+        Ok(out.success())
+    }
+
+    /// Whether `path` exists on the target (a symlink counts, dangling or
+    /// not), by a recorded listing of its parent directory. An error reaching
+    /// the target is an `Err`, not "absent".
+    pub fn exists(&self, path: &str) -> Result<bool, CaseError> {
+        let path = path.trim_end_matches('/');
+        let (parent, name) = match path.rsplit_once('/') {
+            Some(("", name)) => ("/", name),
+            Some((parent, name)) => (parent, name),
+            None => return Ok(false),
+        };
+        Ok(self
+            .list_dir(parent)?
+            .is_some_and(|entries| entries.iter().any(|e| e.name == name)))
+    }
+
+    /// Lists a directory; `Ok(None)` when it does not exist or may not be
+    /// listed. The listing is recorded as a file `PATH/` whose content is one
+    /// line per entry (`name`, `name/` for a directory, `name@` for a
+    /// symlink); absence as a missing file.
+    pub fn list_dir(&self, path: &str) -> Result<Option<Vec<DirEntry>>, CaseError> {
+        match self.target.list_dir(path) {
+            Ok(entries) => {
+                let mut text = String::new();
+                for e in &entries {
+                    text.push_str(&e.name);
+                    if e.is_symlink {
+                        text.push('@');
+                    } else if e.is_dir {
+                        text.push('/');
+                    }
+                    text.push('\n');
+                }
+                let content = self.store(text.as_bytes())?;
+                self.push(Evidence::File {
+                    path: format!("{}/", path.trim_end_matches('/')),
+                    content,
+                });
+                Ok(Some(entries))
+            }
+            Err(e) if e.is_not_found() || e.is_permission_denied() => {
+                self.push(Evidence::Missing {
+                    path: path.to_string(),
+                    error: e.to_string(),
+                });
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Reads a binary file too big to keep as an artifact (a kernel module):
+    /// `sha256sum PATH` runs first and is the recorded evidence of what was
+    /// read; when it answers, the bytes read must have that digest. Returns
+    /// the bytes and their sha256; `Ok(None)` when the file does not exist or
+    /// may not be read (recorded as missing).
+    pub fn read_digested(&self, path: &str) -> Result<Option<(Vec<u8>, String)>, CaseError> {
+        use sha2::Digest;
+        let o = self.run(&format!("sha256sum {}", shell_quote(path)))?;
+        let bytes = match self.target.read_file(path) {
+            Ok(b) => b,
+            Err(e) if e.is_not_found() || e.is_permission_denied() => {
+                self.push(Evidence::Missing {
+                    path: path.to_string(),
+                    error: e.to_string(),
+                });
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let sha = hex::encode(sha2::Sha256::digest(&bytes));
+        if o.success() {
+            let said = o.stdout_str();
+            let said = said.split_whitespace().next().unwrap_or_default();
+            if !said.eq_ignore_ascii_case(&sha) {
+                return Err(CaseError::Infra(format!(
+                    "{path} changed while it was read: sha256sum says {said}, the bytes read have {sha}"
+                )));
+            }
+        }
+        Ok(Some((bytes, sha)))
+    }
+
+    /// The target's name, for messages.
+    pub fn target_name(&self) -> &str {
+        self.target.name()
+    }
+
+    /// A `certlab` binary on the target that runs helper subcommands.
+    pub fn agent_path(&self) -> Option<String> {
+        self.target.agent_path()
     }
 
     /// Records an output obtained elsewhere as command evidence.
@@ -217,6 +325,43 @@ impl<'a> Recorder<'a> {
             Err(e) => Err(e.into()),
         }
     }
+
+    /// Like [`Recorder::read`], but says why a file could not be read.
+    pub fn read_or_why(&self, path: &str) -> Result<Result<String, Unreadable>, CaseError> {
+        match self.target.read_file(path) {
+            Ok(bytes) => {
+                let content = self.store(&bytes)?;
+                self.push(Evidence::File {
+                    path: path.to_string(),
+                    content,
+                });
+                Ok(Ok(String::from_utf8_lossy(&bytes).into_owned()))
+            }
+            Err(e) if e.is_not_found() || e.is_permission_denied() => {
+                let why = Unreadable {
+                    path: path.to_string(),
+                    error: e.to_string(),
+                    denied: e.is_permission_denied(),
+                };
+                self.push(Evidence::Missing {
+                    path: path.to_string(),
+                    error: why.error.clone(),
+                });
+                Ok(Err(why))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Why a file could not be read: it does not exist, or may not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    pub path: String,
+    /// The target's error text.
+    pub error: String,
+    /// Permission was denied (the file may well exist).
+    pub denied: bool,
 }
 
 /// The context a check runs in: the machine (through a [`Recorder`]), what

@@ -90,7 +90,7 @@ pub fn discover(target: &dyn Target, sink: &dyn ArtifactSink) -> Result<Discover
         notes.push("no DMI/SMBIOS tables in /sys/class/dmi/id".to_string());
     }
     // dmidecode needs root and /dev/mem or the sysfs SMBIOS tables.
-    if target.exists("/sys/firmware/dmi/tables/DMI") || target.exists("/dev/mem") {
+    if rec.exists("/sys/firmware/dmi/tables/DMI")? || rec.exists("/dev/mem")? {
         inv.dmidecode = cmd_fact(&rec, "dmidecode", "dmidecode", &mut notes)?;
     } else {
         notes.push("no SMBIOS tables for dmidecode to read".to_string());

@@ -92,7 +92,15 @@ fn run(target: &Scripted, params: &str) -> Result<(CaseOutcome, Vec<Evidence>), 
         Duration::from_secs(120),
     );
     let out = check.run(&ctx)?;
-    Ok((out, ctx.take_evidence()))
+    let evidence = ctx.take_evidence();
+    // Every verdict of `run` rests on evidence (only a selection skip may not).
+    assert!(
+        !evidence.is_empty(),
+        "{} without evidence: {}",
+        out.verdict,
+        out.reason
+    );
+    Ok((out, evidence))
 }
 
 fn commands(evidence: &[Evidence]) -> Vec<&str> {

@@ -7,16 +7,17 @@
 use std::time::Duration;
 
 use certlab_hwdb::{HardwareProfile, Inventory};
-use certlab_lab::Scripted;
+use certlab_lab::{DirEntry, ExecOutput, Scripted, Target, TargetError};
 use certlab_reports::{Evidence, Verdict};
-use certlab_suites::{checks, CaseCtx, CaseOutcome, MemorySink};
+use certlab_suites::{checks, CaseCtx, CaseError, CaseOutcome, MemorySink};
 
-pub fn run_check(
+/// Runs a check; `Err` is the infrastructure error it returned.
+pub fn try_check(
     name: &str,
-    target: &Scripted,
+    target: &dyn Target,
     inv: &Inventory,
     profile: &HardwareProfile,
-) -> (CaseOutcome, Vec<Evidence>) {
+) -> Result<(CaseOutcome, Vec<Evidence>), CaseError> {
     let check = checks::lookup(name).unwrap_or_else(|| panic!("no check {name}"));
     let sink = MemorySink::default();
     let params = toml::Table::new();
@@ -28,23 +29,38 @@ pub fn run_check(
         &sink,
         Duration::from_secs(30),
     );
-    let out = check
-        .run(&ctx)
-        .unwrap_or_else(|e| panic!("{name}: infrastructure error {e}"));
-    (out, ctx.take_evidence())
+    let out = check.run(&ctx)?;
+    let evidence = ctx.take_evidence();
+    // Only a selection skip (`Check::applies`, decided before the machine is
+    // touched) may come without evidence; every verdict of `run` rests on some.
+    assert!(
+        !evidence.is_empty(),
+        "{name}: {} without evidence: {}",
+        out.verdict,
+        out.reason
+    );
+    Ok((out, evidence))
 }
 
-fn check(name: &str, target: &Scripted) -> CaseOutcome {
-    let (out, evidence) = run_check(
+/// Runs a check that must reach a verdict.
+pub fn run_check(
+    name: &str,
+    target: &dyn Target,
+    inv: &Inventory,
+    profile: &HardwareProfile,
+) -> (CaseOutcome, Vec<Evidence>) {
+    try_check(name, target, inv, profile)
+        .unwrap_or_else(|e| panic!("{name}: infrastructure error {e}"))
+}
+
+fn check(name: &str, target: &dyn Target) -> CaseOutcome {
+    run_check(
         name,
         target,
         &Inventory::default(),
         &HardwareProfile::default(),
-    );
-    if out.verdict != Verdict::Skip {
-        assert!(!evidence.is_empty(), "{name}: verdict without evidence");
-    }
-    out
+    )
+    .0
 }
 
 const PROC_MODULES_TAINTED: &str = "nvidia_uvm 1363968 0 - Live 0x0000000000000000 (POE)\nnvidia 56512512 1 nvidia_uvm, Live 0x0000000000000000 (POE)\next4 1007616 1 - Live 0x0000000000000000\n";
@@ -309,4 +325,322 @@ fn pci_device_with_an_unbound_in_kernel_driver_fails() {
     let profile = certlab_hwdb::identify(&inv2, certlab_hwdb::PciIds::embedded());
     let (o, _) = run_check("pci-drivers", &target, &inv2, &profile);
     assert_eq!(o.verdict, Verdict::Pass, "{}", o.reason);
+}
+
+/// Real `chronyc`/`timedatectl` outputs (fixtures/chrony/PROVENANCE.tsv).
+mod chrony {
+    pub const TRACKING_SYNCED: &str = include_str!("fixtures/chrony/tracking-synchronised.txt");
+    pub const SOURCES_SYNCED: &str = include_str!("fixtures/chrony/sources-synchronised.txt");
+    pub const TRACKING_UNSYNCED: &str =
+        include_str!("fixtures/chrony/tracking-not-synchronised.txt");
+    pub const SOURCES_UNSYNCED: &str = include_str!("fixtures/chrony/sources-not-synchronised.txt");
+    pub const NO_DAEMON: &str = include_str!("fixtures/chrony/tracking-no-daemon.stdout");
+    pub const NO_SYSTEMD: &str = include_str!("fixtures/chrony/timedatectl-no-systemd.stderr");
+}
+
+/// A machine on a TSC with both time tools installed (the `command -v`
+/// probes answer, whatever a check asks them).
+fn clock_machine() -> Scripted {
+    let c = "/sys/devices/system/clocksource/clocksource0";
+    Scripted::new("sut")
+        .file(&format!("{c}/current_clocksource"), "tsc\n")
+        .file(&format!("{c}/available_clocksource"), "tsc hpet acpi_pm \n")
+        .command("command -v timedatectl", 0, "/usr/bin/timedatectl\n", "")
+        .command("command -v chronyc", 0, "/usr/bin/chronyc\n", "")
+}
+
+#[test]
+fn time_clock_fails_when_chrony_is_not_synchronised() {
+    // timedated says no; chronyc answers, with an offset of 0.000000000 s
+    // because nothing steers the clock: that is no synchronisation.
+    let m = clock_machine()
+        .command("timedatectl show -p NTPSynchronized", 0, "no\n", "")
+        .command("chronyc -n tracking", 0, chrony::TRACKING_UNSYNCED, "")
+        .command("chronyc -n sources", 0, chrony::SOURCES_UNSYNCED, "");
+    let o = check("time-clock", &m);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.reason);
+    assert!(
+        o.reason.contains("leap status Not synchronised"),
+        "{}",
+        o.reason
+    );
+    assert!(o.reason.contains("NTPSynchronized=no"), "{}", o.reason);
+    assert!(o.metrics.is_empty(), "no offset is judged: {:?}", o.metrics);
+
+    // chrony alone says not synchronised, timedated cannot answer.
+    let m = clock_machine()
+        .command("timedatectl show", 1, "", chrony::NO_SYSTEMD)
+        .command("chronyc -n tracking", 0, chrony::TRACKING_UNSYNCED, "")
+        .command("chronyc -n sources", 0, chrony::SOURCES_UNSYNCED, "");
+    let o = check("time-clock", &m);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.reason);
+}
+
+#[test]
+fn time_clock_skips_when_no_tool_can_tell() {
+    let m = clock_machine()
+        .command("timedatectl show", 1, "", chrony::NO_SYSTEMD)
+        .command("chronyc -n tracking", 1, chrony::NO_DAEMON, "");
+    let o = check("time-clock", &m);
+    assert_eq!(o.verdict, Verdict::Skip, "{}", o.reason);
+    assert!(o.reason.contains("not determinable"), "{}", o.reason);
+    assert!(
+        o.reason.contains("506 Cannot talk to daemon"),
+        "{}",
+        o.reason
+    );
+    assert!(
+        o.reason.contains("System has not been booted with systemd"),
+        "{}",
+        o.reason
+    );
+    // Neither installed.
+    let c = "/sys/devices/system/clocksource/clocksource0";
+    let bare = Scripted::new("sut")
+        .file(&format!("{c}/current_clocksource"), "tsc\n")
+        .file(&format!("{c}/available_clocksource"), "tsc hpet\n");
+    let o = check("time-clock", &bare);
+    assert_eq!(o.verdict, Verdict::Skip, "{}", o.reason);
+    assert!(
+        o.reason.contains("chronyc is not installed"),
+        "{}",
+        o.reason
+    );
+}
+
+#[test]
+fn time_clock_passes_with_a_selected_chrony_source() {
+    let m = clock_machine()
+        .command("timedatectl show -p NTPSynchronized", 0, "yes\n", "")
+        .command("chronyc -n tracking", 0, chrony::TRACKING_SYNCED, "")
+        .command("chronyc -n sources", 0, chrony::SOURCES_SYNCED, "");
+    let o = check("time-clock", &m);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.reason);
+    assert!(
+        o.reason.contains("selected source 127.0.0.1"),
+        "{}",
+        o.reason
+    );
+    assert_eq!(o.metrics.len(), 1);
+    assert!((o.metrics[0].value - 0.000001467).abs() < 1e-12);
+
+    // chronyd synchronised but not steering the clock (`chronyd -x`): the
+    // kernel still reports it unsynchronised, and that fails.
+    let m = clock_machine()
+        .command("timedatectl show -p NTPSynchronized", 0, "no\n", "")
+        .command("chronyc -n tracking", 0, chrony::TRACKING_SYNCED, "")
+        .command("chronyc -n sources", 0, chrony::SOURCES_SYNCED, "");
+    let o = check("time-clock", &m);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.reason);
+    assert!(o.reason.contains("NTPSynchronized=no"), "{}", o.reason);
+
+    // Leap status Normal but the source lost: not synchronised any more.
+    let m = clock_machine()
+        .command("timedatectl show", 1, "", chrony::NO_SYSTEMD)
+        .command("chronyc -n tracking", 0, chrony::TRACKING_SYNCED, "")
+        .command("chronyc -n sources", 0, chrony::SOURCES_UNSYNCED, "");
+    let o = check("time-clock", &m);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.reason);
+    assert!(o.reason.contains("no source is selected"), "{}", o.reason);
+}
+
+fn edac_mc0(ce: &str) -> Scripted {
+    let base = "/sys/devices/system/edac/mc/mc0";
+    Scripted::new("sut")
+        .file(&format!("{base}/ce_count"), ce)
+        .file(&format!("{base}/ue_count"), "0\n")
+        .file(&format!("{base}/ce_noinfo_count"), "0\n")
+        .file(&format!("{base}/ue_noinfo_count"), "0\n")
+        .file(&format!("{base}/mc_name"), "Skylake Socket#0 IMC#0\n")
+}
+
+#[test]
+fn edac_unreadable_counter_is_not_zero() {
+    let base = "/sys/devices/system/edac/mc/mc0";
+    let m = edac_mc0("0\n").deny(&format!("{base}/ce_count"));
+    let (o, evidence) = run_check(
+        "ras-edac",
+        &m,
+        &Inventory::default(),
+        &HardwareProfile::default(),
+    );
+    assert_eq!(o.verdict, Verdict::Skip, "{}", o.reason);
+    assert!(
+        o.reason.contains("mc0/ce_count") && o.reason.contains("permission denied"),
+        "{}",
+        o.reason
+    );
+    assert!(evidence
+        .iter()
+        .any(|e| matches!(e, Evidence::Missing { path, .. } if path.ends_with("mc0/ce_count"))));
+    // Something that is not a number is an error, not 0 either.
+    let m = edac_mc0("\n");
+    let e = try_check(
+        "ras-edac",
+        &m,
+        &Inventory::default(),
+        &HardwareProfile::default(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("mc0/ce_count"), "{e}");
+    // Readable and zero passes.
+    assert_eq!(check("ras-edac", &edac_mc0("0\n")).verdict, Verdict::Pass);
+}
+
+/// Real outputs of the seqread script (fixtures/seqread/PROVENANCE.tsv).
+const SEQREAD_DF: &str = include_str!("fixtures/seqread/df-ext4.stdout");
+const SEQREAD_CACHED_OUT: &str = include_str!("fixtures/seqread/ramfs-unprivileged.stdout");
+const SEQREAD_CACHED_ERR: &str = include_str!("fixtures/seqread/ramfs-unprivileged.stderr");
+
+#[test]
+fn seqread_does_not_judge_a_page_cache_figure() {
+    let m = Scripted::new("sut")
+        .command("df -Pk", 0, SEQREAD_DF, "")
+        .command(
+            "set -e; d=$(mktemp",
+            0,
+            SEQREAD_CACHED_OUT,
+            SEQREAD_CACHED_ERR,
+        );
+    let o = check("storage-seqread", &m);
+    assert_eq!(o.verdict, Verdict::Skip, "{}", o.reason);
+    assert!(
+        o.reason.contains("O_DIRECT") && o.reason.contains("could not be dropped"),
+        "{}",
+        o.reason
+    );
+    assert!(o.metrics.is_empty(), "{:?}", o.metrics);
+    // The same run read with O_DIRECT is judged.
+    let direct_err = SEQREAD_CACHED_ERR
+        .lines()
+        .filter(|l| !l.contains("drop_caches"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let m = Scripted::new("sut")
+        .command("df -Pk", 0, SEQREAD_DF, "")
+        .command("set -e; d=$(mktemp", 0, "mode=direct\n", &direct_err);
+    let o = check("storage-seqread", &m);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.reason);
+    assert_eq!(o.metrics.len(), 1);
+}
+
+/// A scripted machine whose SSH session drops after `alive` operations.
+struct Dropping {
+    inner: Scripted,
+    alive: usize,
+    done: std::sync::atomic::AtomicUsize,
+}
+
+impl Dropping {
+    fn new(inner: Scripted, alive: usize) -> Dropping {
+        Dropping {
+            inner,
+            alive,
+            done: Default::default(),
+        }
+    }
+    fn step(&self) -> Result<(), TargetError> {
+        let n = self.done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if n >= self.alive {
+            return Err(TargetError::Disconnected {
+                target: "sut".into(),
+                reason: "SSH session closed by peer".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Target for Dropping {
+    fn name(&self) -> &str {
+        "sut"
+    }
+    fn exec(&self, command: &str, timeout: Duration) -> Result<ExecOutput, TargetError> {
+        self.step()?;
+        self.inner.exec(command, timeout)
+    }
+    fn read_file(&self, path: &str) -> Result<Vec<u8>, TargetError> {
+        self.step()?;
+        self.inner.read_file(path)
+    }
+    fn list_dir(&self, path: &str) -> Result<Vec<DirEntry>, TargetError> {
+        self.step()?;
+        self.inner.list_dir(path)
+    }
+    fn read_link(&self, path: &str) -> Result<String, TargetError> {
+        self.step()?;
+        self.inner.read_link(path)
+    }
+    fn put_file(&self, path: &str, data: &[u8], mode: u32) -> Result<(), TargetError> {
+        self.step()?;
+        self.inner.put_file(path, data, mode)
+    }
+}
+
+#[test]
+fn a_dropped_session_is_an_error_never_a_skip() {
+    // firmware-versions: the SMBIOS fields read, then the session drops
+    // while looking for the BMC.
+    let d = "/sys/class/dmi/id";
+    let m = Scripted::new("sut")
+        .file(&format!("{d}/sys_vendor"), "Dell Inc.\n")
+        .file(&format!("{d}/product_name"), "PowerEdge R750\n")
+        .file(&format!("{d}/bios_version"), "1.6.5\n");
+    // One listing plus six reads succeed.
+    let t = Dropping::new(m.clone(), 7);
+    let e = try_check(
+        "firmware-versions",
+        &t,
+        &Inventory::default(),
+        &HardwareProfile::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, CaseError::Target(TargetError::Disconnected { .. })),
+        "{e}"
+    );
+    // With the session up, no BMC is a recorded fact, and the case passes.
+    let (o, evidence) = run_check(
+        "firmware-versions",
+        &m,
+        &Inventory::default(),
+        &HardwareProfile::default(),
+    );
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.reason);
+    assert!(evidence
+        .iter()
+        .any(|e| matches!(e, Evidence::Missing { path, .. } if path == "/dev")));
+
+    // time-clock: the session drops after the clocksource reads.
+    let t = Dropping::new(clock_machine(), 2);
+    let e = try_check(
+        "time-clock",
+        &t,
+        &Inventory::default(),
+        &HardwareProfile::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, CaseError::Target(TargetError::Disconnected { .. })),
+        "{e}"
+    );
+
+    // kernel-log: dmesg refused, then the session drops at the journalctl probe.
+    let m = Scripted::new("sut").command(
+        "dmesg",
+        1,
+        "",
+        "dmesg: read kernel buffer failed: Operation not permitted\n",
+    );
+    let e = try_check(
+        "kernel-log",
+        &Dropping::new(m, 1),
+        &Inventory::default(),
+        &HardwareProfile::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, CaseError::Target(TargetError::Disconnected { .. })),
+        "{e}"
+    );
 }

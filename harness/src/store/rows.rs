@@ -35,6 +35,7 @@ pub(super) fn run_from_row(row: &AnyRow) -> Result<RunRow, StoreError> {
         outcome: outcome.map(|o| parse_outcome(&what, &o)).transpose()?,
         pass: count("n_pass")?,
         fail: count("n_fail")?,
+        warning: count("n_warning")?,
         skip: count("n_skip")?,
         error: count("n_error")?,
         crash: count("n_crash")?,
@@ -138,7 +139,8 @@ pub(super) fn escape_like(s: &str) -> String {
         .replace('_', "\\_")
 }
 
-pub(super) fn count_sql(verdict: Verdict) -> &'static str {
+/// The counter a recorded case bumps: a failed non-blocker counts as a warning.
+pub(super) fn count_sql(case: &CaseResult) -> &'static str {
     macro_rules! bump {
         ($col:literal) => {
             concat!(
@@ -150,8 +152,9 @@ pub(super) fn count_sql(verdict: Verdict) -> &'static str {
             )
         };
     }
-    match verdict {
+    match case.verdict {
         Verdict::Pass => bump!("n_pass"),
+        Verdict::Fail if case.is_warning() => bump!("n_warning"),
         Verdict::Fail => bump!("n_fail"),
         Verdict::Skip => bump!("n_skip"),
         Verdict::Error => bump!("n_error"),

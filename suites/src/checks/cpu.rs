@@ -196,14 +196,10 @@ pub struct Vulnerabilities;
 impl Check for Vulnerabilities {
     fn run(&self, ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError> {
         let dir = "/sys/devices/system/cpu/vulnerabilities";
-        let entries = match ctx.target.list_dir(dir) {
-            Ok(e) => e,
-            Err(e) if e.is_not_found() => {
-                return Ok(CaseOutcome::skip(format!(
-                    "this kernel does not report CPU vulnerabilities ({dir} is absent)"
-                )))
-            }
-            Err(e) => return Err(e.into()),
+        let Some(entries) = ctx.list_dir(dir)? else {
+            return Ok(CaseOutcome::skip(format!(
+                "this kernel does not report CPU vulnerabilities ({dir} is absent or not listable)"
+            )));
         };
         let mut vulnerable = Vec::new();
         let mut n = 0;

@@ -34,7 +34,7 @@ pub struct Versions;
 impl Check for Versions {
     fn run(&self, ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError> {
         let dmi = "/sys/class/dmi/id";
-        if ctx.target.list_dir(dmi).is_err() {
+        if ctx.list_dir(dmi)?.is_none() {
             return Ok(CaseOutcome::skip(
                 "the firmware publishes no SMBIOS/DMI tables (/sys/class/dmi/id is absent)",
             ));
@@ -59,7 +59,7 @@ impl Check for Versions {
                 _ => {}
             }
         }
-        if ctx.target.exists("/dev/ipmi0") && ctx.target.has_command("ipmitool") {
+        if ctx.exists("/dev/ipmi0")? && ctx.has_command("ipmitool")? {
             let o = ctx.run("ipmitool mc info")?;
             if o.success() {
                 let text = o.stdout_str();

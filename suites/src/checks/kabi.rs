@@ -10,7 +10,7 @@
 //! SSH, locally and on a scripted machine:
 //! - the module's file: `modinfo -n NAME`, else the module's line in
 //!   `/lib/modules/RELEASE/modules.dep`; its bytes are read with
-//!   `Target::read_file`, and `sha256sum FILE` is run beside so the evidence
+//!   `Recorder::read_digested`, which runs `sha256sum FILE` so the evidence
 //!   names exactly the file that was checked (the digest is also in the reason);
 //! - Module.symvers: the first of `/lib/modules/RELEASE/build/Module.symvers`,
 //!   `/usr/src/linux-headers-RELEASE/Module.symvers` (Debian, Ubuntu),
@@ -31,8 +31,6 @@
 //! for the running kernel is installed; fail listing every problem of every
 //! module (and modules whose file cannot be found, since they cannot be
 //! vouched for); pass otherwise.
-
-use sha2::Digest;
 
 use certlab_kabi::{Allowlist, Checker, Kernel, ListFormat, Module, ModuleReport, Symvers};
 use certlab_lab::target::shell_quote;
@@ -159,7 +157,7 @@ impl Check for OutOfTree {
                 ));
                 continue;
             };
-            let Some((bytes, sha)) = read_binary(ctx, &path)? else {
+            let Some((bytes, sha)) = ctx.read_digested(&path)? else {
                 unlocated.push(format!(
                     "{name}: {path} cannot be read: it cannot be checked"
                 ));
@@ -281,7 +279,7 @@ fn read_symvers(ctx: &CaseCtx<'_>, release: &str) -> Result<Option<(String, Symv
     for pattern in SYMVERS_PATHS {
         let path = pattern.replace("{r}", release);
         let bytes = if path.ends_with(".gz") {
-            match read_binary(ctx, &path)? {
+            match ctx.read_digested(&path)? {
                 Some((b, _)) => b,
                 None => continue,
             }
@@ -346,29 +344,6 @@ fn read_allowlists(ctx: &CaseCtx<'_>, release: &str) -> Result<Option<Allowlist>
         }
     }
     Ok(merged)
-}
-
-/// Reads a binary file through the target: its bytes and their sha256.
-/// `sha256sum FILE` runs first as the evidence of what was read; when it
-/// answers, the bytes read must have that digest. `None`: no such file.
-fn read_binary(ctx: &CaseCtx<'_>, path: &str) -> Result<Option<(Vec<u8>, String)>, CaseError> {
-    let o = ctx.run(&format!("sha256sum {}", shell_quote(path)))?;
-    let bytes = match ctx.target.read_file(path) {
-        Ok(b) => b,
-        Err(e) if e.is_not_found() || e.is_permission_denied() => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    let sha = hex::encode(sha2::Sha256::digest(&bytes));
-    if o.success() {
-        let said = o.stdout_str();
-        let said = said.split_whitespace().next().unwrap_or_default();
-        if !said.eq_ignore_ascii_case(&sha) {
-            return Err(CaseError::Infra(format!(
-                "{path} changed while it was read: sha256sum says {said}, the bytes read have {sha}"
-            )));
-        }
-    }
-    Ok(Some((bytes, sha)))
 }
 
 #[cfg(test)]

@@ -283,7 +283,7 @@ impl Check for Log {
             log = Some((o.stdout_str(), "dmesg"));
         } else {
             why.push(format!("dmesg: {}", o.stderr_str().trim()));
-            if ctx.target.has_command("journalctl") {
+            if ctx.has_command("journalctl")? {
                 let j = ctx.run("journalctl -k -b --no-pager -q")?;
                 if j.success() && !j.stdout.is_empty() {
                     log = Some((j.stdout_str(), "journalctl -k -b"));
@@ -333,17 +333,13 @@ pub struct Edac;
 impl Check for Edac {
     fn run(&self, ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError> {
         let base = "/sys/devices/system/edac/mc";
-        let mcs: Vec<String> = match ctx.target.list_dir(base) {
-            Ok(e) => e
-                .into_iter()
-                .filter(|e| {
-                    e.name.starts_with("mc") && e.name[2..].chars().all(|c| c.is_ascii_digit())
-                })
-                .map(|e| e.name)
-                .collect(),
-            Err(e) if e.is_not_found() => Vec::new(),
-            Err(e) => return Err(e.into()),
-        };
+        let mcs: Vec<String> = ctx
+            .list_dir(base)?
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e.name.starts_with("mc") && e.name[2..].chars().all(|c| c.is_ascii_digit()))
+            .map(|e| e.name)
+            .collect();
         if mcs.is_empty() {
             return Ok(CaseOutcome::skip(
                 "no EDAC memory controller is registered (a VM, or no EDAC driver for this platform)",
@@ -352,15 +348,34 @@ impl Check for Edac {
         let max_ce = ctx.param_u64("max_ce", 0);
         let mut problems = Vec::new();
         let mut counts = Vec::new();
+        let mut unreadable = Vec::new();
         for mc in &mcs {
-            let get = |f: &str| -> Result<u64, CaseError> {
-                Ok(ctx
-                    .read(&format!("{base}/{mc}/{f}"))?
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(0))
+            // A counter that cannot be read is not zero: the case cannot be
+            // judged (skip, with the file and the error), and one that reads
+            // as something other than a number is an error.
+            let mut get = |f: &str| -> Result<Option<u64>, CaseError> {
+                let path = format!("{base}/{mc}/{f}");
+                match ctx.read_or_why(&path)? {
+                    Ok(v) => v.trim().parse().map(Some).map_err(|_| {
+                        CaseError::Infra(format!(
+                            "{path}: not a counter: `{}`",
+                            v.trim().chars().take(40).collect::<String>()
+                        ))
+                    }),
+                    Err(why) => {
+                        unreadable.push(why.error);
+                        Ok(None)
+                    }
+                }
             };
-            let (ce, ue) = (get("ce_count")?, get("ue_count")?);
-            let (ce_n, ue_n) = (get("ce_noinfo_count")?, get("ue_noinfo_count")?);
+            let (Some(ce), Some(ue), Some(ce_n), Some(ue_n)) = (
+                get("ce_count")?,
+                get("ue_count")?,
+                get("ce_noinfo_count")?,
+                get("ue_noinfo_count")?,
+            ) else {
+                continue;
+            };
             let name = ctx
                 .read(&format!("{base}/{mc}/mc_name"))?
                 .map(|s| s.trim().to_string())
@@ -375,6 +390,22 @@ impl Check for Edac {
                     ce + ce_n
                 ));
             }
+        }
+        // Errors counted on a readable controller fail whatever another
+        // controller hides; otherwise an unreadable counter leaves nothing to judge.
+        if problems.is_empty() && !unreadable.is_empty() {
+            return Ok(CaseOutcome::skip(format!(
+                "EDAC error counters could not be read, so the errors cannot be counted: {}{}",
+                unreadable.join("; "),
+                if counts.is_empty() {
+                    String::new()
+                } else {
+                    format!("; read: {}", counts.join("; "))
+                }
+            )));
+        }
+        if !unreadable.is_empty() {
+            counts.push(format!("not readable: {}", unreadable.join("; ")));
         }
         if problems.is_empty() {
             Ok(CaseOutcome::pass(counts.join("; ")))

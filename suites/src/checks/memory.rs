@@ -141,7 +141,7 @@ impl Check for Pattern {
                 available.map_or(0, |a| a / MIB)
             )));
         }
-        if let Some(agent) = ctx.target.agent_path() {
+        if let Some(agent) = ctx.agent_path() {
             let cmd = format!("{} agent memtest --mib {mib} --seed 1", shell_quote(&agent));
             let out = ctx.run(&cmd)?;
             let text = out.stdout_str();
@@ -168,7 +168,7 @@ impl Check for Pattern {
             };
             return Ok(outcome.metric(metric));
         }
-        if ctx.target.has_command("memtester") {
+        if ctx.has_command("memtester")? {
             let out = ctx.run(&format!("memtester {mib}M 1"))?;
             return Ok(match out.exit {
                 Some(0) => CaseOutcome::pass(format!("memtester verified {mib} MiB")),

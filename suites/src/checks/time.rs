@@ -8,10 +8,7 @@ const FALLBACK_CLOCKSOURCES: &[&str] = &["jiffies", "refined-jiffies"];
 
 /// The offset from `chronyc tracking` (`System time : 0.000012 seconds fast of NTP time`).
 pub fn chrony_offset_seconds(text: &str) -> Option<f64> {
-    let line = text
-        .lines()
-        .find(|l| l.trim_start().starts_with("System time"))?;
-    let v = line.split(':').nth(1)?;
+    let v = tracking_field(text, "System time")?;
     let mut it = v.split_whitespace();
     let secs: f64 = it.next()?.parse().ok()?;
     let _unit = it.next()?;
@@ -22,7 +19,182 @@ pub fn chrony_offset_seconds(text: &str) -> Option<f64> {
     })
 }
 
-/// The clock source is a hardware counter and time is synchronised (or its state reported).
+/// The value of a `Name : value` line of `chronyc tracking`.
+fn tracking_field<'t>(text: &'t str, name: &str) -> Option<&'t str> {
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        (k.trim() == name).then(|| v.trim())
+    })
+}
+
+/// What `chronyc tracking` says about the system clock.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChronyTracking {
+    /// `Reference ID` as printed (`7F000001 (127.0.0.1)`; `00000000 ()` when none).
+    pub reference: String,
+    pub stratum: Option<u32>,
+    /// `System time`: positive when the clock is fast of NTP time.
+    pub offset_s: Option<f64>,
+    /// `Leap status`: `Normal`, `Insert second`, `Delete second` or `Not synchronised`.
+    pub leap: String,
+}
+
+impl ChronyTracking {
+    /// Parses `chronyc tracking`; `None` when the text has no leap status
+    /// (chronyc could not talk to chronyd, or printed something else).
+    pub fn parse(text: &str) -> Option<ChronyTracking> {
+        Some(ChronyTracking {
+            leap: tracking_field(text, "Leap status")?.to_string(),
+            reference: tracking_field(text, "Reference ID")
+                .unwrap_or_default()
+                .to_string(),
+            stratum: tracking_field(text, "Stratum").and_then(|s| s.parse().ok()),
+            offset_s: chrony_offset_seconds(text),
+        })
+    }
+
+    /// chronyd considers the clock synchronised: any leap status but
+    /// `Not synchronised` (chrony's `LEAP_Unsynchronised`).
+    pub fn leap_synchronised(&self) -> bool {
+        !self.leap.eq_ignore_ascii_case("Not synchronised")
+            && !self.leap.eq_ignore_ascii_case("Not synchronized")
+    }
+}
+
+/// One line of `chronyc sources`: mode (`^` server, `=` peer, `#` refclock),
+/// state (`*` selected, `+` combined, `-` not combined, `?` unreachable,
+/// `x` falseticker, `~` too variable) and name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChronySource {
+    pub mode: char,
+    pub state: char,
+    pub name: String,
+}
+
+/// Parses the source lines of `chronyc sources` (header lines are skipped).
+pub fn chrony_sources(text: &str) -> Vec<ChronySource> {
+    text.lines()
+        .filter_map(|l| {
+            let mut chars = l.chars();
+            let (mode, state) = (chars.next()?, chars.next()?);
+            if !"^=#".contains(mode) || !"*+-?x~".contains(state) {
+                return None;
+            }
+            let name = l.get(2..)?.split_whitespace().next()?.to_string();
+            Some(ChronySource { mode, state, name })
+        })
+        .collect()
+}
+
+/// What one tool said about time synchronisation.
+enum SyncState {
+    Yes(String),
+    No(String),
+    /// The tool did not answer, and why.
+    Unknown(String),
+}
+
+fn timedatectl_sync(ctx: &CaseCtx<'_>) -> Result<SyncState, CaseError> {
+    let o = ctx.run("timedatectl show -p NTPSynchronized --value")?;
+    let said = o.stdout_str();
+    Ok(match (o.exit, said.trim()) {
+        (Some(0), "yes") => SyncState::Yes("timedatectl reports NTPSynchronized=yes".to_string()),
+        (Some(0), "no") => SyncState::No("timedatectl reports NTPSynchronized=no".to_string()),
+        (Some(127), _) => SyncState::Unknown("timedatectl is not installed".to_string()),
+        (exit, _) => SyncState::Unknown(format!(
+            "timedatectl did not answer (exit {exit:?}): {}",
+            first_line(&o.stderr_str(), &said)
+        )),
+    })
+}
+
+fn chrony_sync(ctx: &CaseCtx<'_>) -> Result<(SyncState, Option<f64>), CaseError> {
+    let o = ctx.run("chronyc -n tracking")?;
+    if o.exit == Some(127) {
+        return Ok((
+            SyncState::Unknown("chronyc is not installed".to_string()),
+            None,
+        ));
+    }
+    let text = o.stdout_str();
+    let tracking = ChronyTracking::parse(&text).filter(|_| o.success());
+    let Some(t) = tracking else {
+        return Ok((
+            SyncState::Unknown(format!(
+                "chronyc did not answer (exit {:?}): {}",
+                o.exit,
+                first_line(&o.stderr_str(), &text)
+            )),
+            None,
+        ));
+    };
+    let s = ctx.run("chronyc -n sources")?;
+    let sources = if s.success() {
+        Some(chrony_sources(&s.stdout_str()))
+    } else {
+        None
+    };
+    let selected = sources
+        .as_ref()
+        .and_then(|v| v.iter().find(|src| src.state == '*'))
+        .map(|src| src.name.clone());
+    let described = format!(
+        "chrony: leap status {}, reference {}, stratum {}",
+        t.leap,
+        if t.reference.is_empty() {
+            "none"
+        } else {
+            &t.reference
+        },
+        t.stratum.map_or("?".to_string(), |s| s.to_string())
+    );
+    if !t.leap_synchronised() {
+        return Ok((SyncState::No(described), None));
+    }
+    Ok(match (selected, sources) {
+        (Some(name), _) => (
+            SyncState::Yes(format!("{described}, selected source {name}")),
+            t.offset_s,
+        ),
+        (None, Some(v)) => (
+            SyncState::No(format!(
+                "{described}, but no source is selected ({} sources: {})",
+                v.len(),
+                v.iter()
+                    .map(|s| format!("{}{} {}", s.mode, s.state, s.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            None,
+        ),
+        (None, None) => (
+            SyncState::Unknown(format!(
+                "{described}, but `chronyc sources` did not answer (exit {:?}): {}",
+                s.exit,
+                first_line(&s.stderr_str(), &s.stdout_str())
+            )),
+            None,
+        ),
+    })
+}
+
+/// The first non-empty line of `a`, else of `b`.
+fn first_line(a: &str, b: &str) -> String {
+    a.lines()
+        .chain(b.lines())
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("no output")
+        .to_string()
+}
+
+/// The clock source is a hardware counter and time is synchronised.
+///
+/// Synchronisation is judged from what chrony says (its leap status and a
+/// selected source) and from systemd-timedated (the kernel's
+/// unsynchronised flag): any tool that answers "not synchronised" fails the
+/// case, a clean clock passes only when a tool answered "synchronised", and
+/// when neither could tell the case is skipped with both reasons.
 pub struct Clock;
 
 impl Check for Clock {
@@ -55,61 +227,50 @@ impl Check for Clock {
                 "running on {current} although tsc is available: the TSC was marked unstable"
             ));
         }
+        let timedated = timedatectl_sync(ctx)?;
+        let (chrony, offset) = chrony_sync(ctx)?;
+        let mut synced = false;
+        let mut unknown = Vec::new();
+        for said in [timedated, chrony] {
+            match said {
+                SyncState::Yes(f) => {
+                    synced = true;
+                    facts.push(f);
+                }
+                SyncState::No(f) => problems.push(format!("time is not synchronised: {f}")),
+                SyncState::Unknown(why) => unknown.push(why),
+            }
+        }
         let mut metrics = Vec::new();
-        let sync = if ctx.target.has_command("timedatectl") {
-            let o = ctx.run("timedatectl show -p NTPSynchronized --value")?;
-            match o.stdout_str().trim() {
-                "yes" => Some(true),
-                "no" => Some(false),
-                _ => None,
-            }
-        } else {
-            None
-        };
-        let chrony = if ctx.target.has_command("chronyc") {
-            let o = ctx.run("chronyc -n tracking")?;
-            if o.success() {
-                chrony_offset_seconds(&o.stdout_str())
-            } else {
-                None
-            }
-        } else {
-            None
-        };
-        if let Some(off) = chrony {
-            facts.push(format!("chrony offset {:.6} s", off));
+        // The offset means something only while chrony steers the clock: an
+        // unsynchronised chronyd prints 0.000000000 seconds.
+        if let Some(off) = offset {
+            facts.push(format!("chrony offset {off:.6} s"));
             metrics.push(certlab_reports::Metric {
                 name: "clock_offset".to_string(),
                 value: off.abs(),
                 unit: "s".to_string(),
                 better: certlab_reports::Better::Lower,
             });
-        }
-        match (sync, chrony) {
-            (Some(true), _) => facts.push("time synchronised (systemd-timedated)".to_string()),
-            (Some(false), None) => problems.push(
-                "time is not synchronised: timedatectl reports NTPSynchronized=no".to_string(),
-            ),
-            (Some(false), Some(_)) | (None, Some(_)) => {
-                facts.push("time synchronised by chrony".to_string())
-            }
-            (None, None) => facts.push(
-                "synchronisation state not determinable (no timedatectl or chronyc answered)"
-                    .to_string(),
-            ),
-        }
-        let max_offset = ctx.param_f64("max_offset_s", 0.5);
-        if let Some(off) = chrony {
+            let max_offset = ctx.param_f64("max_offset_s", 0.5);
             if off.abs() > max_offset {
                 problems.push(format!(
                     "clock is {off:.3} s off NTP time (limit {max_offset} s)"
                 ));
             }
         }
-        let mut outcome = if problems.is_empty() {
-            CaseOutcome::pass(facts.join("; "))
-        } else {
+        if !unknown.is_empty() {
+            facts.push(unknown.join("; "));
+        }
+        let mut outcome = if !problems.is_empty() {
             CaseOutcome::fail(format!("{}; {}", problems.join("; "), facts.join("; ")))
+        } else if !synced {
+            CaseOutcome::skip(format!(
+                "synchronisation state not determinable: {}",
+                facts.join("; ")
+            ))
+        } else {
+            CaseOutcome::pass(facts.join("; "))
         };
         outcome.metrics = metrics;
         Ok(outcome)
@@ -127,5 +288,22 @@ mod tests {
         let t = "System time     : 1.5 seconds fast of NTP time\n";
         assert_eq!(chrony_offset_seconds(t), Some(1.5));
         assert_eq!(chrony_offset_seconds(""), None);
+    }
+
+    #[test]
+    fn chrony_leap_status_and_sources() {
+        let t = ChronyTracking::parse(
+            "Reference ID    : 00000000 ()\nStratum         : 0\nSystem time     : 0.000000000 seconds fast of NTP time\nLeap status     : Not synchronised\n",
+        )
+        .unwrap();
+        assert!(!t.leap_synchronised());
+        assert_eq!(t.stratum, Some(0));
+        assert_eq!(ChronyTracking::parse("506 Cannot talk to daemon\n"), None);
+        let s = chrony_sources(
+            "MS Name/IP address         Stratum Poll Reach LastRx Last sample\n===\n^* 10.0.0.1   2   6   377    12   -1us[  -2us] +/-  10ms\n^? 10.0.0.2   0   6     0     -     +0ns[   +0ns] +/-    0ns\n",
+        );
+        assert_eq!(s.len(), 2);
+        assert_eq!((s[0].state, s[0].name.as_str()), ('*', "10.0.0.1"));
+        assert_eq!(s[1].state, '?');
     }
 }
