@@ -163,6 +163,16 @@ fn an_unknown_profile_is_bad_input_with_its_line() {
     assert!(text.contains("kunpeng-920"), "{text}");
 }
 
+/// The daemon this test started: killed when the test ends, also when it fails.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Runs the daemon on a generated lab, one job per machine, and returns
 /// each machine's (job state, failed-or-errored cases, failed cases).
 fn daemon_lab(args: &[&str]) -> Vec<(String, String, Vec<String>, Vec<String>)> {
@@ -176,7 +186,7 @@ fn daemon_lab(args: &[&str]) -> Vec<(String, String, Vec<String>, Vec<String>)> 
     std::fs::write(&lab_path, &o.stdout).unwrap();
     let lab = Lab::load(&lab_path).unwrap();
     let db = format!("sqlite://{}", data.join("lab.db").display());
-    let mut daemon = Command::new(env!("CARGO_BIN_EXE_certlab"))
+    let daemon = Command::new(env!("CARGO_BIN_EXE_certlab"))
         .args([
             "lab",
             "daemon",
@@ -190,6 +200,7 @@ fn daemon_lab(args: &[&str]) -> Vec<(String, String, Vec<String>, Vec<String>)> 
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    let daemon = KillOnDrop(daemon);
     for m in &lab.machines {
         let o = certlab(
             &[
@@ -216,8 +227,7 @@ fn daemon_lab(args: &[&str]) -> Vec<(String, String, Vec<String>, Vec<String>)> 
         data,
     );
     let list = certlab(&["job", "list", "--db", &db, "--format", "json"], data);
-    let _ = daemon.kill();
-    let _ = daemon.wait();
+    drop(daemon);
     assert_ne!(
         w.status.code(),
         None,
