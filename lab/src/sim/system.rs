@@ -21,6 +21,9 @@ use crate::sim::Defect;
 
 /// Simulated seconds from power-on complete to SSH answering.
 pub const BOOT_SECS: f64 = 45.0;
+/// Simulated seconds from `reboot` to the firmware starting the OS again
+/// (no power-on self test).
+pub const WARM_REBOOT_SECS: f64 = 5.0;
 /// Simulated seconds of a command's round trip.
 pub const COMMAND_SECS: f64 = 0.004;
 /// Simulated seconds of the memory test.
