@@ -383,7 +383,8 @@ mod tests {
         let cpus = t.read_text("/sys/devices/system/cpu/online").unwrap();
         assert_eq!(cpus, "0-127");
         assert!(t.has_command("memtester"));
-        assert!(!t.has_command("lspci"));
+        assert!(t.has_command("lspci"));
+        assert!(!t.has_command("nvidia-smi"));
         let walk = t
             .exec(": certlab pci-walk; for d in …", Duration::from_secs(5))
             .unwrap();
