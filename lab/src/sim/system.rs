@@ -401,14 +401,6 @@ fn build(profile: &Profile, defect: Option<Defect>) -> Scripted {
 
     let dmesg = dmesg(profile, defect, online, &nic);
 
-    for p in installed(profile) {
-        m = m.command(
-            &format!("command -v {p} "),
-            0,
-            &format!("/usr/bin/{p}\n"),
-            "",
-        );
-    }
     m = m
         .command(": certlab pci-walk", 0, &pci_walk, "")
         .command(": certlab dmi-walk", 0, &dmi_walk, "")

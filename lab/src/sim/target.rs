@@ -124,6 +124,24 @@ impl SimTarget {
     fn own_command(&self, command: &str, boots: u64) -> Option<(String, String, i32, f64)> {
         let c = command.trim();
         let prof = &self.machine.profile;
+        if let Some(rest) = c.strip_prefix("command -v ") {
+            // `command -v PROG`, with or without redirections after it.
+            let prog = rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .trim_matches('\'');
+            return Some(if system::installed(prof).contains(&prog) {
+                (
+                    format!("/usr/bin/{prog}\n"),
+                    String::new(),
+                    0,
+                    system::COMMAND_SECS,
+                )
+            } else {
+                (String::new(), String::new(), 1, system::COMMAND_SECS)
+            });
+        }
         if c == "uname -n -r -m" {
             return Some((
                 format!(
@@ -385,6 +403,18 @@ mod tests {
         assert!(t.has_command("memtester"));
         assert!(t.has_command("lspci"));
         assert!(!t.has_command("nvidia-smi"));
+        // The probe as suites' recorder runs it (no redirection).
+        let o = t
+            .exec("command -v memtester", Duration::from_secs(5))
+            .unwrap();
+        assert_eq!(
+            (o.exit, o.stdout_str().trim()),
+            (Some(0), "/usr/bin/memtester")
+        );
+        let o = t
+            .exec("command -v memtesterx", Duration::from_secs(5))
+            .unwrap();
+        assert_eq!(o.exit, Some(1));
         let walk = t
             .exec(": certlab pci-walk; for d in …", Duration::from_secs(5))
             .unwrap();
