@@ -122,6 +122,28 @@ fn generated_lab_loads_and_certifies_as_it_states() {
 }
 
 #[test]
+fn profiles_lists_each_machine_kind_with_its_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = certlab(&["lab", "sim", "profiles", "--format", "json"], dir.path());
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let families: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["family"].as_str().unwrap())
+        .collect();
+    for f in [
+        "kunpeng", "phytium", "hygon", "loongson", "riscv", "intel", "amd",
+    ] {
+        assert!(families.contains(&f), "{families:?}");
+    }
+    for p in v.as_array().unwrap() {
+        assert!(!p["sources"].as_array().unwrap().is_empty(), "{p}");
+    }
+}
+
+#[test]
 fn generate_refuses_more_defective_machines_than_machines() {
     let dir = tempfile::tempdir().unwrap();
     let o = certlab(
