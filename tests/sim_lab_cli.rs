@@ -122,6 +122,28 @@ fn generated_lab_loads_and_certifies_as_it_states() {
 }
 
 #[test]
+fn profiles_lists_each_machine_kind_with_its_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = certlab(&["lab", "sim", "profiles", "--format", "json"], dir.path());
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let families: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["family"].as_str().unwrap())
+        .collect();
+    for f in [
+        "kunpeng", "phytium", "hygon", "loongson", "riscv", "intel", "amd",
+    ] {
+        assert!(families.contains(&f), "{families:?}");
+    }
+    for p in v.as_array().unwrap() {
+        assert!(!p["sources"].as_array().unwrap().is_empty(), "{p}");
+    }
+}
+
+#[test]
 fn generate_refuses_more_defective_machines_than_machines() {
     let dir = tempfile::tempdir().unwrap();
     let o = certlab(
@@ -161,4 +183,179 @@ fn an_unknown_profile_is_bad_input_with_its_line() {
     );
     assert!(text.contains(":6:") && text.contains("pdp-11"), "{text}");
     assert!(text.contains("kunpeng-920"), "{text}");
+}
+
+/// The daemon this test started: killed when the test ends, also when it fails.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs the daemon on a generated lab, one job per machine, and returns
+/// each machine's (job state, failed-or-errored cases, failed cases).
+fn daemon_lab(args: &[&str]) -> Vec<(String, String, Vec<String>, Vec<String>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let mut gen = vec!["lab", "sim", "generate"];
+    gen.extend_from_slice(args);
+    let o = certlab(&gen, data);
+    assert_eq!(o.status.code(), Some(0));
+    let lab_path = data.join("lab.toml");
+    std::fs::write(&lab_path, &o.stdout).unwrap();
+    let lab = Lab::load(&lab_path).unwrap();
+    let db = format!("sqlite://{}", data.join("lab.db").display());
+    let daemon = Command::new(env!("CARGO_BIN_EXE_certlab"))
+        .args([
+            "lab",
+            "daemon",
+            "--lab",
+            lab_path.to_str().unwrap(),
+            "--db",
+            &db,
+        ])
+        .env("CERTLAB_DATA_DIR", data)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let daemon = KillOnDrop(daemon);
+    for m in &lab.machines {
+        let o = certlab(
+            &[
+                "job",
+                "submit",
+                "--plan",
+                "server-basic",
+                "--machine",
+                &m.name,
+                "--db",
+                &db,
+            ],
+            data,
+        );
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let w = certlab(
+        &["job", "wait", "--all", "--timeout", "240", "--db", &db],
+        data,
+    );
+    let list = certlab(&["job", "list", "--db", &db, "--format", "json"], data);
+    drop(daemon);
+    assert_ne!(
+        w.status.code(),
+        None,
+        "job wait: {}",
+        String::from_utf8_lossy(&w.stderr)
+    );
+    let jobs: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let mut out = Vec::new();
+    for j in jobs.as_array().unwrap() {
+        let machine = j["machine"].as_str().unwrap_or("").to_string();
+        let state = j["state"].as_str().unwrap().to_string();
+        let (mut bad, mut failed) = (Vec::new(), Vec::new());
+        if let Some(run) = j["run_id"].as_str().filter(|_| state == "finished") {
+            let o = certlab(
+                &["runs", "show", run, "--db", &db, "--format", "json"],
+                data,
+            );
+            let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            for c in r["cases"].as_array().unwrap() {
+                let id = c["id"].as_str().unwrap().to_string();
+                match c["verdict"].as_str().unwrap() {
+                    "fail" => {
+                        failed.push(id.clone());
+                        bad.push(id);
+                    }
+                    "pass" | "skip" => {}
+                    _ => bad.push(id),
+                }
+            }
+        }
+        out.push((machine, state, bad, failed));
+    }
+    assert_eq!(out.len(), lab.machines.len());
+    out
+}
+
+fn stated_defect(args: &[&str], machine: &str) -> Option<&'static str> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut gen = vec!["lab", "sim", "generate"];
+    gen.extend_from_slice(args);
+    let o = certlab(&gen, dir.path());
+    let lab = Lab::parse(&String::from_utf8_lossy(&o.stdout), "lab.toml").unwrap();
+    lab.machine(machine)
+        .unwrap()
+        .sim
+        .as_ref()
+        .unwrap()
+        .defect
+        .map(|d| d.fails_case())
+}
+
+#[test]
+fn the_daemon_on_a_sim_lab_gives_the_verdicts_the_file_states() {
+    let args = [
+        "--machines",
+        "14",
+        "--seed",
+        "4",
+        "--defective",
+        "6",
+        "--time-scale",
+        "0.001",
+    ];
+    for (machine, state, bad, failed) in daemon_lab(&args) {
+        assert_eq!(state, "finished", "{machine}");
+        match stated_defect(&args, &machine) {
+            None => assert!(bad.is_empty(), "{machine}: {bad:?}"),
+            Some(case) => assert_eq!(bad, vec![case.to_string()], "{machine}"),
+        }
+        let _ = failed;
+    }
+}
+
+#[test]
+fn under_heavy_faults_the_daemon_never_turns_a_fault_into_a_product_failure() {
+    let args = [
+        "--machines",
+        "14",
+        "--seed",
+        "9",
+        "--faults",
+        "heavy",
+        "--defective",
+        "6",
+        "--time-scale",
+        "0.001",
+    ];
+    let (mut finished, mut faulted) = (0, 0);
+    for (machine, state, bad, failed) in daemon_lab(&args) {
+        if state != "finished" {
+            faulted += 1;
+            continue;
+        }
+        finished += 1;
+        if bad.len() > failed.len() {
+            faulted += 1;
+        }
+        match stated_defect(&args, &machine) {
+            None => assert!(failed.is_empty(), "{machine}: {failed:?}"),
+            Some(case) => assert!(
+                failed.iter().all(|f| f == case),
+                "{machine}: {failed:?}, its defect concerns {case}"
+            ),
+        }
+    }
+    assert!(finished > 0, "no job finished");
+    eprintln!("heavy faults: {finished} jobs finished, {faulted} met an infrastructure fault");
+    assert!(faulted > 0, "heavy faults never showed");
 }

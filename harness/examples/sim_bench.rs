@@ -31,7 +31,12 @@ fn status_kib(key: &str) -> u64 {
         .unwrap_or(0)
 }
 
-async fn one_run(store: &Store, dir: &std::path::Path, m: &Arc<SimMachine>, id: &str) -> Result<()> {
+async fn one_run(
+    store: &Store,
+    dir: &std::path::Path,
+    m: &Arc<SimMachine>,
+    id: &str,
+) -> Result<()> {
     let spec = RunSpec {
         run_id: id.to_string(),
         plan: Plan::load("server-basic")?,

@@ -162,6 +162,17 @@ pub enum BmcCmd {
 
 /// The machine's BMC under the lab's retry policy, its calls recorded to `sink`.
 fn connect(m: &Machine, sink: Arc<dyn CallSink>) -> Result<Box<dyn Bmc>> {
+    if let Some(spec) = &m.sim {
+        // A simulated machine's BMC, made afresh in this process (powered
+        // on, its boot in the SEL).
+        let sim = certlab_lab::sim::SimMachine::new(&m.name, spec.clone())
+            .map_err(CliError::bad_input)?;
+        return Ok(Box::new(Guarded::new(
+            sim.bmc(),
+            RetryPolicy::default(),
+            sink,
+        )));
+    }
     let ep = m.bmc()?;
     let bmc: Box<dyn Bmc> = match &ep.protocol {
         BmcProtocol::Ipmi => {
@@ -620,7 +631,7 @@ async fn health_of(
 ) -> (bool, serde_json::Value) {
     let mut problems: Vec<String> = Vec::new();
     let mut bmc_state = serde_json::Value::Null;
-    if m.bmc.is_some() {
+    if m.bmc.is_some() || m.sim.is_some() {
         match connect(m, calls) {
             Err(e) => problems.push(format!("BMC: {e}")),
             Ok(bmc) => {

@@ -122,3 +122,92 @@ pub(super) fn read_sim(
         time_scale,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::inventory::Lab;
+    use crate::sim::{Defect, FaultLevel};
+
+    fn lab(sim: &str, extra: &str) -> Result<Lab, String> {
+        let text = format!(
+            "[[machine]]\nname = \"s1\"\narch = \"aarch64\"\n{extra}\n[machine.sim]\n{sim}\n"
+        );
+        Lab::parse(&text, "lab.toml").map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn reads_every_key_with_defaults() {
+        let l = lab("profile = \"kunpeng-920\"", "").unwrap();
+        let s = l.machines[0].sim.clone().unwrap();
+        assert_eq!(s.faults, FaultLevel::None);
+        assert_eq!((s.seed, s.defect, s.time_scale), (0, None, 1.0));
+        let l = lab(
+            "profile = \"kunpeng-920\"\nfaults = \"heavy\"\nseed = 9\ndefect = \"mce-log\"\ntime_scale = 0.5",
+            "",
+        )
+        .unwrap();
+        let s = l.machines[0].sim.clone().unwrap();
+        assert_eq!(s.faults, FaultLevel::Heavy);
+        assert_eq!(
+            (s.seed, s.defect, s.time_scale),
+            (9, Some(Defect::MceLog), 0.5)
+        );
+        let l = lab(
+            "profile = \"kunpeng-920\"\ndefect = \"none\"\ntime_scale = 2",
+            "",
+        )
+        .unwrap();
+        assert_eq!(l.machines[0].sim.as_ref().unwrap().time_scale, 2.0);
+    }
+
+    #[test]
+    fn every_mistake_is_reported_with_its_line() {
+        for (sim, extra, line, words) in [
+            ("profile = \"pdp-11\"", "", 6, "unknown profile `pdp-11`"),
+            (
+                "profile = \"kunpeng-920\"\nfaults = \"mild\"",
+                "",
+                7,
+                "unknown fault level",
+            ),
+            (
+                "profile = \"kunpeng-920\"\nseed = -1",
+                "",
+                7,
+                "non-negative",
+            ),
+            (
+                "profile = \"kunpeng-920\"\ndefect = \"fan\"",
+                "",
+                7,
+                "unknown defect `fan`",
+            ),
+            (
+                "profile = \"kunpeng-920\"\ntime_scale = -1.0",
+                "",
+                7,
+                "time_scale",
+            ),
+            ("profile = \"kunpeng-920\"\ncolour = 1", "", 7, "colour"),
+            ("faults = \"light\"", "", 5, "profile"),
+            (
+                "profile = \"hygon-dhyana\"",
+                "",
+                3,
+                "does not match sim profile",
+            ),
+            (
+                "profile = \"kunpeng-920\"",
+                "[machine.ssh]\naddress = \"10.0.0.1\"\n",
+                4,
+                "has no [machine.ssh]",
+            ),
+        ] {
+            let e = lab(sim, extra).unwrap_err();
+            assert!(
+                e.contains(&format!("lab.toml:{line}:")) && e.contains(words),
+                "{sim:?}: {e}"
+            );
+        }
+    }
+}

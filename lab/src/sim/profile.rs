@@ -735,6 +735,30 @@ mod tests {
     }
 
     #[test]
+    fn every_dump_a_profile_uses_has_its_provenance_line() {
+        let provenance = include_str!("../../../hwdb/tests/fixtures/PROVENANCE.tsv");
+        let paths: Vec<&str> = provenance
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split('\t').next())
+            .collect();
+        for def in PROFILES {
+            let p = Profile::get(def.name).unwrap();
+            for src in &p.sources {
+                let local = src.strip_prefix(FIX).unwrap();
+                // A directory's line (`…/sys-class-dmi-id/`) covers its files.
+                assert!(
+                    paths
+                        .iter()
+                        .any(|q| *q == local || (q.ends_with('/') && local.starts_with(q))),
+                    "{}: {local} has no line in PROVENANCE.tsv",
+                    def.name
+                );
+            }
+        }
+    }
+
+    #[test]
     fn profiles_are_shared_not_copied() {
         let a = Profile::get("kunpeng-920").unwrap();
         let b = Profile::get("kunpeng-920").unwrap();

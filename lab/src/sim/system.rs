@@ -21,6 +21,9 @@ use crate::sim::Defect;
 
 /// Simulated seconds from power-on complete to SSH answering.
 pub const BOOT_SECS: f64 = 45.0;
+/// Simulated seconds from `reboot` to the firmware starting the OS again
+/// (no power-on self test).
+pub const WARM_REBOOT_SECS: f64 = 5.0;
 /// Simulated seconds of a command's round trip.
 pub const COMMAND_SECS: f64 = 0.004;
 /// Simulated seconds of the memory test.
@@ -32,7 +35,15 @@ pub const SEQREAD_MIB_S: f64 = 2400.0;
 
 /// The programs a simulated system has on its `PATH`.
 pub fn installed(profile: &Profile) -> Vec<&'static str> {
-    let mut p = vec!["dd", "df", "memtester", "timedatectl", "dmesg", "uname"];
+    let mut p = vec![
+        "dd",
+        "df",
+        "memtester",
+        "timedatectl",
+        "dmesg",
+        "uname",
+        "lspci",
+    ];
     if profile.def.lscpu.is_some() {
         p.push("lscpu");
     }
@@ -90,7 +101,12 @@ fn nic(profile: &Profile) -> Nic {
                 name: format!("enp{}s{}f{}", n(bus), n(dev), n(func)),
                 device: f.address.clone(),
                 driver: f.driver.clone().unwrap_or_default(),
-                speed: 25000,
+                // The link speed the NIC's family negotiates.
+                speed: match f.driver.as_deref() {
+                    Some("mlx5_core") => 100_000,
+                    Some("hns3" | "ixgbe" | "i40e" | "bnxt_en") => 25_000,
+                    _ => 1000,
+                },
             }
         }
         None => Nic {
@@ -351,6 +367,8 @@ fn build(profile: &Profile, defect: Option<Defect>) -> Scripted {
         }
     }
 
+    let lspci = lspci(profile, unbound.as_deref());
+
     // Block devices: the system disk, and a loop device.
     let block_walk = format!(
         "@ loop0\nsize=0\nro=0\nremovable=0\nqueue/rotational=0\nvirtual=1\n@ {}\nsize={}\nro=0\nremovable=0\ndevice/model={}\nqueue/rotational=0\nhas_device=1\n",
@@ -383,14 +401,6 @@ fn build(profile: &Profile, defect: Option<Defect>) -> Scripted {
 
     let dmesg = dmesg(profile, defect, online, &nic);
 
-    for p in installed(profile) {
-        m = m.command(
-            &format!("command -v {p} "),
-            0,
-            &format!("/usr/bin/{p}\n"),
-            "",
-        );
-    }
     m = m
         .command(": certlab pci-walk", 0, &pci_walk, "")
         .command(": certlab dmi-walk", 0, &dmi_walk, "")
@@ -412,7 +422,8 @@ fn build(profile: &Profile, defect: Option<Defect>) -> Scripted {
             "/dev/mapper/vg-root 1844284128 96173012 1654345836   6% /\n",
             "",
         )
-        .command("dd if=/dev/", 0, "", "");
+        .command("dd if=/dev/", 0, "", "")
+        .command("lspci -nn -k", 0, &lspci, "");
     if let Some(l) = def.lscpu {
         let text = match defect {
             Some(Defect::OfflineCpu) => {
@@ -439,6 +450,46 @@ fn build(profile: &Profile, defect: Option<Defect>) -> Scripted {
         m = m.command("dmidecode", 0, d, "");
     }
     m
+}
+
+/// `lspci -nn -k` of the profile's functions, named through the embedded
+/// `pci.ids` as lspci names them.
+fn lspci(profile: &Profile, unbound: Option<&str>) -> String {
+    let ids = certlab_hwdb::PciIds::embedded();
+    let mut out = String::new();
+    for f in &profile.pci {
+        // lspci leaves out domain 0000 unless asked (-D).
+        let addr = f.address.strip_prefix("0000:").unwrap_or(&f.address);
+        let class = ids.class_name(f.class).unwrap_or("Class");
+        let vendor = ids
+            .vendor_name(f.vendor)
+            .map_or_else(|| format!("Vendor {:04x}", f.vendor), str::to_string);
+        let device = ids
+            .device_name(f.vendor, f.device)
+            .map_or_else(|| format!("Device {:04x}", f.device), str::to_string);
+        let _ = write!(
+            out,
+            "{addr} {class} [{:04x}]: {vendor} {device} [{:04x}:{:04x}]",
+            f.class >> 8,
+            f.vendor,
+            f.device
+        );
+        if f.revision != 0 {
+            let _ = write!(out, " (rev {:02x})", f.revision);
+        }
+        out.push('\n');
+        if let Some(d) = f
+            .driver
+            .as_deref()
+            .filter(|_| unbound != Some(f.address.as_str()))
+        {
+            let _ = writeln!(out, "\tKernel driver in use: {d}");
+        }
+        if let Some(d) = f.driver.as_deref().filter(|d| is_module(d)) {
+            let _ = writeln!(out, "\tKernel modules: {}", module_of(d));
+        }
+    }
+    out
 }
 
 /// `8GT/s` → `8.0 GT/s` as sysfs prints link speeds.
