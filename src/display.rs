@@ -123,6 +123,17 @@ impl Progress {
                 index + 1,
                 clip(error, 100)
             ),
+            RunEvent::Rebooted {
+                index,
+                id,
+                boot_id,
+                declared,
+            } => writeln!(
+                err,
+                "[{t:6.1}s] {:>2} {id}: {} boot {boot_id}",
+                index + 1,
+                if *declared { "rebooted as declared," } else { "back after a crash," }
+            ),
             RunEvent::Resumed { kept } => writeln!(
                 err,
                 "resuming: {} case(s) kept from an earlier attempt",

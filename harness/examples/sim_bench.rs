@@ -44,6 +44,8 @@ async fn one_run(
         out_dir: dir.join(id),
         signer: SigningKey::from_bytes(&[3u8; 32]),
         tool_version: "bench".into(),
+        case_retries: None,
+        sut: None,
     };
     certify(spec, store, &mut |_| {}).await?;
     Ok(())

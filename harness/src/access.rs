@@ -6,8 +6,11 @@
 //! power-cycles the machine through its simulated BMC when the OS does not
 //! answer (off, or crashed).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+use certlab_lab::bmc::{Bmc, CallRecord, CallSink};
 
 use certlab_lab::sim::SimLab;
 use certlab_lab::ssh::HostKeyPolicy;
@@ -16,6 +19,7 @@ use certlab_lab::{Lab, Target};
 use crate::daemon::{BoxFuture, MachineAccess};
 use crate::lifecycle::MachineFacts;
 use crate::store::{Store, StoreHostKeys};
+use crate::sut::{BmcSut, SutControl};
 
 /// How long a health check may take to get an answer over SSH.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -25,6 +29,7 @@ pub struct LabAccess {
     lab: Lab,
     policy: HostKeyPolicy,
     sims: SimLab,
+    store: Store,
 }
 
 impl LabAccess {
@@ -37,7 +42,12 @@ impl LabAccess {
         )));
         // Lab::load already refused unknown profiles; none can fail here.
         let sims = SimLab::from_lab(&lab).unwrap_or_default();
-        LabAccess { lab, policy, sims }
+        LabAccess {
+            lab,
+            policy,
+            sims,
+            store: store.clone(),
+        }
     }
 
     /// The lab's simulated machines (their BMCs, consoles and state).
@@ -79,7 +89,68 @@ impl LabAccess {
     }
 }
 
+/// Records BMC calls in the lab store as they happen.
+pub struct StoreCallSink {
+    store: Store,
+    handle: tokio::runtime::Handle,
+}
+
+impl StoreCallSink {
+    /// Must be made inside a tokio runtime.
+    pub fn new(store: Store) -> StoreCallSink {
+        StoreCallSink {
+            store,
+            handle: tokio::runtime::Handle::current(),
+        }
+    }
+}
+
+impl CallSink for StoreCallSink {
+    fn record(&self, record: CallRecord) {
+        let store = self.store.clone();
+        self.handle.spawn(async move {
+            if let Err(e) = store.record_bmc_calls(&[record]).await {
+                tracing::warn!(error = %e, "a BMC call was not recorded");
+            }
+        });
+    }
+}
+
+/// How long a real machine may take to boot (firmware POST of a large
+/// server included) before it counts as not back.
+const REAL_BOOT_TIMEOUT: Duration = Duration::from_secs(600);
+
 impl MachineAccess for LabAccess {
+    fn sut<'a>(
+        &'a self,
+        machine: &'a str,
+        target: Arc<dyn Target>,
+        out_dir: PathBuf,
+    ) -> BoxFuture<'a, Option<Arc<dyn SutControl>>> {
+        Box::pin(async move {
+            let console = out_dir.join("console.log");
+            if let Some(sim) = self.sims.get(machine) {
+                let bmc: Arc<dyn Bmc> = Arc::new(sim.bmc());
+                let boot = certlab_lab::sim::bmc::boot_time(sim) * 3 + Duration::from_secs(5);
+                let sut = BmcSut::start(target, bmc, boot, console).await;
+                return Some(Arc::new(sut) as Arc<dyn SutControl>);
+            }
+            let m = self.lab.machine(machine).ok()?;
+            m.bmc.as_ref()?;
+            let sink = Arc::new(StoreCallSink::new(self.store.clone()));
+            match certlab_lab::bmc::open(m, sink) {
+                Ok(bmc) => {
+                    let sut = BmcSut::start(target, Arc::from(bmc), REAL_BOOT_TIMEOUT, console).await;
+                    Some(Arc::new(sut) as Arc<dyn SutControl>)
+                }
+                Err(e) => {
+                    tracing::warn!(%machine, error = %e, "BMC not opened: no crash handling for this run");
+                    None
+                }
+            }
+        })
+    }
+
     fn target<'a>(&'a self, machine: &'a str) -> BoxFuture<'a, Result<Arc<dyn Target>, String>> {
         Box::pin(async move {
             if let Some(sim) = self.sims.get(machine) {

@@ -29,6 +29,7 @@ use crate::lifecycle::{
 };
 use crate::runner::{certify, RunError, RunSpec};
 use crate::store::{JobRow, Store, StoreError};
+use crate::sut::SutControl;
 
 /// A boxed future, so [`MachineAccess`] can be used as a trait object.
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
@@ -41,6 +42,18 @@ pub trait MachineAccess: Send + Sync + 'static {
     /// Checks that the machine can take a job (its BMC answers, no
     /// critical SEL entry, SSH answers); the error says why not.
     fn health_check<'a>(&'a self, machine: &'a str) -> BoxFuture<'a, Result<(), String>>;
+    /// The machine's power, console and boot identity through its BMC,
+    /// for a run on `target` whose outputs go to `out_dir` (the console is
+    /// captured there); `None` when the machine has no BMC.
+    fn sut<'a>(
+        &'a self,
+        machine: &'a str,
+        target: Arc<dyn Target>,
+        out_dir: PathBuf,
+    ) -> BoxFuture<'a, Option<Arc<dyn SutControl>>> {
+        let _ = (machine, target, out_dir);
+        Box::pin(async { None })
+    }
 }
 
 /// The daemon's settings.
@@ -452,14 +465,22 @@ impl Worker {
         }
         .map_err(|e| e.to_string())?;
         let target = self.access.target(machine).await?;
+        let out_dir = self.config.out_root.join(run);
+        std::fs::create_dir_all(&out_dir)
+            .map_err(|e| format!("create {}: {e}", out_dir.display()))?;
+        let sut = self
+            .access
+            .sut(machine, target.clone(), out_dir.clone())
+            .await;
         let spec = RunSpec {
             run_id: run.to_string(),
             plan,
             target,
-            out_dir: self.config.out_root.join(run),
+            out_dir,
             signer: self.signer.clone(),
             tool_version: self.config.tool_version.clone(),
             case_retries: Some(self.config.case_retries),
+            sut,
         };
         // Every RunError is an infrastructure fault (the product's verdicts
         // are in the run, whatever they are).

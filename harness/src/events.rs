@@ -64,6 +64,14 @@ pub enum RunEvent {
         total: usize,
         result: Box<CaseResult>,
     },
+    /// The machine booted again: before a case that declares
+    /// `reboots = true` (`declared`), or after a crash.
+    Rebooted {
+        index: usize,
+        id: String,
+        boot_id: String,
+        declared: bool,
+    },
     /// A case met an infrastructure error and is tried again (`attempt`
     /// counts from 1; this is the attempt about to start).
     CaseRetried {
@@ -99,6 +107,7 @@ impl RunEvent {
             RunEvent::CaseStarted { .. } => "case_started",
             RunEvent::CaseFinished { .. } => "case_finished",
             RunEvent::CaseRetried { .. } => "case_retried",
+            RunEvent::Rebooted { .. } => "rebooted",
             RunEvent::Published { .. } => "published",
             RunEvent::RunFinished { .. } => "run_finished",
         }

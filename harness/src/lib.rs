@@ -9,6 +9,7 @@ pub mod events;
 pub mod lifecycle;
 pub mod runner;
 pub mod store;
+pub mod sut;
 
 pub use events::{RunEvent, Stage};
 pub use runner::{certify, publish, Outputs, RunError, RunSpec, CASE_GRACE};

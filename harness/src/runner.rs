@@ -22,6 +22,7 @@ use time::OffsetDateTime;
 
 use crate::events::{RunEvent, Stage};
 use crate::store::{NewRun, Store, StoreError};
+use crate::sut::SutControl;
 
 /// Extra time a case gets beyond its own timeout before the runner gives up on it.
 pub const CASE_GRACE: Duration = Duration::from_secs(30);
@@ -41,6 +42,11 @@ pub struct RunSpec {
     /// stops with [`RunError::Infrastructure`] and the case is not
     /// recorded (the orchestrator: the job goes to another machine).
     pub case_retries: Option<u32>,
+    /// The machine's boot identity, reboots and crashes through its BMC
+    /// (the orchestrator, or a machine with a BMC). Without it a case that
+    /// declares `reboots = true` is skipped and a crash shows as an
+    /// infrastructure error.
+    pub sut: Option<Arc<dyn SutControl>>,
 }
 
 /// Paths of what a finished run wrote.
@@ -202,6 +208,12 @@ pub async fn certify(
         .await?;
     let profile = Arc::new(profile);
     let inventory = Arc::new(discovery.inventory.clone());
+    // The boot the run is in: a case after which it changed without
+    // declaring it crashed the machine.
+    let mut boot = match &spec.sut {
+        Some(sut) => sut.boot_id().await.ok(),
+        None => None,
+    };
     let total = selection.len();
     let mut cases = Vec::with_capacity(total);
     for (index, sel) in selection.into_iter().enumerate() {
@@ -228,7 +240,49 @@ pub async fn certify(
         let mut case_started = OffsetDateTime::now_utc();
         let mut t0 = Instant::now();
         let mut tries = 0u32;
+        // A declared reboot comes first; a machine that does not come back
+        // from it is brought back through its BMC and the case is a crash.
+        let mut rebooted: Option<CaseRun> = None;
+        if sel.selected == Applies::Yes && case.reboots {
+            rebooted = Some(match &spec.sut {
+                None => CaseRun::of(
+                    Verdict::Skip,
+                    "the case reboots the machine: that needs its BMC and the orchestrator \
+                     (`certlab lab daemon`)"
+                        .to_string(),
+                ),
+                Some(sut) => {
+                    let old = boot.clone().unwrap_or_default();
+                    match sut.reboot(old.clone()).await {
+                        Ok(new) => {
+                            boot = Some(new.clone());
+                            let ev = RunEvent::Rebooted {
+                                index,
+                                id: case.id.clone(),
+                                boot_id: new,
+                                declared: true,
+                            };
+                            events.send(ev).await?;
+                            CaseRun::of(Verdict::Pass, String::new())
+                        }
+                        Err(e) => {
+                            crashed(
+                                sut.as_ref(),
+                                &mut boot,
+                                &sink,
+                                format!("the machine did not come back from its declared reboot: {e}"),
+                                &case.id,
+                            )
+                            .await?
+                        }
+                    }
+                }
+            });
+        }
         let done = loop {
+            if let Some(r) = rebooted.take().filter(|r| r.verdict != Verdict::Pass) {
+                break r;
+            }
             let done = match &sel.selected {
                 Applies::No(reason) => CaseRun::of(Verdict::Skip, reason.clone()),
                 Applies::Yes => {
@@ -242,6 +296,40 @@ pub async fn certify(
                     .await
                 }
             };
+            // Did the machine crash (its boot changed, or it does not answer)?
+            if let (Some(sut), Applies::Yes) = (&spec.sut, &sel.selected) {
+                let now = sut.boot_id().await;
+                let same = matches!((&now, &boot), (Ok(n), Some(b)) if n == b);
+                if !same && boot.is_some() {
+                    if case.may_crash {
+                        // Expected: bring it back if it does not answer.
+                        boot = match now {
+                            Ok(id) => Some(id),
+                            Err(_) => Some(
+                                sut.recover(boot.clone())
+                                    .await
+                                    .map_err(|e| RunError::Infrastructure {
+                                        case: case.id.clone(),
+                                        attempts: tries + 1,
+                                        error: e,
+                                    })?,
+                            ),
+                        };
+                    } else {
+                        let what = match &now {
+                            Ok(id) => format!("the machine rebooted during the case (boot id now {id})"),
+                            Err(e) => format!("the machine stopped answering during the case ({e})"),
+                        };
+                        let check = if done.reason.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; the check said: {}", done.reason)
+                        };
+                        break crashed(sut.as_ref(), &mut boot, &sink, format!("{what}{check}"), &case.id)
+                            .await?;
+                    }
+                }
+            }
             let Some(retries) = spec.case_retries.filter(|_| done.infrastructure) else {
                 break done;
             };
@@ -391,6 +479,40 @@ impl Stream<'_> {
         self.seq = Some(seq);
         Ok(())
     }
+}
+
+/// A crash: the console and SEL kept as evidence, the machine brought back
+/// through its BMC (or, when it cannot be, the run stops: infrastructure).
+async fn crashed(
+    sut: &dyn SutControl,
+    boot: &mut Option<String>,
+    sink: &Arc<EvidenceDir>,
+    what: String,
+    case: &str,
+) -> Result<CaseRun, RunError> {
+    let mut evidence = Vec::new();
+    for (source, bytes) in sut.crash_evidence().await {
+        match sink.put(&bytes) {
+            Ok(content) => evidence.push(certlab_reports::Evidence::Bmc { source, content }),
+            Err(e) => tracing::warn!(%case, error = %e, "crash evidence not stored"),
+        }
+    }
+    let new = sut
+        .recover(boot.clone())
+        .await
+        .map_err(|e| RunError::Infrastructure {
+            case: case.to_string(),
+            attempts: 1,
+            error: format!("{what}; and it could not be brought back: {e}"),
+        })?;
+    *boot = Some(new);
+    Ok(CaseRun {
+        verdict: Verdict::Crash,
+        reason: format!("{what}; power-cycled through its BMC"),
+        metrics: Vec::new(),
+        evidence,
+        infrastructure: false,
+    })
 }
 
 /// What one attempt of a case came to.

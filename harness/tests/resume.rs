@@ -53,6 +53,7 @@ fn spec(run_id: &str, out: &std::path::Path) -> Result<RunSpec> {
         signer: SigningKey::from_bytes(&[7u8; 32]),
         tool_version: "test".into(),
         case_retries: None,
+        sut: None,
     })
 }
 

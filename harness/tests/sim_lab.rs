@@ -29,6 +29,8 @@ async fn run(store: &Store, dir: &std::path::Path, name: &str, spec: SimSpec) ->
         out_dir: dir.join(&run_id),
         signer: SigningKey::from_bytes(&[9u8; 32]),
         tool_version: "test".into(),
+        case_retries: None,
+        sut: None,
     };
     let (record, _) = certify(spec, store, &mut |_| {}).await?;
     Ok(record)

@@ -199,6 +199,13 @@ fn evidence_view(e: &Evidence) -> EvidenceView {
             bad: false,
             links: vec![link("content", content)],
         },
+        Evidence::Bmc { source, content } => EvidenceView {
+            kind: "bmc",
+            label: format!("BMC {source}"),
+            status: "kept".to_string(),
+            bad: false,
+            links: vec![link("content", content)],
+        },
         Evidence::Missing { path, error } => EvidenceView {
             kind: "missing",
             label: path.clone(),

@@ -274,6 +274,10 @@ pub(crate) fn evidence_line(e: &Evidence) -> String {
             content.sha256, content.size
         ),
         Evidence::Missing { path, error } => format!("missing {path}: {error}"),
+        Evidence::Bmc { source, content } => format!(
+            "BMC {source}: evidence/{} ({} bytes)",
+            content.sha256, content.size
+        ),
     }
 }
 

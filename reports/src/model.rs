@@ -190,6 +190,10 @@ pub enum Evidence {
     File { path: String, content: ArtifactRef },
     /// A file that could not be read, and why: absence is evidence too.
     Missing { path: String, error: String },
+    /// What the machine's BMC recorded (`source`: `console` — the serial
+    /// console's text — or `sel`, the system event log), as kept when the
+    /// machine crashed.
+    Bmc { source: String, content: ArtifactRef },
 }
 
 /// The result of one case.

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use certlab_harness::{BmcCallStats, Store};
 use certlab_lab::bmc::{
-    ipmi, redfish, replay, Bmc, BmcError, BootDevice, BootOverride, CallRecord, CallSink, Guarded,
-    Health, LogService, MemoryLog, PowerAction, PowerState, RetryPolicy, SelCursor,
+    replay, Bmc, BmcError, BootDevice, BootOverride, CallRecord, CallSink, Guarded, Health,
+    LogService, MemoryLog, PowerAction, PowerState, RetryPolicy, SelCursor,
 };
-use certlab_lab::inventory::{BmcProtocol, Lab, Machine};
+use certlab_lab::inventory::{Lab, Machine};
 use certlab_lab::ssh::HostKeyPolicy;
 use serde_json::json;
 
@@ -173,20 +173,8 @@ fn connect(m: &Machine, sink: Arc<dyn CallSink>) -> Result<Box<dyn Bmc>> {
             sink,
         )));
     }
-    let ep = m.bmc()?;
-    let bmc: Box<dyn Bmc> = match &ep.protocol {
-        BmcProtocol::Ipmi => {
-            let cfg = ipmi::IpmiConfig::from_endpoint(&m.name, ep).map_err(bmc_failure)?;
-            Box::new(
-                Guarded::new(ipmi::Ipmi::new(cfg), RetryPolicy::default(), sink)
-                    .with_warnings(&ep.exposure_warnings()),
-            )
-        }
-        BmcProtocol::Redfish(_) => Box::new(
-            redfish::connect(&m.name, ep, RetryPolicy::default(), sink).map_err(bmc_failure)?,
-        ),
-    };
-    Ok(bmc)
+    m.bmc()?; // a missing [machine.bmc] table is the inventory's error
+    certlab_lab::bmc::open(m, sink).map_err(bmc_failure)
 }
 
 fn bmc_failure(e: BmcError) -> CliError {

@@ -128,6 +128,7 @@ pub fn certify(a: CertifyArgs) -> Result<i32> {
             signer,
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             case_retries: None,
+            sut: None,
         };
         let mut progress = display::Progress::new(format);
         let mut on_event = |ev: &certlab_harness::RunEvent| progress.event(ev);

@@ -572,3 +572,33 @@ impl BmcError {
         }
     }
 }
+
+/// Opens the BMC of a lab.toml machine under the lab's retry policy, its
+/// calls recorded to `sink`: IPMI or Redfish as `[machine.bmc]` says. The
+/// one opener the CLI and the orchestrator share; a simulated machine's BMC
+/// comes from [`crate::sim::SimLab`] instead.
+pub fn open(
+    m: &crate::inventory::Machine,
+    sink: std::sync::Arc<dyn CallSink>,
+) -> Result<Box<dyn Bmc>, BmcError> {
+    let ep = m.bmc().map_err(|e| BmcError::Config {
+        bmc: m.name.clone(),
+        message: e.to_string(),
+    })?;
+    let bmc: Box<dyn Bmc> = match &ep.protocol {
+        crate::inventory::BmcProtocol::Ipmi => {
+            let cfg = ipmi::IpmiConfig::from_endpoint(&m.name, ep)?;
+            Box::new(
+                Guarded::new(ipmi::Ipmi::new(cfg), RetryPolicy::default(), sink)
+                    .with_warnings(&ep.exposure_warnings()),
+            )
+        }
+        crate::inventory::BmcProtocol::Redfish(_) => Box::new(redfish::connect(
+            &m.name,
+            ep,
+            RetryPolicy::default(),
+            sink,
+        )?),
+    };
+    Ok(bmc)
+}
