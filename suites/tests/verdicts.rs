@@ -489,6 +489,7 @@ fn edac_unreadable_counter_is_not_zero() {
 
 /// Real outputs of the seqread script (fixtures/seqread/PROVENANCE.tsv).
 const SEQREAD_DF: &str = include_str!("fixtures/seqread/df-ext4.stdout");
+const SEQREAD_DF_TMPFS: &str = include_str!("fixtures/seqread/df-stat-tmpfs.stdout");
 const SEQREAD_CACHED_OUT: &str = include_str!("fixtures/seqread/ramfs-unprivileged.stdout");
 const SEQREAD_CACHED_ERR: &str = include_str!("fixtures/seqread/ramfs-unprivileged.stderr");
 
@@ -522,6 +523,19 @@ fn seqread_does_not_judge_a_page_cache_figure() {
     let o = check("storage-seqread", &m);
     assert_eq!(o.verdict, Verdict::Pass, "{}", o.reason);
     assert_eq!(o.metrics.len(), 1);
+}
+
+#[test]
+fn seqread_does_not_measure_a_file_system_in_memory() {
+    // tmpfs accepts O_DIRECT since Linux 6.6: the read "succeeds" at memory
+    // speed. The df/stat answer is real (fixtures/seqread/PROVENANCE.tsv).
+    let m = Scripted::new("sut")
+        .command("df -Pk", 0, SEQREAD_DF_TMPFS, "")
+        .command("set -e; d=$(mktemp", 0, "mode=direct\n", SEQREAD_CACHED_ERR);
+    let o = check("storage-seqread", &m);
+    assert_eq!(o.verdict, Verdict::Skip, "{}", o.reason);
+    assert!(o.reason.contains("on tmpfs"), "{}", o.reason);
+    assert!(o.metrics.is_empty());
 }
 
 /// A scripted machine whose SSH session drops after `alive` operations.
