@@ -658,3 +658,25 @@ fn a_dropped_session_is_an_error_never_a_skip() {
         "{e}"
     );
 }
+
+#[test]
+fn pci_drivers_without_modules_alias_is_not_selected_and_never_judged_blind() {
+    let walk = "@ 0000:3b:00.0\nvendor=0x8086\ndevice=0x1521\nsubsystem_vendor=0x8086\nsubsystem_device=0x0001\nclass=0x020000\nrevision=0x01\n";
+    let inv = Inventory {
+        sysfs_pci: certlab_suites::walk::pci_devices(walk),
+        ..Inventory::default()
+    };
+    let profile = certlab_hwdb::identify(&inv, certlab_hwdb::PciIds::embedded());
+    assert_eq!(profile.pci_devices.len(), 1);
+    let check = checks::lookup("pci-drivers").unwrap();
+    match check.applies(&profile, &inv) {
+        certlab_suites::Applies::No(reason) => {
+            assert!(reason.contains("modules.alias"), "{reason}")
+        }
+        certlab_suites::Applies::Yes => panic!("selected without modules.alias"),
+    }
+    // Run anyway, the skip rests on the recorded PCI walk.
+    let m = Scripted::new("sut").command(": certlab pci-walk", 0, walk, "");
+    let (o, _) = run_check("pci-drivers", &m, &inv, &profile);
+    assert_eq!(o.verdict, Verdict::Skip, "{}", o.reason);
+}
