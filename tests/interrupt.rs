@@ -73,7 +73,11 @@ fn sigint_keeps_finished_cases_and_marks_the_run_interrupted() {
         if dir.path().join("lab.db").exists() {
             let rows = runs_json(&db, dir.path(), &["runs", "list"]);
             if let Some(r) = rows.as_array().unwrap().first() {
-                if r["pass"].as_u64().unwrap() + r["fail"].as_u64().unwrap() >= 1 {
+                let finished = ["pass", "fail", "warning", "skip", "error"]
+                    .iter()
+                    .map(|k| r[*k].as_u64().unwrap())
+                    .sum::<u64>();
+                if finished >= 1 {
                     break r["id"].as_str().unwrap().to_string();
                 }
             }

@@ -182,7 +182,8 @@ pub trait Target: Send + Sync {
         Ok(String::from_utf8_lossy(&bytes).trim().to_string())
     }
 
-    /// Whether a path exists on the target. "No such file" is `Ok(false)`;
+    /// Whether a path exists on the target. "No such file" is `Ok(false)`, a
+    /// path that may not be read counts as existing (a root-only device);
     /// any other error (a lost connection, a timeout) is returned, so that an
     /// infrastructure failure never reads as absence.
     fn exists(&self, path: &str) -> Result<bool, TargetError> {

@@ -489,6 +489,7 @@ fn edac_unreadable_counter_is_not_zero() {
 
 /// Real outputs of the seqread script (fixtures/seqread/PROVENANCE.tsv).
 const SEQREAD_DF: &str = include_str!("fixtures/seqread/df-ext4.stdout");
+const SEQREAD_DF_TMPFS: &str = include_str!("fixtures/seqread/df-stat-tmpfs.stdout");
 const SEQREAD_CACHED_OUT: &str = include_str!("fixtures/seqread/ramfs-unprivileged.stdout");
 const SEQREAD_CACHED_ERR: &str = include_str!("fixtures/seqread/ramfs-unprivileged.stderr");
 
@@ -522,6 +523,19 @@ fn seqread_does_not_judge_a_page_cache_figure() {
     let o = check("storage-seqread", &m);
     assert_eq!(o.verdict, Verdict::Pass, "{}", o.reason);
     assert_eq!(o.metrics.len(), 1);
+}
+
+#[test]
+fn seqread_does_not_measure_a_file_system_in_memory() {
+    // tmpfs accepts O_DIRECT since Linux 6.6: the read "succeeds" at memory
+    // speed. The df/stat answer is real (fixtures/seqread/PROVENANCE.tsv).
+    let m = Scripted::new("sut")
+        .command("df -Pk", 0, SEQREAD_DF_TMPFS, "")
+        .command("set -e; d=$(mktemp", 0, "mode=direct\n", SEQREAD_CACHED_ERR);
+    let o = check("storage-seqread", &m);
+    assert_eq!(o.verdict, Verdict::Skip, "{}", o.reason);
+    assert!(o.reason.contains("on tmpfs"), "{}", o.reason);
+    assert!(o.metrics.is_empty());
 }
 
 /// A scripted machine whose SSH session drops after `alive` operations.
@@ -643,4 +657,26 @@ fn a_dropped_session_is_an_error_never_a_skip() {
         matches!(e, CaseError::Target(TargetError::Disconnected { .. })),
         "{e}"
     );
+}
+
+#[test]
+fn pci_drivers_without_modules_alias_is_not_selected_and_never_judged_blind() {
+    let walk = "@ 0000:3b:00.0\nvendor=0x8086\ndevice=0x1521\nsubsystem_vendor=0x8086\nsubsystem_device=0x0001\nclass=0x020000\nrevision=0x01\n";
+    let inv = Inventory {
+        sysfs_pci: certlab_suites::walk::pci_devices(walk),
+        ..Inventory::default()
+    };
+    let profile = certlab_hwdb::identify(&inv, certlab_hwdb::PciIds::embedded());
+    assert_eq!(profile.pci_devices.len(), 1);
+    let check = checks::lookup("pci-drivers").unwrap();
+    match check.applies(&profile, &inv) {
+        certlab_suites::Applies::No(reason) => {
+            assert!(reason.contains("modules.alias"), "{reason}")
+        }
+        certlab_suites::Applies::Yes => panic!("selected without modules.alias"),
+    }
+    // Run anyway, the skip rests on the recorded PCI walk.
+    let m = Scripted::new("sut").command(": certlab pci-walk", 0, walk, "");
+    let (o, _) = run_check("pci-drivers", &m, &inv, &profile);
+    assert_eq!(o.verdict, Verdict::Skip, "{}", o.reason);
 }

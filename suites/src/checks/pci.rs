@@ -1,10 +1,10 @@
 //! PCI checks: every device the kernel can drive is bound; links trained
 //! at full width.
 
-use certlab_hwdb::{DriverMatch, PciDevice};
+use certlab_hwdb::{DriverMatch, HardwareProfile, Inventory, PciDevice};
 
 use crate::context::{CaseCtx, CaseError, CaseOutcome};
-use crate::plan::Check;
+use crate::plan::{Applies, Check};
 use crate::walk;
 
 fn describe(d: &PciDevice) -> String {
@@ -23,18 +23,31 @@ fn describe(d: &PciDevice) -> String {
 /// bound to a driver.
 pub struct Drivers;
 
+const NO_PCI: &str = "the machine exposes no PCI devices";
+const NO_ALIAS: &str = "the running kernel's modules.alias is not installed, so which driver should claim each device is unknown";
+
 impl Check for Drivers {
-    fn run(&self, ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError> {
-        if ctx.profile.pci_devices.is_empty() {
-            return Ok(CaseOutcome::skip("the machine exposes no PCI devices"));
+    /// Both facts come from discovery (whose inventory is their evidence),
+    /// so the case is not selected rather than run without evidence.
+    fn applies(&self, profile: &HardwareProfile, inventory: &Inventory) -> Applies {
+        if profile.pci_devices.is_empty() {
+            Applies::No(NO_PCI.to_string())
+        } else if inventory.modules_alias.is_none() {
+            Applies::No(NO_ALIAS.to_string())
+        } else {
+            Applies::Yes
         }
-        let Some(alias) = &ctx.inventory.modules_alias else {
-            return Ok(CaseOutcome::skip(
-                "the running kernel's modules.alias is not installed, so which driver should claim each device is unknown",
-            ));
-        };
+    }
+
+    fn run(&self, ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError> {
         // The evidence this verdict rests on: the bindings and the alias table.
         ctx.run(walk::PCI_WALK)?;
+        if ctx.profile.pci_devices.is_empty() {
+            return Ok(CaseOutcome::skip(NO_PCI));
+        }
+        let Some(alias) = &ctx.inventory.modules_alias else {
+            return Ok(CaseOutcome::skip(NO_ALIAS));
+        };
         ctx.read(&alias.source)?;
         let mut unbound = Vec::new();
         let mut other = Vec::new();

@@ -106,6 +106,9 @@ pub fn parse_dd_summary(text: &str) -> Option<(u64, f64)> {
     Some((bytes, secs))
 }
 
+/// File systems kept in memory (`stat -f -c %T` names).
+const MEMORY_FILE_SYSTEMS: &[&str] = &["tmpfs", "ramfs", "hugetlbfs"];
+
 /// Sequential-read throughput of a file on local storage.
 pub struct SeqRead;
 
@@ -114,12 +117,27 @@ impl Check for SeqRead {
         let mib = ctx.param_u64("mib", 256);
         let min = ctx.param_f64("min_mib_s", 50.0);
         let dir = ctx.param_strings("dir", &["/var/tmp"]).join("");
-        let df = ctx.run(&format!("df -Pk {} | tail -n 1", shell_quote(&dir)))?;
-        let free_kib: Option<u64> = df
-            .stdout_str()
-            .split_whitespace()
-            .nth(3)
+        let df = ctx.run(&format!(
+            "df -Pk {q} | tail -n 1; stat -f -c fstype=%T {q}",
+            q = shell_quote(&dir)
+        ))?;
+        let df_text = df.stdout_str();
+        let free_kib: Option<u64> = df_text
+            .lines()
+            .next()
+            .and_then(|l| l.split_whitespace().nth(3))
             .and_then(|v| v.parse().ok());
+        let fstype = df_text
+            .lines()
+            .find_map(|l| l.strip_prefix("fstype="))
+            .map(str::trim);
+        // A file system in memory has no device: even O_DIRECT (which tmpfs
+        // accepts since Linux 6.6) reads memory.
+        if let Some(fs) = fstype.filter(|fs| MEMORY_FILE_SYSTEMS.contains(fs)) {
+            return Ok(CaseOutcome::skip(format!(
+                "{dir} is on {fs}, a file system in memory: there is no disk to measure (set the case's `dir` to a directory on a disk)"
+            )));
+        }
         if let Some(free) = free_kib {
             if free / 1024 < mib * 2 {
                 return Ok(CaseOutcome::skip(format!(

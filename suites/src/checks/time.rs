@@ -102,7 +102,8 @@ fn timedatectl_sync(ctx: &CaseCtx<'_>) -> Result<SyncState, CaseError> {
         (Some(0), "no") => SyncState::No("timedatectl reports NTPSynchronized=no".to_string()),
         (Some(127), _) => SyncState::Unknown("timedatectl is not installed".to_string()),
         (exit, _) => SyncState::Unknown(format!(
-            "timedatectl did not answer (exit {exit:?}): {}",
+            "timedatectl did not answer ({}): {}",
+            exit_status(exit),
             first_line(&o.stderr_str(), &said)
         )),
     })
@@ -121,8 +122,8 @@ fn chrony_sync(ctx: &CaseCtx<'_>) -> Result<(SyncState, Option<f64>), CaseError>
     let Some(t) = tracking else {
         return Ok((
             SyncState::Unknown(format!(
-                "chronyc did not answer (exit {:?}): {}",
-                o.exit,
+                "chronyc did not answer ({}): {}",
+                exit_status(o.exit),
                 first_line(&o.stderr_str(), &text)
             )),
             None,
@@ -169,13 +170,18 @@ fn chrony_sync(ctx: &CaseCtx<'_>) -> Result<(SyncState, Option<f64>), CaseError>
         ),
         (None, None) => (
             SyncState::Unknown(format!(
-                "{described}, but `chronyc sources` did not answer (exit {:?}): {}",
-                s.exit,
+                "{described}, but `chronyc sources` did not answer ({}): {}",
+                exit_status(s.exit),
                 first_line(&s.stderr_str(), &s.stdout_str())
             )),
             None,
         ),
     })
+}
+
+/// `exit 1`, or `killed` when the command had no exit status.
+fn exit_status(exit: Option<i32>) -> String {
+    exit.map_or("killed".to_string(), |c| format!("exit {c}"))
 }
 
 /// The first non-empty line of `a`, else of `b`.
