@@ -140,7 +140,8 @@ impl MachineAccess for LabAccess {
             let sink = Arc::new(StoreCallSink::new(self.store.clone()));
             match certlab_lab::bmc::open(m, sink) {
                 Ok(bmc) => {
-                    let sut = BmcSut::start(target, Arc::from(bmc), REAL_BOOT_TIMEOUT, console).await;
+                    let sut =
+                        BmcSut::start(target, Arc::from(bmc), REAL_BOOT_TIMEOUT, console).await;
                     Some(Arc::new(sut) as Arc<dyn SutControl>)
                 }
                 Err(e) => {

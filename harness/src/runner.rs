@@ -244,40 +244,41 @@ pub async fn certify(
         // from it is brought back through its BMC and the case is a crash.
         let mut rebooted: Option<CaseRun> = None;
         if sel.selected == Applies::Yes && case.reboots {
-            rebooted = Some(match &spec.sut {
-                None => CaseRun::of(
-                    Verdict::Skip,
-                    "the case reboots the machine: that needs its BMC and the orchestrator \
+            rebooted =
+                Some(match &spec.sut {
+                    None => CaseRun::of(
+                        Verdict::Skip,
+                        "the case reboots the machine: that needs its BMC and the orchestrator \
                      (`certlab lab daemon`)"
-                        .to_string(),
-                ),
-                Some(sut) => {
-                    let old = boot.clone().unwrap_or_default();
-                    match sut.reboot(old.clone()).await {
-                        Ok(new) => {
-                            boot = Some(new.clone());
-                            let ev = RunEvent::Rebooted {
-                                index,
-                                id: case.id.clone(),
-                                boot_id: new,
-                                declared: true,
-                            };
-                            events.send(ev).await?;
-                            CaseRun::of(Verdict::Pass, String::new())
-                        }
-                        Err(e) => {
-                            crashed(
+                            .to_string(),
+                    ),
+                    Some(sut) => {
+                        let old = boot.clone().unwrap_or_default();
+                        match sut.reboot(old.clone()).await {
+                            Ok(new) => {
+                                boot = Some(new.clone());
+                                let ev = RunEvent::Rebooted {
+                                    index,
+                                    id: case.id.clone(),
+                                    boot_id: new,
+                                    declared: true,
+                                };
+                                events.send(ev).await?;
+                                CaseRun::of(Verdict::Pass, String::new())
+                            }
+                            Err(e) => crashed(
                                 sut.as_ref(),
                                 &mut boot,
                                 &sink,
-                                format!("the machine did not come back from its declared reboot: {e}"),
+                                format!(
+                                    "the machine did not come back from its declared reboot: {e}"
+                                ),
                                 &case.id,
                             )
-                            .await?
+                            .await?,
                         }
                     }
-                }
-            });
+                });
         }
         let done = loop {
             if let Some(r) = rebooted.take().filter(|r| r.verdict != Verdict::Pass) {
@@ -305,28 +306,36 @@ pub async fn certify(
                         // Expected: bring it back if it does not answer.
                         boot = match now {
                             Ok(id) => Some(id),
-                            Err(_) => Some(
-                                sut.recover(boot.clone())
-                                    .await
-                                    .map_err(|e| RunError::Infrastructure {
-                                        case: case.id.clone(),
-                                        attempts: tries + 1,
-                                        error: e,
-                                    })?,
-                            ),
+                            Err(_) => Some(sut.recover(boot.clone()).await.map_err(|e| {
+                                RunError::Infrastructure {
+                                    case: case.id.clone(),
+                                    attempts: tries + 1,
+                                    error: e,
+                                }
+                            })?),
                         };
                     } else {
                         let what = match &now {
-                            Ok(id) => format!("the machine rebooted during the case (boot id now {id})"),
-                            Err(e) => format!("the machine stopped answering during the case ({e})"),
+                            Ok(id) => {
+                                format!("the machine rebooted during the case (boot id now {id})")
+                            }
+                            Err(e) => {
+                                format!("the machine stopped answering during the case ({e})")
+                            }
                         };
                         let check = if done.reason.is_empty() {
                             String::new()
                         } else {
                             format!("; the check said: {}", done.reason)
                         };
-                        break crashed(sut.as_ref(), &mut boot, &sink, format!("{what}{check}"), &case.id)
-                            .await?;
+                        break crashed(
+                            sut.as_ref(),
+                            &mut boot,
+                            &sink,
+                            format!("{what}{check}"),
+                            &case.id,
+                        )
+                        .await?;
                     }
                 }
             }

@@ -148,10 +148,7 @@ impl SutControl for BmcSut {
             // The session usually drops as the OS goes down: its error is
             // expected, the new boot id is what counts.
             let _ = tokio::task::spawn_blocking(move || {
-                t.exec(
-                    "systemctl reboot || /sbin/reboot",
-                    Duration::from_secs(15),
-                )
+                t.exec("systemctl reboot || /sbin/reboot", Duration::from_secs(15))
             })
             .await;
             let down_by = Duration::from_secs(60).min(self.boot_timeout / 2);

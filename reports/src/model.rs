@@ -193,7 +193,10 @@ pub enum Evidence {
     /// What the machine's BMC recorded (`source`: `console` — the serial
     /// console's text — or `sel`, the system event log), as kept when the
     /// machine crashed.
-    Bmc { source: String, content: ArtifactRef },
+    Bmc {
+        source: String,
+        content: ArtifactRef,
+    },
 }
 
 /// The result of one case.

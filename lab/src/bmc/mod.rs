@@ -593,12 +593,9 @@ pub fn open(
                     .with_warnings(&ep.exposure_warnings()),
             )
         }
-        crate::inventory::BmcProtocol::Redfish(_) => Box::new(redfish::connect(
-            &m.name,
-            ep,
-            RetryPolicy::default(),
-            sink,
-        )?),
+        crate::inventory::BmcProtocol::Redfish(_) => {
+            Box::new(redfish::connect(&m.name, ep, RetryPolicy::default(), sink)?)
+        }
     };
     Ok(bmc)
 }
