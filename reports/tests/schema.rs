@@ -114,9 +114,10 @@ fn fixture_covers_every_verdict_and_evidence_kind() {
             Evidence::Command { .. } => "command",
             Evidence::File { .. } => "file",
             Evidence::Missing { .. } => "missing",
+            Evidence::Bmc { .. } => "bmc",
         })
         .collect();
-    assert_eq!(kinds.len(), 3, "{kinds:?}");
+    assert_eq!(kinds.len(), 4, "{kinds:?}");
     assert_eq!(record.summary, Summary::of(&record.cases));
 }
 

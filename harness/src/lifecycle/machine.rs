@@ -103,7 +103,8 @@ pub enum HealthEvent {
         reason: String,
     },
     /// `failures` consecutive jobs ended in infrastructure faults on this
-    /// machine; at `limit` it is taken out of service.
+    /// machine: below `limit` its health is checked again before its next
+    /// job; at `limit` it is taken out of service.
     InfraFailures {
         failures: u32,
         limit: u32,
@@ -171,7 +172,9 @@ pub fn next_health(
                     since: now,
                 })
             } else {
-                Ok(health.clone())
+                // Checked again before it takes another job (a machine that
+                // crashed is brought back by its health check).
+                Ok(Health::Unknown { since: now })
             }
         }
     }

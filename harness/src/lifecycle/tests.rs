@@ -353,13 +353,18 @@ fn machine_health_lifecycle() {
     .expect("bad");
     assert_eq!(bad.reason(), Some("critical SEL entry"));
     assert_eq!(bad.since(), t(6));
-    // Infrastructure failures below the limit change nothing; at it, bad.
+    // An infrastructure failure below the limit makes the health unknown
+    // (checked again before the next job: a crashed machine is brought
+    // back); at the limit, bad.
     let below = HealthEvent::InfraFailures {
         failures: 2,
         limit: 3,
         last_error: "ssh".into(),
     };
-    assert_eq!(next_health(&good, &below, t(7)), Ok(good.clone()));
+    assert_eq!(
+        next_health(&good, &below, t(7)),
+        Ok(Health::Unknown { since: t(7) })
+    );
     let at = HealthEvent::InfraFailures {
         failures: 3,
         limit: 3,
