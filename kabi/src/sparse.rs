@@ -74,7 +74,7 @@ impl<'f> Sparse<'f> {
             let Ok(n) = usize::try_from(r.end - r.start) else {
                 continue;
             };
-            let mut words = vec![0u64; n.div_ceil(8)];
+            let mut words = take_buffer(n.div_ceil(8));
             let buf = object::pod::bytes_of_slice_mut(&mut words[..]);
             read_exact_at(self.file, &mut buf[..n], r.start)?;
             self.chunks.push((r.start, r.end, words));
@@ -113,6 +113,62 @@ impl<'f> Sparse<'f> {
     fn miss(&self, r: Range<u64>) {
         self.misses.borrow_mut().push(r);
     }
+}
+
+impl Drop for Sparse<'_> {
+    fn drop(&mut self) {
+        for (_, _, words) in self.chunks.drain(..) {
+            give_buffer(words);
+        }
+    }
+}
+
+/// Buffers kept per thread for the next module's pieces: a fresh large
+/// allocation is a fresh memory map, whose pages the kernel zeroes on first
+/// touch and unmaps on free — more work than the `pread` itself.
+const POOL_BUFFERS: usize = 8;
+/// Larger buffers are not kept (a module with huge sections is rare).
+const POOL_MAX_WORDS: usize = (4 << 20) / 8;
+
+thread_local! {
+    static POOL: RefCell<Vec<Vec<u64>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A buffer of `words` words from the pool (its old content is overwritten
+/// by the caller's read), or a new one.
+fn take_buffer(words: usize) -> Vec<u64> {
+    let reused = POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        // The smallest buffer that is large enough, else the largest.
+        let fit = (0..p.len())
+            .filter(|&i| p[i].capacity() >= words)
+            .min_by_key(|&i| p[i].capacity());
+        let pick = fit.or_else(|| (0..p.len()).max_by_key(|&i| p[i].capacity()))?;
+        Some(p.swap_remove(pick))
+    });
+    match reused {
+        Some(mut v) => {
+            if v.len() >= words {
+                v.truncate(words);
+            } else {
+                v.resize(words, 0);
+            }
+            v
+        }
+        None => vec![0u64; words],
+    }
+}
+
+fn give_buffer(v: Vec<u64>) {
+    if v.capacity() > POOL_MAX_WORDS {
+        return;
+    }
+    POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() < POOL_BUFFERS {
+            p.push(v);
+        }
+    });
 }
 
 #[cfg(unix)]
