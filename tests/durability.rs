@@ -28,7 +28,9 @@ fn the_orchestrator_survives_sigkills_at_random_instants() {
     let err = String::from_utf8_lossy(&o.stderr);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
-        o.status.success() && out.contains("durability: OK — 4 SIGKILLs survived; 8 jobs finished"),
+        o.status.success()
+            && out.contains("durability: OK — 4 SIGKILLs survived (")
+            && out.contains("8 jobs finished"),
         "exit {:?}\n{out}\n{err}",
         o.status.code()
     );

@@ -99,6 +99,7 @@ pub async fn run(
 ) -> Result<(), DaemonError> {
     let wake = Arc::new(Notify::new());
     let mut workers: JoinSet<()> = JoinSet::new();
+    let mut checks = HealthChecks::new();
     // PostgreSQL: other processes' changes wake this loop at once.
     let listener = match store.listen().await? {
         Some(mut l) => {
@@ -127,7 +128,7 @@ pub async fn run(
             }
         }
         reclaim_expired(&store).await?;
-        check_machines(&store, access.as_ref(), config.bad_recheck).await?;
+        check_machines(&store, &access, config.bad_recheck, &mut checks, &wake).await?;
         let free = config.max_runs.saturating_sub(workers.len());
         if free > 0 {
             for job in lease_jobs(&store, &config, free).await? {
@@ -164,6 +165,8 @@ pub async fn run(
     if let Some(l) = listener {
         l.abort();
     }
+    // A machine whose check is cut short stays `unknown`: checked again.
+    checks.tasks.abort_all();
     // Stop taking jobs; running ones end at their next step and stay
     // resumable (their leases expire and another daemon takes them).
     while let Some(done) = workers.join_next().await {
@@ -190,13 +193,39 @@ async fn reclaim_expired(store: &Store) -> Result<(), DaemonError> {
     Ok(())
 }
 
+/// Health checks run at once, at most (each may power-cycle a machine and
+/// wait for its boot).
+const HEALTH_CHECKS_AT_ONCE: usize = 64;
+
+/// Health checks in the background: the loop goes on scheduling while
+/// they run; each one wakes it when it is done.
+struct HealthChecks {
+    tasks: JoinSet<()>,
+    in_flight: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl HealthChecks {
+    fn new() -> HealthChecks {
+        HealthChecks {
+            tasks: JoinSet::new(),
+            in_flight: Arc::default(),
+            slots: Arc::new(tokio::sync::Semaphore::new(HEALTH_CHECKS_AT_ONCE)),
+        }
+    }
+}
+
 /// Machines of unknown health get their health check, and `bad` ones again
-/// once they have been bad for `bad_recheck`.
+/// once they have been bad for `bad_recheck`: started in the background,
+/// each machine at most once at a time.
 async fn check_machines(
     store: &Store,
-    access: &dyn MachineAccess,
+    access: &Arc<dyn MachineAccess>,
     bad_recheck: Duration,
+    checks: &mut HealthChecks,
+    wake: &Arc<Notify>,
 ) -> Result<(), DaemonError> {
+    while checks.tasks.try_join_next().is_some() {}
     let now = OffsetDateTime::now_utc();
     for m in store.machines().await? {
         let due = match &m.health {
@@ -207,18 +236,34 @@ async fn check_machines(
         if !m.in_lab || !due || m.state != MachineState::Idle {
             continue;
         }
-        let now = OffsetDateTime::now_utc();
-        let event = match access.health_check(&m.facts.name).await {
-            Ok(()) => HealthEvent::CheckPassed,
-            Err(reason) => HealthEvent::CheckFailed { reason },
-        };
-        let Ok(to) = next_health(&m.health, &event, now) else {
-            continue;
-        };
-        match store.set_health(&m.facts.name, &m.health, &to).await {
-            Ok(()) | Err(StoreError::Conflict { .. }) => {}
-            Err(e) => return Err(e.into()),
+        let name = m.facts.name.clone();
+        {
+            let Ok(mut set) = checks.in_flight.lock() else {
+                continue;
+            };
+            if !set.insert(name.clone()) {
+                continue;
+            }
         }
+        let (store, access, wake) = (store.clone(), access.clone(), wake.clone());
+        let (in_flight, slots) = (checks.in_flight.clone(), checks.slots.clone());
+        checks.tasks.spawn(async move {
+            let _slot = slots.acquire_owned().await;
+            let event = match access.health_check(&name).await {
+                Ok(()) => HealthEvent::CheckPassed,
+                Err(reason) => HealthEvent::CheckFailed { reason },
+            };
+            if let Ok(to) = next_health(&m.health, &event, OffsetDateTime::now_utc()) {
+                match store.set_health(&name, &m.health, &to).await {
+                    Ok(()) | Err(StoreError::Conflict { .. }) => {}
+                    Err(e) => tracing::warn!(machine = %name, error = %e, "health not recorded"),
+                }
+            }
+            if let Ok(mut set) = in_flight.lock() {
+                set.remove(&name);
+            }
+            wake.notify_one();
+        });
     }
     Ok(())
 }

@@ -244,29 +244,29 @@ pub async fn certify(
         // from it is brought back through its BMC and the case is a crash.
         let mut rebooted: Option<CaseRun> = None;
         if sel.selected == Applies::Yes && case.reboots {
-            rebooted =
-                Some(match &spec.sut {
-                    None => CaseRun::of(
-                        Verdict::Skip,
-                        "the case reboots the machine: that needs its BMC and the orchestrator \
+            rebooted = Some(match &spec.sut {
+                None => CaseRun::of(
+                    Verdict::Skip,
+                    "the case reboots the machine: that needs its BMC and the orchestrator \
                      (`certlab lab daemon`)"
-                            .to_string(),
-                    ),
-                    Some(sut) => {
-                        let old = boot.clone().unwrap_or_default();
-                        match sut.reboot(old.clone()).await {
-                            Ok(new) => {
-                                boot = Some(new.clone());
-                                let ev = RunEvent::Rebooted {
-                                    index,
-                                    id: case.id.clone(),
-                                    boot_id: new,
-                                    declared: true,
-                                };
-                                events.send(ev).await?;
-                                CaseRun::of(Verdict::Pass, String::new())
-                            }
-                            Err(e) => crashed(
+                        .to_string(),
+                ),
+                Some(sut) => {
+                    let old = boot.clone().unwrap_or_default();
+                    match sut.reboot(old.clone()).await {
+                        Ok(new) => {
+                            boot = Some(new.clone());
+                            let ev = RunEvent::Rebooted {
+                                index,
+                                id: case.id.clone(),
+                                boot_id: new,
+                                declared: true,
+                            };
+                            events.send(ev).await?;
+                            CaseRun::of(Verdict::Pass, String::new())
+                        }
+                        Err(e) => {
+                            crashed(
                                 sut.as_ref(),
                                 &mut boot,
                                 &sink,
@@ -275,10 +275,11 @@ pub async fn certify(
                                 ),
                                 &case.id,
                             )
-                            .await?,
+                            .await?
                         }
                     }
-                });
+                }
+            });
         }
         let done = loop {
             if let Some(r) = rebooted.take().filter(|r| r.verdict != Verdict::Pass) {
