@@ -300,7 +300,7 @@ pub async fn certify(
             };
             // Did the machine crash (its boot changed, or it does not answer)?
             if let (Some(sut), Applies::Yes) = (&spec.sut, &sel.selected) {
-                let now = sut.boot_id().await;
+                let now = probe_boot(sut.as_ref()).await;
                 let same = matches!((&now, &boot), (Ok(n), Some(b)) if n == b);
                 if !same && boot.is_some() {
                     if case.may_crash {
@@ -489,6 +489,20 @@ impl Stream<'_> {
         self.seq = Some(seq);
         Ok(())
     }
+}
+
+/// The boot id, asked up to three times: one lost answer (a dropped
+/// session) is not a crash.
+async fn probe_boot(sut: &dyn SutControl) -> Result<String, String> {
+    let mut last = String::new();
+    for attempt in 0..3u64 {
+        match sut.boot_id().await {
+            Ok(id) => return Ok(id),
+            Err(e) => last = e,
+        }
+        tokio::time::sleep(Duration::from_millis(300 * (attempt + 1))).await;
+    }
+    Err(last)
 }
 
 /// A crash: the console and SEL kept as evidence, the machine brought back

@@ -174,20 +174,31 @@ impl SutControl for BmcSut {
     fn recover(&self, old: Option<String>) -> BoxFuture<'_, Result<String, String>> {
         Box::pin(async move {
             let t0 = Instant::now();
-            let state = self
-                .bmc
-                .power_status()
-                .await
-                .map_err(|e| format!("power status through the BMC: {e}"))?;
+            let deadline = t0 + self.boot_timeout;
+            // A busy or slow BMC is asked again until the boot deadline.
+            let state = loop {
+                match self.bmc.power_status().await {
+                    Ok(s) => break s,
+                    Err(e) if e.is_retryable() && Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                    Err(e) => return Err(format!("power status through the BMC: {e}")),
+                }
+            };
             let action = if state == PowerState::Off {
                 PowerAction::On
             } else {
                 PowerAction::Cycle
             };
-            self.bmc
-                .power(action)
-                .await
-                .map_err(|e| format!("power {action} through the BMC: {e}"))?;
+            loop {
+                match self.bmc.power(action).await {
+                    Ok(()) => break,
+                    Err(e) if e.is_retryable() && Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                    Err(e) => return Err(format!("power {action} through the BMC: {e}")),
+                }
+            }
             self.wait_new_boot(old.as_deref(), t0)
                 .await
                 .map_err(|e| format!("after power {action} through the BMC: {e}"))
