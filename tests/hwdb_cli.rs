@@ -229,3 +229,72 @@ fn sysfs_snapshot_dir() {
     ]);
     assert_eq!(out.status.code(), Some(3));
 }
+
+/// A machine known only by its SMBIOS type 4 record: HiSilicon's
+/// Cortex-A72 based Hi16xx is kunpeng, not arm-other (issue 8 item 10).
+#[test]
+fn hi16xx_known_only_by_dmidecode_is_kunpeng() {
+    let p = fixture("machines/kunpeng--dmi-reconstructed-hi16xx/dmidecode.txt");
+    let v = identify_json(&["--dmidecode", path_str(&p)]);
+    assert_eq!(s(&v, "cpu.family"), Some("kunpeng"));
+    assert_eq!(s(&v, "cpu.vendor"), Some("HiSilicon"));
+    assert_eq!(s(&v, "cpu.core"), Some("Cortex-A72"));
+}
+
+/// The Debian kernel scripts/fetch-kernel caches (modules.alias and the
+/// unpacked modules.builtin); fails naming the script when missing.
+fn fetched_kernel() -> (PathBuf, PathBuf) {
+    let cache = std::env::var_os("HOME")
+        .map(|h| Path::new(&h).join(".cache/certlab/debian"))
+        .expect("HOME");
+    let dir = std::fs::read_dir(&cache)
+        .ok()
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.join("modules.alias").is_file())
+        .unwrap_or_else(|| panic!("no kernel in {}: run scripts/fetch-kernel", cache.display()));
+    let builtin = std::fs::read_dir(dir.join("root/lib/modules"))
+        .unwrap_or_else(|e| panic!("{}: {e} (run scripts/fetch-kernel)", dir.display()))
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("modules.builtin"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "no modules.builtin under {}: run scripts/fetch-kernel",
+                dir.display()
+            )
+        });
+    (dir.join("modules.alias"), builtin)
+}
+
+/// --modules-builtin: bridges bound to shpchp (built into Debian's kernel)
+/// are `built_in`, not `other`; a file that is no modules.builtin is bad input.
+#[test]
+fn modules_builtin_makes_a_built_in_driver_built_in() {
+    let (alias, builtin) = fetched_kernel();
+    let pci =
+        fixture("machines/loongson--ul-loongarch-kvm_on_loongson_3c6000/proc-bus-pci-devices.txt");
+    let v = identify_json(&[
+        "--lspci",
+        path_str(&pci),
+        "--modules-alias",
+        path_str(&alias),
+        "--modules-builtin",
+        path_str(&builtin),
+    ]);
+    let devs = v["pci_devices"].as_array().expect("pci_devices");
+    let shpc: Vec<&Value> = devs
+        .iter()
+        .filter(|d| d["driver_bound"].as_str() == Some("shpchp"))
+        .collect();
+    assert!(!shpc.is_empty(), "{devs:?}");
+    for d in shpc {
+        assert_eq!(d["driver_match"].as_str(), Some("built_in"), "{d}");
+    }
+    let out = run(&["hwdb", "identify", "--modules-builtin", path_str(&alias)]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("modules.builtin"), "{err}");
+}

@@ -356,7 +356,24 @@ struct Flat {
 
 /// Members of a struct or union, anonymous struct/union members flattened
 /// into their parent with absolute offsets.
+///
+/// Each anonymous member's type is expanded once: C refuses a struct that
+/// declares the same field names twice (or contains itself), so a type met
+/// again comes from a malformed blob, and expanding it again would only
+/// repeat (or, for a cycle or a fan-out, multiply) the same fields.
 fn flatten(b: &Btf, id: TypeId, prefix: &str, base: u32, out: &mut Vec<Flat>, depth: u32) {
+    flatten_once(b, id, prefix, base, out, depth, &mut HashSet::from([id]));
+}
+
+fn flatten_once(
+    b: &Btf,
+    id: TypeId,
+    prefix: &str,
+    base: u32,
+    out: &mut Vec<Flat>,
+    depth: u32,
+    expanded: &mut HashSet<TypeId>,
+) {
     let Some(t) = b.get(id) else { return };
     let (Kind::Struct { members, .. } | Kind::Union { members, .. }) = &t.kind else {
         return;
@@ -370,7 +387,9 @@ fn flatten(b: &Btf, id: TypeId, prefix: &str, base: u32, out: &mut Vec<Flat>, de
             && matches!(target, Some(Kind::Struct { .. } | Kind::Union { .. }))
         {
             // C reaches an anonymous member's fields by their own names.
-            flatten(b, m.ty, prefix, off, out, depth + 1);
+            if expanded.insert(m.ty) {
+                flatten_once(b, m.ty, prefix, off, out, depth + 1, expanded);
+            }
             continue;
         }
         let mut ty = spell(b, m.ty, 0);
@@ -487,20 +506,38 @@ fn compare(old: &Btf, oid: TypeId, new: &Btf, nid: TypeId, key: &str) -> Option<
     (!unchanged).then_some(c)
 }
 
+/// How many types one [`spell`] may visit. A real declaration needs a few
+/// dozen; anonymous types shared by many members (or, in a malformed blob,
+/// cycles among them) would otherwise make the spelling grow exponentially
+/// with the depth. Beyond it the rest is spelled `…`.
+const SPELL_BUDGET: usize = 4096;
+
 /// A type as C would spell it in a declaration (named types by name,
 /// anonymous ones inline).
 pub fn spell(b: &Btf, id: TypeId, depth: u32) -> String {
-    if depth > 8 {
+    let mut budget = SPELL_BUDGET;
+    spell_in(b, id, depth, &mut budget)
+}
+
+fn spell_in(b: &Btf, id: TypeId, depth: u32, budget: &mut usize) -> String {
+    if depth > 8 || *budget == 0 {
         return "…".to_string();
     }
+    *budget -= 1;
     let Some(t) = b.get(id) else {
         return format!("<bad type {id}>");
     };
     let name = b.str(t.name);
-    let inline = |tag: &str, members: &[crate::btf::Member]| {
+    let inline = |tag: &str, members: &[crate::btf::Member], budget: &mut usize| {
         let body: Vec<String> = members
             .iter()
-            .map(|m| format!("{} {};", spell(b, m.ty, depth + 1), b.str(m.name)))
+            .map(|m| {
+                format!(
+                    "{} {};",
+                    spell_in(b, m.ty, depth + 1, budget),
+                    b.str(m.name)
+                )
+            })
             .collect();
         format!("{tag} {{ {} }}", body.join(" "))
     };
@@ -511,15 +548,17 @@ pub fn spell(b: &Btf, id: TypeId, depth: u32) -> String {
             Some(Kind::FuncProto { ret, params }) => {
                 format!(
                     "{} (*)({})",
-                    spell(b, *ret, depth + 1),
-                    params_of(b, params, depth)
+                    spell_in(b, *ret, depth + 1, budget),
+                    params_of(b, params, depth, budget)
                 )
             }
-            _ => format!("{} *", spell(b, *x, depth + 1)),
+            _ => format!("{} *", spell_in(b, *x, depth + 1, budget)),
         },
-        Kind::Array { elem, nelems, .. } => format!("{}[{nelems}]", spell(b, *elem, depth + 1)),
-        Kind::Struct { members, .. } if name.is_empty() => inline("struct", members),
-        Kind::Union { members, .. } if name.is_empty() => inline("union", members),
+        Kind::Array { elem, nelems, .. } => {
+            format!("{}[{nelems}]", spell_in(b, *elem, depth + 1, budget))
+        }
+        Kind::Struct { members, .. } if name.is_empty() => inline("struct", members, budget),
+        Kind::Union { members, .. } if name.is_empty() => inline("union", members, budget),
         Kind::Struct { .. } | Kind::Fwd { union: false } => format!("struct {name}"),
         Kind::Union { .. } | Kind::Fwd { union: true } => format!("union {name}"),
         Kind::Enum { values, .. } | Kind::Enum64 { values, .. } if name.is_empty() => {
@@ -531,32 +570,32 @@ pub fn spell(b: &Btf, id: TypeId, depth: u32) -> String {
         }
         Kind::Enum { .. } | Kind::Enum64 { .. } => format!("enum {name}"),
         Kind::Typedef(_) => name.into(),
-        Kind::Const(x) => format!("const {}", spell(b, *x, depth + 1)),
-        Kind::Volatile(x) => format!("volatile {}", spell(b, *x, depth + 1)),
-        Kind::Restrict(x) => format!("{} restrict", spell(b, *x, depth + 1)),
-        Kind::TypeTag(x) => spell(b, *x, depth + 1),
+        Kind::Const(x) => format!("const {}", spell_in(b, *x, depth + 1, budget)),
+        Kind::Volatile(x) => format!("volatile {}", spell_in(b, *x, depth + 1, budget)),
+        Kind::Restrict(x) => format!("{} restrict", spell_in(b, *x, depth + 1, budget)),
+        Kind::TypeTag(x) => spell_in(b, *x, depth + 1, budget),
         Kind::FuncProto { ret, params } => {
             format!(
                 "{} ({})",
-                spell(b, *ret, depth + 1),
-                params_of(b, params, depth)
+                spell_in(b, *ret, depth + 1, budget),
+                params_of(b, params, depth, budget)
             )
         }
-        Kind::Func { proto, .. } => spell(b, *proto, depth + 1),
-        Kind::Var { ty, .. } => spell(b, *ty, depth + 1),
+        Kind::Func { proto, .. } => spell_in(b, *proto, depth + 1, budget),
+        Kind::Var { ty, .. } => spell_in(b, *ty, depth + 1, budget),
         Kind::Datasec { .. } => format!("datasec {name}"),
-        Kind::DeclTag { ty, .. } => spell(b, *ty, depth + 1),
+        Kind::DeclTag { ty, .. } => spell_in(b, *ty, depth + 1, budget),
     }
 }
 
-fn params_of(b: &Btf, params: &[crate::btf::Param], depth: u32) -> String {
+fn params_of(b: &Btf, params: &[crate::btf::Param], depth: u32, budget: &mut usize) -> String {
     params
         .iter()
         .map(|p| {
             if p.ty == 0 && p.name == 0 {
                 "...".to_string()
             } else {
-                spell(b, p.ty, depth + 1)
+                spell_in(b, p.ty, depth + 1, budget)
             }
         })
         .collect::<Vec<_>>()
@@ -645,6 +684,36 @@ mod tests {
             4,
         ]);
         Btf::parse(&blob(&t, s), "t").unwrap()
+    }
+
+    /// Found by fuzzing (fuzz/ `btf` target: a timeout, then an OOM): an
+    /// anonymous struct whose anonymous members are of its own type made
+    /// flattening and spelling grow as fan-out^depth. Each anonymous type is
+    /// now expanded once per flattening and a spelling visits at most
+    /// `SPELL_BUDGET` types.
+    #[test]
+    fn anonymous_types_that_contain_themselves_stay_bounded() {
+        // 1 int; 2 struct s { 8 × anonymous member of type 3 }; 3 an
+        // anonymous struct { 8 × anonymous member of type 3 }.
+        let s = b"\0int\0s\0";
+        let mut t = vec![1, info(1, 0), 4, 32];
+        for (name, id) in [(5u32, 2), (0, 3)] {
+            let _ = id;
+            t.extend([name, info(4, 8), 64]);
+            for i in 0..8 {
+                t.extend([0, 3, i * 8]);
+            }
+        }
+        let b = Btf::parse(&blob(&t, s), "cycle").unwrap();
+        let spelled = spell(&b, 3, 0);
+        // Unbounded it would be 8^8 inline structs (hundreds of MiB).
+        assert!(spelled.len() < 1 << 20, "{} bytes", spelled.len());
+        assert!(spelled.contains('…'));
+        let (mut flat, mut expanded) = (Vec::new(), HashSet::from([2]));
+        flatten_once(&b, 2, "", 0, &mut flat, 0, &mut expanded);
+        assert!(flat.is_empty(), "{} members", flat.len());
+        assert_eq!(expanded, HashSet::from([2, 3]));
+        assert!(TypeDiff::new(&b, &b).explain("s").changed.is_empty());
     }
 
     #[test]

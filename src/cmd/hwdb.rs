@@ -47,6 +47,9 @@ pub enum HwdbCmd {
         /// The kernel's modules.alias (for the expected driver of each PCI device).
         #[arg(long, value_name = "FILE")]
         modules_alias: Option<PathBuf>,
+        /// The kernel's modules.builtin (drivers built into the kernel image).
+        #[arg(long, value_name = "FILE")]
+        modules_builtin: Option<PathBuf>,
         #[arg(long, default_value = "human", value_parser = text_format())]
         format: Format,
     },
@@ -69,6 +72,7 @@ pub fn run(cmd: HwdbCmd) -> Result<i32> {
             lspci,
             sysfs,
             modules_alias,
+            modules_builtin,
             format,
         } => {
             let files = EvidenceFiles {
@@ -78,6 +82,7 @@ pub fn run(cmd: HwdbCmd) -> Result<i32> {
                 lspci,
                 sysfs,
                 modules_alias,
+                modules_builtin,
             };
             let inv = if files.is_empty() {
                 local_inventory()?
@@ -123,6 +128,7 @@ struct EvidenceFiles {
     lspci: Option<PathBuf>,
     sysfs: Option<PathBuf>,
     modules_alias: Option<PathBuf>,
+    modules_builtin: Option<PathBuf>,
 }
 
 /// Read a text file; dumps may hold invalid UTF-8 in firmware strings.
@@ -144,6 +150,7 @@ impl EvidenceFiles {
             && self.lspci.is_none()
             && self.sysfs.is_none()
             && self.modules_alias.is_none()
+            && self.modules_builtin.is_none()
     }
 
     /// Read every file given; one that cannot be read, or holds nothing of
@@ -206,6 +213,17 @@ impl EvidenceFiles {
                 tracing::warn!("{} has no pci: aliases", p.display());
             }
             inv.modules_alias = Some(Fact::new(src(p), t));
+        }
+        if let Some(p) = &self.modules_builtin {
+            let t = read_text(p, "modules.builtin")?;
+            if !t.lines().any(|l| l.trim_end().ends_with(".ko")) {
+                return Err(malformed(
+                    p,
+                    "modules.builtin",
+                    "no `kernel/…/MODULE.ko` lines",
+                ));
+            }
+            inv.modules_builtin = Some(Fact::new(src(p), t));
         }
         if let Some(dir) = &self.sysfs {
             if !dir.is_dir() {

@@ -103,6 +103,8 @@ pub fn discover(target: &dyn Target, sink: &dyn ArtifactSink) -> Result<Discover
     if inv.modules_alias.is_none() {
         notes.push(format!("no /lib/modules/{kernel}/modules.alias"));
     }
+    // Drivers built into the kernel, which modules.alias never names.
+    inv.modules_builtin = text_fact(&rec, &format!("/lib/modules/{kernel}/modules.builtin"))?;
 
     // Facts the checks judge later, kept here so the inventory is complete
     // evidence of the machine as it was found.
