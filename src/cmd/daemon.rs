@@ -14,7 +14,7 @@ use tokio::sync::watch;
 
 use crate::cmd::lab::LabFile;
 use crate::common::{data_dir, db_url, runtime, DbArg};
-use crate::error::{CliError, Result};
+use crate::error::{failure, CliError, Result};
 use crate::exit;
 
 #[derive(Debug, clap::Args)]
@@ -58,6 +58,27 @@ fn db_is_postgres(db: &DbArg) -> bool {
 }
 
 pub fn run(a: DaemonArgs) -> Result<i32> {
+    let rt = runtime()?;
+    // SIGTERM and SIGINT are caught from the first moment on: a stop asked
+    // for while the daemon starts is honoured once it has started.
+    let (stop, stopped) = watch::channel(false);
+    rt.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        let (Ok(mut term), Ok(mut int)) = (term, int) else {
+            return Err(failure(exit::INFRA, "cannot catch SIGTERM/SIGINT"));
+        };
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            eprintln!("certlab: daemon stopping: no new jobs; running ones stay resumable");
+            let _ = stop.send(true);
+        });
+        Ok(())
+    })?;
     let lab = Lab::load(&a.lab.lab)?;
     let signer = crate::cmd::certify::signing_key(a.key.as_deref())?;
     let out_root = match a.out {
@@ -90,7 +111,7 @@ pub fn run(a: DaemonArgs) -> Result<i32> {
         out_root,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
     };
-    runtime()?.block_on(async move {
+    rt.block_on(async move {
         let store = Store::open(&db_url(&a.db)?).await?;
         let access = LabAccess::new(lab, &store);
         let sync = store
@@ -102,20 +123,6 @@ pub fn run(a: DaemonArgs) -> Result<i32> {
             sync.updated.len(),
             sync.removed.len()
         );
-        let (stop, stopped) = watch::channel(false);
-        tokio::spawn(async move {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(s) => s,
-                    Err(_) => return,
-                };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            eprintln!("certlab: daemon stopping: no new jobs; running ones stay resumable");
-            let _ = stop.send(true);
-        });
         daemon::run(
             store.clone(),
             std::sync::Arc::new(access),
