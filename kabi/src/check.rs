@@ -171,6 +171,14 @@ struct Edge {
     import: u32,
 }
 
+/// The reverse: import `import` of module `module` of the set comes from
+/// the module whose list this is in.
+#[derive(Clone, Copy)]
+struct Dependant {
+    module: u32,
+    import: u32,
+}
+
 impl<'a> Checker<'a> {
     pub fn new(kernel: &'a Kernel) -> Self {
         Checker {
@@ -253,6 +261,8 @@ impl<'a> Checker<'a> {
     }
 
     /// Checks one module (against the kernel and the set, as `check_all`).
+    /// Each call judges the whole set again: for many modules of one set,
+    /// use `check_all`.
     pub fn check(&self, module: &Module) -> ModuleReport {
         let set = self.set_verdicts();
         self.report_in(&set, module)
@@ -293,11 +303,11 @@ impl<'a> Checker<'a> {
             self.set.par_iter().map(|m| self.check_one(m)).collect();
         let mut reports = Vec::with_capacity(checked.len());
         // Reverse dependencies: provider → (dependant, import).
-        let mut dependants: Vec<Vec<Edge>> = vec![Vec::new(); checked.len()];
+        let mut dependants: Vec<Vec<Dependant>> = vec![Vec::new(); checked.len()];
         for (i, (report, edges)) in checked.into_iter().enumerate() {
             for e in edges {
-                dependants[e.provider as usize].push(Edge {
-                    provider: i as u32,
+                dependants[e.provider as usize].push(Dependant {
+                    module: i as u32,
                     import: e.import,
                 });
             }
@@ -314,7 +324,7 @@ impl<'a> Checker<'a> {
                 continue;
             };
             for e in edges {
-                let d = e.provider as usize;
+                let d = e.module as usize;
                 if d == p {
                     continue;
                 }
