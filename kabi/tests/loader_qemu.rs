@@ -299,28 +299,34 @@ enum Loader {
     Refused(i32),
 }
 
+/// Reads the log `/init` printed: for each module, the kernel's lines
+/// logged during its insmod, then its verdict line.
 fn loader_verdicts(console: &str, modules: &[Module]) -> BTreeMap<String, Loader> {
     assert!(
         console.contains("CERTLAB-DONE"),
         "the initramfs did not finish:\n{console}"
     );
+    let log = console
+        .split_once("CERTLAB-LOG-BEGIN")
+        .map(|(_, log)| log)
+        .unwrap_or_else(|| panic!("no log in the console output:\n{console}"));
     let mut out = BTreeMap::new();
-    for m in modules {
-        let name = m.name.as_str();
-        let marker = format!("CERTLAB-VERDICT {name} ");
-        let rc: i32 = console
-            .lines()
-            .find_map(|l| l.find(&marker).map(|i| &l[i + marker.len()..]))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("no verdict line for {name}"));
-        let ran_init = console
-            .lines()
+    let mut block: Vec<&str> = Vec::new();
+    for line in log.lines() {
+        let Some(rest) = line.trim().strip_prefix("CERTLAB-VERDICT ") else {
+            block.push(line);
+            continue;
+        };
+        let (name, rc) = rest
+            .split_once(' ')
+            .unwrap_or_else(|| panic!("bad verdict line {line:?}"));
+        let rc: i32 = rc.trim().parse().unwrap();
+        let ran_init = block
+            .iter()
             .any(|l| l.contains("calling  ") && l.contains(&format!(" [{name}]")));
         let said = |what: &str| {
-            console
-                .lines()
-                .any(|l| l.contains(&format!("{name}: {what}")))
+            let what = format!("{name}: {what}");
+            block.iter().any(|l| l.contains(&what))
         };
         let v = match (rc, ran_init) {
             (0, _) => Loader::Loaded,
@@ -333,10 +339,15 @@ fn loader_verdicts(console: &str, modules: &[Module]) -> BTreeMap<String, Loader
                 Loader::Refused(e)
             }
             (e, false) => panic!(
-                "{name}: insmod exited {e} without running its init and without a loader refusal in the log"
+                "{name}: insmod exited {e} without running its init and without a loader refusal in the log:\n{}",
+                block.join("\n")
             ),
         };
         out.insert(name.to_string(), v);
+        block.clear();
+    }
+    for m in modules {
+        assert!(out.contains_key(&m.name), "no verdict line for {}", m.name);
     }
     out
 }
