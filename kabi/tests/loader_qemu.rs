@@ -556,11 +556,11 @@ fn act_meta_mark_follows_its_refused_provider() {
 }
 
 /// The whole 6.1.0-50 tree (4,022 modules, 400 MB of initramfs) on the
-/// 6.1.0-54 loader: about 10 minutes of TCG, so not in `scripts/test`; run
+/// 6.1.0-54 loader: about 5 minutes of TCG, so not in `scripts/test`; run
 /// it with `cargo nextest run -p certlab-kabi --test loader_qemu
 /// --run-ignored only` (figures in BENCHMARKS.md).
 #[test]
-#[ignore = "10 minutes of QEMU TCG: run on demand"]
+#[ignore = "5 minutes of QEMU TCG: run on demand"]
 fn the_whole_abi_50_tree_agrees_with_the_linux_loader() {
     let data = data_dir();
     let tree = index(&data.join("set"));
