@@ -51,6 +51,9 @@ fn benches(c: &mut Criterion) {
                 .check_all(&modules)
         })
     });
+    g.bench_function("check_4023_abi_50_modules_on_56", |b| {
+        b.iter(|| Checker::new(&k56).check_all(&m50))
+    });
     g.bench_function("check_4023_abi_50_modules_as_a_set_on_56", |b| {
         b.iter(|| Checker::new(&k56).with_modules(&m50).check_all(&m50))
     });

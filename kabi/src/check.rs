@@ -171,6 +171,14 @@ struct Edge {
     import: u32,
 }
 
+/// The reverse: import `import` of module `module` of the set comes from
+/// the module whose list this is in.
+#[derive(Clone, Copy)]
+struct Dependant {
+    module: u32,
+    import: u32,
+}
+
 impl<'a> Checker<'a> {
     pub fn new(kernel: &'a Kernel) -> Self {
         Checker {
@@ -217,28 +225,70 @@ impl<'a> Checker<'a> {
     /// module that is also in the set (same path) gets the set's verdict;
     /// the others are checked one by one against the kernel and the set.
     pub fn check_all(&self, modules: &[Module]) -> Vec<ModuleReport> {
-        let set = self.set_verdicts();
-        modules
+        let mut set = self.set_verdicts();
+        let member: Vec<Option<usize>> = modules
+            .iter()
+            .map(|m| set.by_path.get(m.path.as_str()).copied())
+            .collect();
+        let mut uses = vec![0u32; set.reports.len()];
+        for &i in member.iter().flatten() {
+            uses[i] += 1;
+        }
+        let outside: Vec<Option<ModuleReport>> = modules
             .par_iter()
-            .map(|m| self.report_in(&set, m))
+            .zip(&member)
+            .map(|(m, i)| i.is_none().then(|| self.report_outside(&set, m)))
+            .collect();
+        // A member's report moves out on its last use (cloned before that):
+        // reports of refused sets can hold many problems each.
+        let mut reports: Vec<Option<ModuleReport>> = set.reports.drain(..).map(Some).collect();
+        outside
+            .into_iter()
+            .zip(member)
+            .filter_map(|(report, i)| match (report, i) {
+                (Some(r), _) => Some(r),
+                (None, Some(i)) => {
+                    uses[i] -= 1;
+                    if uses[i] == 0 {
+                        reports[i].take()
+                    } else {
+                        reports[i].clone()
+                    }
+                }
+                (None, None) => None,
+            })
             .collect()
     }
 
     /// Checks one module (against the kernel and the set, as `check_all`).
+    /// Each call judges the whole set again: for many modules of one set,
+    /// use `check_all`.
     pub fn check(&self, module: &Module) -> ModuleReport {
         let set = self.set_verdicts();
         self.report_in(&set, module)
     }
 
     fn report_in(&self, set: &SetVerdicts<'_>, module: &Module) -> ModuleReport {
-        if let Some(&i) = set.by_path.get(module.path.as_str()) {
-            return set.reports[i].clone();
+        match set.by_path.get(module.path.as_str()) {
+            Some(&i) => set.reports[i].clone(),
+            None => self.report_outside(set, module),
         }
+    }
+
+    /// A module that is not in the set, checked against the kernel and the
+    /// set's verdicts.
+    fn report_outside(&self, set: &SetVerdicts<'_>, module: &Module) -> ModuleReport {
         let (mut report, edges) = self.check_one(module);
+        let mut refusals: HashMap<usize, Option<Refusal>> = HashMap::default();
         for e in edges {
             let p = e.provider as usize;
             if set.refused[p] {
-                depends_on_refused(&mut report, module, e.import as usize, &set.reports[p]);
+                let refusal = refusals
+                    .entry(p)
+                    .or_insert_with(|| Refusal::of(&set.reports[p]));
+                if let Some(r) = refusal {
+                    depends_on_refused(&mut report, module, e.import as usize, r);
+                }
             }
         }
         report.compatible = report.problems.is_empty();
@@ -253,11 +303,11 @@ impl<'a> Checker<'a> {
             self.set.par_iter().map(|m| self.check_one(m)).collect();
         let mut reports = Vec::with_capacity(checked.len());
         // Reverse dependencies: provider → (dependant, import).
-        let mut dependants: Vec<Vec<Edge>> = vec![Vec::new(); checked.len()];
+        let mut dependants: Vec<Vec<Dependant>> = vec![Vec::new(); checked.len()];
         for (i, (report, edges)) in checked.into_iter().enumerate() {
             for e in edges {
-                dependants[e.provider as usize].push(Edge {
-                    provider: i as u32,
+                dependants[e.provider as usize].push(Dependant {
+                    module: i as u32,
                     import: e.import,
                 });
             }
@@ -269,13 +319,16 @@ impl<'a> Checker<'a> {
             .collect();
         let mut work: VecDeque<usize> = (0..reports.len()).filter(|&i| refused[i]).collect();
         while let Some(p) = work.pop_front() {
-            for e in std::mem::take(&mut dependants[p]) {
-                let d = e.provider as usize;
+            let edges = std::mem::take(&mut dependants[p]);
+            let Some(refusal) = edges.first().and_then(|_| Refusal::of(&reports[p])) else {
+                continue;
+            };
+            for e in edges {
+                let d = e.module as usize;
                 if d == p {
                     continue;
                 }
-                let (provider, dependant) = pair_mut(&mut reports, p, d);
-                if depends_on_refused(dependant, self.set[d], e.import as usize, provider)
+                if depends_on_refused(&mut reports[d], self.set[d], e.import as usize, &refusal)
                     && !refused[d]
                 {
                     refused[d] = true;
@@ -579,31 +632,41 @@ struct SetVerdicts<'a> {
     by_path: HashMap<&'a str, usize>,
 }
 
-/// Mutable access to two different elements.
-fn pair_mut<T>(v: &mut [T], a: usize, b: usize) -> (&mut T, &mut T) {
-    if a < b {
-        let (lo, hi) = v.split_at_mut(b);
-        (&mut lo[a], &mut hi[0])
-    } else {
-        let (lo, hi) = v.split_at_mut(a);
-        (&mut hi[0], &mut lo[b])
+/// What every importer of a refused provider's symbols is told, formatted
+/// once per provider.
+struct Refusal {
+    provider: String,
+    /// The provider's first problem, `kind: symbol: message`.
+    cause: String,
+    fix: String,
+}
+
+impl Refusal {
+    /// `None` when the loader would load the provider.
+    fn of(provider: &ModuleReport) -> Option<Refusal> {
+        let first = provider.problems.iter().find(|p| p.kind.refuses())?;
+        Some(Refusal {
+            provider: provider.name.clone(),
+            cause: first.summary(),
+            fix: format!("make {} loadable first: {}", provider.name, first.fix),
+        })
     }
 }
 
-/// Import `import` of `module` comes from `provider`, which the loader
-/// refuses: a `dependency` problem (a warning for a weak import, which
-/// resolves to 0). Returns whether a problem was added.
+/// Import `import` of `module` comes from a provider the loader refuses: a
+/// `dependency` problem (a warning for a weak import, which resolves to 0).
+/// Returns whether a problem was added.
 fn depends_on_refused(
     report: &mut ModuleReport,
     module: &Module,
     import: usize,
-    provider: &ModuleReport,
+    refusal: &Refusal,
 ) -> bool {
     let Some(import) = module.imports.get(import) else {
         return false;
     };
     let sym = import.name.as_str();
-    let prov = provider.name.as_str();
+    let prov = refusal.provider.as_str();
     if import.weak {
         report.warnings.push(Warning {
             symbol: sym.to_string(),
@@ -614,21 +677,18 @@ fn depends_on_refused(
         });
         return false;
     }
-    let Some(first) = provider.problems.iter().find(|p| p.kind.refuses()) else {
-        return false;
-    };
-    let cause = first.summary();
     report.problems.push(Problem {
         symbol: sym.to_string(),
         kind: ProblemKind::Dependency,
         message: format!(
-            "unknown symbol {sym}: only {prov} of the checked set exports it, and the loader refuses {prov} ({cause})"
+            "unknown symbol {sym}: only {prov} of the checked set exports it, and the loader refuses {prov} ({})",
+            refusal.cause
         ),
-        fix: format!("make {prov} loadable first: {}", first.fix),
+        fix: refusal.fix.clone(),
         expected: None,
         found: None,
-        provider: Some(prov.to_string()),
-        cause: Some(cause),
+        provider: Some(refusal.provider.clone()),
+        cause: Some(refusal.cause.clone()),
     });
     report.compatible = false;
     true
