@@ -67,6 +67,10 @@ fn report_lists_cases_evidence_and_hardware() {
                 assert!(html.contains(&esc(path)), "{path}");
                 assert!(html.contains(&esc(error)), "{error}");
             }
+            Evidence::Bmc { source, content } => {
+                assert!(html.contains(&format!("href=\"evidence/{}\"", content.sha256)));
+                assert!(html.contains(&format!("BMC {source}")), "{source}");
+            }
         }
     }
     for text in [
