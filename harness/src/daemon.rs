@@ -308,35 +308,43 @@ async fn lease_jobs(
         })
         .collect();
     let plan = schedule(&view, &candidates);
-    let mut leased = Vec::new();
     let mut waiting: Vec<(String, String)> = plan.waiting.into_iter().collect();
+    let by_id: std::collections::HashMap<&str, &JobRow> =
+        queued.iter().map(|j| (j.id.as_str(), j)).collect();
+    let now = OffsetDateTime::now_utc();
+    let mut asked: Vec<(&JobRow, JobState)> = Vec::new();
     for (job_id, machine) in plan.leases {
-        let Some(job) = queued.iter().find(|j| j.id == job_id) else {
+        let Some(job) = by_id.get(job_id.as_str()).copied() else {
             continue;
         };
-        if leased.len() >= free {
+        if asked.len() >= free {
             waiting.push((
                 job_id,
                 format!("{machine} is free but this daemon is at --max-runs"),
             ));
             continue;
         }
-        let now = OffsetDateTime::now_utc();
         let event = JobEvent::Lease {
             machine: machine.clone(),
             owner: config.owner.clone(),
             new_run: uuid::Uuid::now_v7().to_string(),
             ttl: ttl(config.lease_ttl),
         };
-        let Ok(to) = next_job(&job.state, &event, now) else {
-            continue;
-        };
-        if store.lease(job, &to, now).await?.is_some() {
-            let mut job = job.clone();
-            job.state = to;
-            leased.push(job);
+        if let Ok(to) = next_job(&job.state, &event, now) {
+            asked.push((job, to));
         }
     }
+    // One transaction for the whole pass (a savepoint per job).
+    let done = store.lease_many(&asked, now).await?;
+    let leased = asked
+        .into_iter()
+        .filter(|(job, _)| done.iter().any(|l| l.job == job.id))
+        .map(|(job, to)| {
+            let mut job = job.clone();
+            job.state = to;
+            job
+        })
+        .collect();
     store.set_waiting_reasons(&waiting).await?;
     Ok(leased)
 }

@@ -239,6 +239,58 @@ async fn only_one_orchestrator_gets_a_job(url: String) -> Result<()> {
     Ok(())
 }
 
+/// A scheduling pass leases its jobs in one transaction: a lease that can
+/// no longer be made (its machine was taken meanwhile) is left out, the
+/// others are all made, each with its run row.
+async fn a_pass_leases_its_jobs_together(url: String) -> Result<()> {
+    let store = Store::open(&url).await?;
+    store
+        .sync_machines(
+            &[
+                facts("m1", "aarch64"),
+                facts("m2", "aarch64"),
+                facts("m3", "aarch64"),
+            ],
+            at(0),
+        )
+        .await?;
+    all_good(&store, at(1)).await?;
+    let mut asked = Vec::new();
+    for id in ["a", "b", "c"] {
+        store.submit_job(&new_job(id), at(2)).await?;
+    }
+    let jobs: Vec<_> = {
+        let mut v = Vec::new();
+        for id in ["a", "b", "c"] {
+            v.push(store.job(id).await?.context("job")?);
+        }
+        v
+    };
+    // b and c both asked for m2: only the first gets it.
+    for (job, machine) in jobs.iter().zip(["m1", "m2", "m2"]) {
+        let to = next_job(
+            &job.state,
+            &lease_event(machine, "d1", &format!("run-{}", job.id)),
+            at(3),
+        )?;
+        asked.push((job, to));
+    }
+    let done = store.lease_many(&asked, at(3)).await?;
+    let got: Vec<(&str, &str)> = done
+        .iter()
+        .map(|l| (l.job.as_str(), l.machine.as_str()))
+        .collect();
+    ensure!(got == [("a", "m1"), ("b", "m2")], "{got:?}");
+    let c = store.job("c").await?.context("c")?;
+    ensure!(c.state.kind() == JobStateKind::Queued, "{:?}", c.state);
+    for run in ["run-a", "run-b"] {
+        ensure!(store.get_run(run).await?.is_some(), "{run} has no row");
+    }
+    ensure!(store.get_run("run-c").await?.is_none());
+    store.close().await;
+    Ok(())
+}
+
 /// A daemon dies holding a running job: once its lease expires the job is
 /// queued to resume its run, and a lease on the same machine continues
 /// that run (its row and cases kept); the machine is not leased twice.
@@ -372,6 +424,7 @@ on_both!(
     concurrent_syncs_add_each_machine_once,
     a_job_runs_through_its_lifecycle,
     only_one_orchestrator_gets_a_job,
+    a_pass_leases_its_jobs_together,
     an_expired_lease_resumes_its_run,
     health_changes_are_guarded,
 );

@@ -330,29 +330,28 @@ async fn submit(a: SubmitArgs) -> Result<i32> {
         .unwrap_or_else(|| "unknown".into());
     let store = Store::open(&db_url(&a.db)?).await?;
     let mut out = Vec::new();
+    let mut jobs = Vec::new();
+    let now = OffsetDateTime::now_utc();
     for _ in 0..a.count {
         let id = uuid::Uuid::now_v7().to_string();
-        store
-            .submit_job(
-                &NewJob {
-                    id: id.clone(),
-                    plan: if is_file {
-                        a.plan.clone()
-                    } else {
-                        plan.id.clone()
-                    },
-                    plan_version: plan.version.clone(),
-                    plan_digest: plan.digest.clone(),
-                    plan_text: plan_text.clone(),
-                    requirements: requirements.clone(),
-                    priority: a.priority,
-                    submitter: submitter.clone(),
-                },
-                OffsetDateTime::now_utc(),
-            )
-            .await?;
+        jobs.push(NewJob {
+            id: id.clone(),
+            plan: if is_file {
+                a.plan.clone()
+            } else {
+                plan.id.clone()
+            },
+            plan_version: plan.version.clone(),
+            plan_digest: plan.digest.clone(),
+            plan_text: plan_text.clone(),
+            requirements: requirements.clone(),
+            priority: a.priority,
+            submitter: submitter.clone(),
+        });
         out.push(id);
     }
+    // All of them in one transaction: a daemon sees them together.
+    store.submit_jobs(&jobs, now).await?;
     store.close().await;
     if a.format == Format::Json {
         let jobs: Vec<Value> = out

@@ -517,6 +517,35 @@ impl Store {
 
     /// Queues a job.
     pub async fn submit_job(&self, job: &NewJob, now: OffsetDateTime) -> Result<(), StoreError> {
+        self.submit_jobs(std::slice::from_ref(job), now).await
+    }
+
+    /// Queues several jobs at once: one transaction, one announcement (a
+    /// daemon sees them together, as one scheduling pass).
+    pub async fn submit_jobs(
+        &self,
+        jobs: &[NewJob],
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let what = format!("submit {} job(s)", jobs.len());
+        let mut tx = self.pool.begin().await.map_err(query_err(&what))?;
+        for job in jobs {
+            self.insert_job(&mut tx, job, now).await?;
+        }
+        tx.commit().await.map_err(query_err(&what))?;
+        match jobs {
+            [one] => self.announce(&format!("job:{}:queued", one.id)).await,
+            _ => self.announce(&format!("jobs:{}:queued", jobs.len())).await,
+        }
+        Ok(())
+    }
+
+    async fn insert_job(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        job: &NewJob,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         let what = format!("submit job `{}`", job.id);
         if job.priority > 100 {
             return Err(invalid(
@@ -538,10 +567,9 @@ impl Store {
         .bind(i64::from(job.priority))
         .bind(job.submitter.as_str())
         .bind(ts(now)?)
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await
         .map_err(query_err(&what))?;
-        self.announce(&format!("job:{}:queued", job.id)).await;
         Ok(())
     }
 
@@ -698,6 +726,57 @@ impl Store {
         to: &JobState,
         now: OffsetDateTime,
     ) -> Result<Option<Leased>, StoreError> {
+        let what = format!("lease job `{}`", job.id);
+        let mut tx = self.pool.begin().await.map_err(query_err(&what))?;
+        let leased = self.lease_in(&mut tx, job, to, now).await?;
+        if leased.is_some() {
+            tx.commit().await.map_err(query_err(&what))?;
+            self.announce(&format!("job:{}:leased", job.id)).await;
+        } else {
+            tx.rollback().await.map_err(query_err(&what))?;
+        }
+        Ok(leased)
+    }
+
+    /// Leases several jobs as [`Store::lease`] does, in one transaction
+    /// (one commit for a whole scheduling pass): each job's lease is its own
+    /// savepoint, so a job taken meanwhile by another daemon, or a machine
+    /// no longer free, is left out without undoing the others. Returns the
+    /// leases made, in the order asked.
+    pub async fn lease_many(
+        &self,
+        leases: &[(&JobRow, JobState)],
+        now: OffsetDateTime,
+    ) -> Result<Vec<Leased>, StoreError> {
+        use sqlx::Acquire;
+        let what = format!("lease {} job(s)", leases.len());
+        let mut tx = self.pool.begin().await.map_err(query_err(&what))?;
+        let mut done = Vec::new();
+        for (job, to) in leases {
+            let mut sp = (&mut tx).begin().await.map_err(query_err(&what))?;
+            match self.lease_in(&mut sp, job, to, now).await? {
+                Some(l) => {
+                    sp.commit().await.map_err(query_err(&what))?;
+                    done.push(l);
+                }
+                None => sp.rollback().await.map_err(query_err(&what))?,
+            }
+        }
+        tx.commit().await.map_err(query_err(&what))?;
+        if !done.is_empty() {
+            self.announce(&format!("jobs:{}:leased", done.len())).await;
+        }
+        Ok(done)
+    }
+
+    /// One job's lease inside the caller's transaction (see [`Store::lease`]).
+    async fn lease_in(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        job: &JobRow,
+        to: &JobState,
+        now: OffsetDateTime,
+    ) -> Result<Option<Leased>, StoreError> {
         let JobState::Leased {
             machine,
             run,
@@ -713,7 +792,6 @@ impl Store {
         let what = format!("lease machine `{machine}` to job `{}`", job.id);
         let f = cols(&job.state)?;
         let t = cols(to)?;
-        let mut tx = self.pool.begin().await.map_err(query_err(&what))?;
         if self.backend() == Backend::Postgres {
             let locked = sqlx::query(
                 "SELECT id FROM jobs WHERE id = $1 AND state = 'queued' AND attempt = $2 \
@@ -721,11 +799,10 @@ impl Store {
             )
             .bind(job.id.as_str())
             .bind(f.attempt)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *conn)
             .await
             .map_err(query_err(&what))?;
             if locked.is_none() {
-                tx.rollback().await.map_err(query_err(&what))?;
                 return Ok(None);
             }
         }
@@ -738,7 +815,7 @@ impl Store {
         .bind(job.id.as_str())
         .bind(run.as_str())
         .bind(ts(now)?)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await
         .map_err(query_err(&what))?;
         let moved = if taken.rows_affected() == 1 {
@@ -758,7 +835,7 @@ impl Store {
             .bind(owner.as_str())
             .bind(t.lease_until.as_deref())
             .bind(run.as_str())
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await
             .map_err(query_err(&what))?
             .rows_affected()
@@ -766,7 +843,6 @@ impl Store {
             0
         };
         if moved == 0 {
-            tx.rollback().await.map_err(query_err(&what))?;
             return Ok(None);
         }
         let resumed =
@@ -777,7 +853,7 @@ impl Store {
                  WHERE id = $1 AND state IN ('running', 'interrupted')",
             )
             .bind(run.as_str())
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await
             .map_err(query_err(format!("{what}: resume run `{run}`")))?;
         } else {
@@ -792,12 +868,10 @@ impl Store {
             .bind(job.plan_digest.as_str())
             .bind(machine.as_str())
             .bind(ts(now)?)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await
             .map_err(query_err(format!("{what}: create run `{run}`")))?;
         }
-        tx.commit().await.map_err(query_err(&what))?;
-        self.announce(&format!("job:{}:leased", job.id)).await;
         Ok(Some(Leased {
             job: job.id.clone(),
             machine: machine.clone(),
