@@ -260,7 +260,7 @@ pub fn scan(text: &str) -> Vec<KernelEvent> {
                 open = Open::None;
                 continue;
             }
-            if !rx.panic.is_match(msg) && n < OOPS_SPAN {
+            if n < OOPS_SPAN && !starts_other_report(rx, msg) {
                 open = Open::Oops(n + 1);
                 continue;
             }
@@ -357,6 +357,27 @@ pub fn scan(text: &str) -> Vec<KernelEvent> {
     out
 }
 
+/// Whether `msg` begins a report of another kind than an oops (which ends an
+/// oops whose `---[ end trace` line never came).
+fn starts_other_report(rx: &Rx, msg: &str) -> bool {
+    [
+        &rx.panic,
+        &rx.xid,
+        &rx.aer_received,
+        &rx.aer_bus,
+        &rx.ghes_start,
+        &rx.mce_strong,
+        &rx.mce_weak,
+        &rx.edac,
+        &rx.soft,
+        &rx.hard,
+        &rx.hung,
+        &rx.amdgpu,
+    ]
+    .iter()
+    .any(|r| r.is_match(msg))
+}
+
 fn is_aer_continuation(msg: &str) -> bool {
     [
         "device [",
@@ -378,6 +399,24 @@ mod tests {
     #[test]
     fn the_patterns_compile() {
         assert!(build().is_ok());
+    }
+
+    /// An oops whose end marker never came ends at the next report of
+    /// another kind; its own lines (a second "Oops:", "Call Trace:") do not.
+    #[test]
+    fn an_unterminated_oops_ends_at_the_next_report() {
+        let log = "\
+[  500.000000] BUG: unable to handle page fault for address: ffffa1b2c3d4e000
+[  500.000001] Oops: 0000 [#1] PREEMPT SMP NOPTI
+[  500.000002] Call Trace:
+[  600.000000] watchdog: BUG: soft lockup - CPU#3 stuck for 22s! [a:1]
+[  600.000001] Call Trace:
+";
+        let kinds: Vec<(EventKind, usize)> = scan(log).iter().map(|e| (e.kind, e.line)).collect();
+        assert_eq!(
+            kinds,
+            vec![(EventKind::Oops, 1), (EventKind::SoftLockup, 4)]
+        );
     }
 
     #[test]
