@@ -141,6 +141,30 @@ fn real_healthy_kmsg_has_no_events() {
     assert_eq!(scan(&fixture("gpud-kmsg.1.log")), vec![]);
 }
 
+/// A real panic from pstore (`<N>[ts]`): one event with its reason; its
+/// call trace is no event.
+#[test]
+fn real_panic_from_pstore() {
+    let ev = scan(&fixture("gpud-pstore-panic-dmesg.txt"));
+    assert_eq!(
+        summary(&ev),
+        vec![(
+            "panic",
+            383,
+            Some("Test panic triggered by crash_test module")
+        )]
+    );
+}
+
+/// A real 2381-line boot log of a GPU server (`dmesg --decode --time-format
+/// iso`, _OSC lines naming AER included): nothing.
+#[test]
+fn real_boot_log_has_no_events() {
+    let log = fixture("gpud-boot-dmesg.decode.iso.log");
+    assert!(log.lines().count() > 2000);
+    assert_eq!(scan(&log), vec![]);
+}
+
 #[test]
 fn benign_lines_are_not_events() {
     assert_eq!(scan(&fixture("constructed-benign.dmesg")), vec![]);
