@@ -32,6 +32,9 @@ enum Command {
     /// Hardware identification: CPU platform, PCI devices and drivers, accelerators, DMI.
     #[command(subcommand)]
     Hwdb(cmd::hwdb::HwdbCmd),
+    /// RAS: classify a kernel log into hardware-error and kernel-failure events.
+    #[command(subcommand)]
+    Ras(cmd::ras::RasCmd),
     /// The lab: inventory and machines.
     #[command(subcommand)]
     Lab(cmd::lab::LabCmd),
@@ -64,6 +67,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Kabi(c) => cmd::kabi::run(c),
         Command::Hwdb(c) => cmd::hwdb::run(c),
         Command::Lab(c) => cmd::lab::run(c),
+        Command::Ras(c) => cmd::ras::run(c),
         Command::Agent(c) => cmd::agent::run(c),
     }
 }

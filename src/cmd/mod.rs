@@ -11,4 +11,5 @@ pub mod hwdb;
 pub mod job;
 pub mod kabi;
 pub mod lab;
+pub mod ras;
 pub mod runs;

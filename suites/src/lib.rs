@@ -9,6 +9,7 @@
 pub mod checks;
 pub mod context;
 pub mod discovery;
+pub mod kernlog;
 pub mod plan;
 pub mod summary;
 pub mod walk;

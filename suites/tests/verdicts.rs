@@ -114,6 +114,21 @@ fn kernel_log_quotes_machine_checks() {
     assert!(o.reason.contains("not permitted"), "{}", o.reason);
 }
 
+/// `kernel.log` uses the RAS classifier: a real log with Xid 119 fails,
+/// naming the kind; a real healthy /dev/kmsg dump passes.
+#[test]
+fn kernel_log_fails_on_real_xids_and_passes_a_real_healthy_log() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kernlog");
+    let xid = std::fs::read_to_string(dir.join("gpud-dmesg-with-xid-119.log")).unwrap();
+    let m = Scripted::new("sut").command("dmesg", 0, &xid, "");
+    let o = check("kernel-log", &m);
+    assert_eq!(o.verdict, Verdict::Fail);
+    assert!(o.reason.contains("[xid]"), "{}", o.reason);
+    let ok = std::fs::read_to_string(dir.join("gpud-kmsg.1.log")).unwrap();
+    let m = Scripted::new("sut").command("dmesg", 0, &ok, "");
+    assert_eq!(check("kernel-log", &m).verdict, Verdict::Pass);
+}
+
 #[test]
 fn offline_cpus_fail() {
     let m = Scripted::new("sut")

@@ -218,28 +218,13 @@ impl Check for Taint {
     }
 }
 
-/// Kernel-log patterns of hardware and kernel trouble: (category, regex).
+/// Kernel-log trouble that is not a RAS report of [`crate::kernlog`]:
+/// (category, regex). A call trace outside an oops (a `WARNING:`), an RCU
+/// stall, a block-device I/O error.
 pub const LOG_PATTERNS: &[(&str, &str)] = &[
-    (
-        "mce",
-        r"\[Hardware Error\]|[Mm]achine [Cc]heck( [Ee]xception|: | events logged)|mce: CPU\d+: .*(error|Error)",
-    ),
-    ("edac", r"EDAC .*(\b[CU]E\b|[Ee]rror)"),
-    ("aer", r"AER: .*(error|Error)|PCIe Bus Error"),
-    ("xid", r"NVRM: Xid"),
-    (
-        "oops",
-        r"Oops[:]|kernel BUG at|BUG: |general protection fault|Kernel panic",
-    ),
     ("call-trace", r"Call Trace:"),
-    (
-        "lockup",
-        r"soft lockup|hard LOCKUP|blocked for more than \d+ seconds|rcu_(sched|preempt) (self-)?detected stall",
-    ),
-    (
-        "hardware",
-        r"Hardware Error|hardware error|I/O error, dev \w+|critical medium error",
-    ),
+    ("rcu-stall", r"rcu_(sched|preempt) (self-)?detected stall"),
+    ("io-error", r"I/O error, dev \w+|critical medium error"),
 ];
 
 fn compiled() -> &'static Vec<(&'static str, Regex)> {
@@ -252,20 +237,35 @@ fn compiled() -> &'static Vec<(&'static str, Regex)> {
     })
 }
 
-/// The lines of a kernel log that match a trouble pattern: (category, line).
+/// The trouble in a kernel log, in line order: (category, line). Every
+/// report the classifier [`crate::kernlog::scan`] finds (one per report,
+/// its kind as the category), then each other line matching
+/// [`LOG_PATTERNS`]; a line matching an `ignore` pattern counts for nothing.
 pub fn scan_log<'a>(log: &'a str, ignore: &[Regex]) -> Vec<(&'static str, &'a str)> {
-    log.lines()
-        .filter(|l| !ignore.iter().any(|r| r.is_match(l)))
-        .filter_map(|l| {
-            compiled()
-                .iter()
-                .find(|(_, r)| r.is_match(l))
-                .map(|(n, _)| (*n, l.trim_end()))
+    let lines: Vec<&str> = log.lines().collect();
+    let ignored = |l: &str| ignore.iter().any(|r| r.is_match(l));
+    let mut hits: Vec<(usize, &'static str, &'a str)> = crate::kernlog::scan(log)
+        .into_iter()
+        .filter_map(|e| {
+            let l = lines.get(e.line - 1)?.trim_end();
+            (!ignored(l)).then_some((e.line, e.kind.as_str(), l))
         })
-        .collect()
+        .collect();
+    for (i, l) in lines.iter().enumerate() {
+        if ignored(l) || hits.iter().any(|(n, _, _)| *n == i + 1) {
+            continue;
+        }
+        if let Some((n, _)) = compiled().iter().find(|(_, r)| r.is_match(l)) {
+            hits.push((i + 1, n, l.trim_end()));
+        }
+    }
+    hits.sort_by_key(|(n, _, _)| *n);
+    hits.into_iter().map(|(_, c, l)| (c, l)).collect()
 }
 
-/// The kernel log since boot is free of MCE, EDAC, AER, Xid, oops and call traces.
+/// The kernel log since boot is free of RAS reports (`crate::kernlog`: MCE,
+/// EDAC, AER, GHES, Xid, amdgpu RAS, oops, panic, lockups, hung tasks), call
+/// traces, RCU stalls and I/O errors.
 pub struct Log;
 
 impl Check for Log {
@@ -301,7 +301,7 @@ impl Check for Log {
         let hits = scan_log(&log, &ignore);
         if hits.is_empty() {
             return Ok(CaseOutcome::pass(format!(
-                "{} lines of {source} free of MCE, EDAC, AER, Xid, oops, call-trace and lockup messages",
+                "{} lines of {source} free of MCE, EDAC, AER, GHES, Xid, amdgpu RAS, oops, panic, lockup, hung-task, call-trace, RCU-stall and I/O-error messages",
                 log.lines().count()
             )));
         }
@@ -448,7 +448,15 @@ mod tests {
         let cats: Vec<&str> = hits.iter().map(|(c, _)| *c).collect();
         assert_eq!(
             cats,
-            vec!["mce", "edac", "aer", "xid", "oops", "call-trace", "oops"]
+            vec![
+                "mce",
+                "edac_ce",
+                "aer_corrected",
+                "xid",
+                "oops",
+                "call-trace",
+                "soft_lockup"
+            ]
         );
         let ignore = [Regex::new("NVRM").unwrap()];
         assert_eq!(scan_log(log, &ignore).len(), 6);
