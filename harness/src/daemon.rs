@@ -335,10 +335,15 @@ async fn lease_jobs(
         }
     }
     // One transaction for the whole pass (a savepoint per job).
-    let done = store.lease_many(&asked, now).await?;
+    let done: std::collections::HashSet<String> = store
+        .lease_many(&asked, now)
+        .await?
+        .into_iter()
+        .map(|l| l.job)
+        .collect();
     let leased = asked
         .into_iter()
-        .filter(|(job, _)| done.iter().any(|l| l.job == job.id))
+        .filter(|(job, _)| done.contains(&job.id))
         .map(|(job, to)| {
             let mut job = job.clone();
             job.state = to;

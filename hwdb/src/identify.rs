@@ -241,7 +241,7 @@ fn from_sysfs(s: &SysfsPciDevice) -> (LspciDevice, Option<PciLink>, Option<PciLi
 }
 
 /// Resolve vendor/device/class ids of name-only `lspci` lines through `pci.ids`.
-fn resolve_names(d: &mut LspciDevice, ids: &PciIds) {
+pub fn resolve_names(d: &mut LspciDevice, ids: &PciIds) {
     if d.class.is_none() {
         if let Some(c) = d.class_name.as_deref().and_then(|n| ids.class_by_name(n)) {
             d.class = Some((u32::from(c) << 8) | u32::from(d.prog_if.unwrap_or(0)));

@@ -306,24 +306,7 @@ impl<'a> Recorder<'a> {
     /// Reads a text file; `Ok(None)` when it does not exist or may not be
     /// read. Either way the read is recorded as evidence.
     pub fn read(&self, path: &str) -> Result<Option<String>, CaseError> {
-        match self.target.read_file(path) {
-            Ok(bytes) => {
-                let content = self.store(&bytes)?;
-                self.push(Evidence::File {
-                    path: path.to_string(),
-                    content,
-                });
-                Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
-            }
-            Err(e) if e.is_not_found() || e.is_permission_denied() => {
-                self.push(Evidence::Missing {
-                    path: path.to_string(),
-                    error: e.to_string(),
-                });
-                Ok(None)
-            }
-            Err(e) => Err(e.into()),
-        }
+        Ok(self.read_or_why(path)?.ok())
     }
 
     /// Like [`Recorder::read`], but says why a file could not be read.

@@ -587,7 +587,7 @@ fn from_lspci(text: &str) -> Vec<PciFn> {
     parse_lspci(text)
         .into_iter()
         .filter_map(|mut d| {
-            resolve_names(&mut d);
+            certlab_hwdb::identify::resolve_names(&mut d, PciIds::embedded());
             let (vendor, device) = (d.vendor_id?, d.device_id?);
             let class = d.class.unwrap_or(0);
             // The vendor's GPU driver taints the kernel (P, O): the sim
@@ -624,33 +624,6 @@ fn from_lspci(text: &str) -> Vec<PciFn> {
             })
         })
         .collect()
-}
-
-/// Ids of a name-only `lspci -vvv` line, through the embedded `pci.ids`
-/// (as `hwdb::identify` resolves them).
-fn resolve_names(d: &mut certlab_hwdb::LspciDevice) {
-    let ids = PciIds::embedded();
-    if d.class.is_none() {
-        if let Some(c) = d.class_name.as_deref().and_then(|n| ids.class_by_name(n)) {
-            d.class = Some((u32::from(c) << 8) | u32::from(d.prog_if.unwrap_or(0)));
-        }
-    }
-    if d.vendor_id.is_some() {
-        return;
-    }
-    let Some(desc) = d.description.clone() else {
-        return;
-    };
-    let Some((vid, len)) = ids.vendor_prefix_of(&desc) else {
-        return;
-    };
-    d.vendor_id = Some(vid);
-    let rest = desc[len..].trim();
-    d.device_id = rest
-        .strip_prefix("Device ")
-        .filter(|x| x.len() == 4)
-        .and_then(|x| u16::from_str_radix(x, 16).ok())
-        .or_else(|| ids.device_by_name(vid, rest));
 }
 
 fn from_proc_bus(text: &str, classes: &[(u16, u16, u32)]) -> Vec<PciFn> {
