@@ -7,6 +7,7 @@ use crate::plan::Check;
 
 pub mod cpu;
 pub mod firmware;
+pub mod integrity;
 pub mod kabi;
 pub mod kernel;
 pub mod memory;
@@ -35,6 +36,9 @@ pub static REGISTRY: &[(&str, &dyn Check)] = &[
     ("ras-edac", &kernel::Edac),
     ("firmware-versions", &firmware::Versions),
     ("kabi-out-of-tree", &kabi::OutOfTree),
+    ("integrity-packages", &integrity::Packages),
+    ("integrity-module-signing", &integrity::ModuleSigning),
+    ("integrity-secure-boot", &integrity::SecureBoot),
 ];
 
 /// The check registered under `name`.
