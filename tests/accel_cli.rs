@@ -238,3 +238,64 @@ fn a_tool_on_path_is_run_and_its_output_parsed() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nvidia-smi -q -x"));
 }
+
+/// `certify --local --plan gpu-cert` on this machine: every case passes,
+/// or is skipped with its reason (selection skips carry none, run verdicts
+/// carry evidence); without an accelerator here, all four are skips.
+#[test]
+fn gpu_cert_on_this_machine_passes_or_skips_with_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let db = format!("sqlite://{}", dir.path().join("lab.db").display());
+    let out = Command::new(env!("CARGO_BIN_EXE_certlab"))
+        .args([
+            "certify",
+            "--local",
+            "--plan",
+            "gpu-cert",
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--db",
+            &db,
+            "--format",
+            "json",
+        ])
+        .env("CERTLAB_DATA_DIR", dir.path().join("data"))
+        .env_remove("CERTLAB_DB")
+        .env_remove("CERTLAB_KEY")
+        .env_remove("CERTLAB_PLAN")
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let cases = v["cases"].as_array().unwrap();
+    let ids: Vec<&str> = cases.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        [
+            "gpu.ecc",
+            "gpu.memory-retirement",
+            "gpu.pcie-link",
+            "gpu.xid"
+        ]
+    );
+    for c in cases {
+        let verdict = c["verdict"].as_str().unwrap();
+        assert!(["pass", "skip"].contains(&verdict), "{c}");
+        assert!(!c["reason"].as_str().unwrap().is_empty(), "{c}");
+    }
+    let accel_here = std::fs::read_dir("/sys/bus/pci/devices")
+        .map(|d| {
+            d.flatten().any(|e| {
+                let v = std::fs::read_to_string(e.path().join("vendor")).unwrap_or_default();
+                let c = std::fs::read_to_string(e.path().join("class")).unwrap_or_default();
+                ["0x10de", "0x1002", "0x1d94", "0x19e5"].contains(&v.trim())
+                    && (c.starts_with("0x03") || c.starts_with("0x12") || c.starts_with("0x0b40"))
+            })
+        })
+        .unwrap_or(false);
+    if !accel_here {
+        assert!(cases.iter().all(|c| c["verdict"] == "skip"));
+        assert_eq!(out.status.code(), Some(0));
+    }
+}

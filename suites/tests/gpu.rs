@@ -305,3 +305,28 @@ fn missing_or_failing_tools_skip_with_the_reason() {
         o.reason
     );
 }
+
+/// Run on a machine without an accelerator (the runner would not select
+/// them there): a skip whose evidence is the PCI listing.
+#[test]
+fn run_without_an_accelerator_skips_with_evidence() {
+    let m = Scripted::new("plain").file("/sys/bus/pci/devices/0000:00:00.0/vendor", "0x8086\n");
+    let none = HardwareProfile::default();
+    for case in ["gpu-ecc", "gpu-memory-retirement", "gpu-pcie-link"] {
+        let check = checks::lookup(case).unwrap();
+        assert!(matches!(
+            check.applies(&none, &Inventory::default()),
+            Applies::No(_)
+        ));
+        let sink = MemorySink::default();
+        let (params, inv) = (toml::Table::new(), Inventory::default());
+        let ctx = CaseCtx::new(&m, &none, &inv, &params, &sink, Duration::from_secs(5));
+        let o = check.run(&ctx).unwrap();
+        assert_eq!(o.verdict, Verdict::Skip, "{case}");
+        let ev = ctx.take_evidence();
+        assert!(
+            matches!(&ev[..], [Evidence::File { path, .. }] if path == "/sys/bus/pci/devices/"),
+            "{case}: {ev:?}"
+        );
+    }
+}
