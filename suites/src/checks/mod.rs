@@ -13,6 +13,7 @@ pub mod memory;
 pub mod memtest;
 pub mod net;
 pub mod pci;
+pub mod perf;
 pub mod storage;
 pub mod time;
 
@@ -35,6 +36,7 @@ pub static REGISTRY: &[(&str, &dyn Check)] = &[
     ("ras-edac", &kernel::Edac),
     ("firmware-versions", &firmware::Versions),
     ("kabi-out-of-tree", &kabi::OutOfTree),
+    ("perf-fio", &perf::Fio),
 ];
 
 /// The check registered under `name`.
