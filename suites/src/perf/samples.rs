@@ -132,10 +132,10 @@ pub fn from_run_record(record: &certlab_reports::RunRecord) -> Result<SampleSet,
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MetricComparison {
     pub name: String,
-    pub unit: String,
-    pub direction: Better,
     #[serde(flatten)]
     pub comparison: Comparison,
+    pub unit: String,
+    pub direction: Better,
 }
 
 /// A metric whose two sides disagree on what it is.
