@@ -16,6 +16,7 @@ pub mod memory;
 pub mod memtest;
 pub mod net;
 pub mod pci;
+pub mod perf;
 pub mod storage;
 pub mod time;
 
@@ -45,6 +46,7 @@ pub static REGISTRY: &[(&str, &dyn Check)] = &[
     ("gpu-memory-retirement", &gpu::MemoryRetirement),
     ("gpu-pcie-link", &gpu::PcieLink),
     ("gpu-xid", &gpu::XidEvents),
+    ("perf-fio", &perf::Fio),
 ];
 
 /// The check registered under `name`.
