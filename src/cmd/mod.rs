@@ -11,5 +11,8 @@ pub mod hwdb;
 pub mod job;
 pub mod kabi;
 pub mod lab;
+pub mod portal;
 pub mod ras;
 pub mod runs;
+pub mod serve;
+pub mod submit;
