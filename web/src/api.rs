@@ -273,16 +273,12 @@ pub async fn get_certification(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<CertificationView>, WebError> {
-    let (cert, components) = state
+    let detail = state
         .store()
         .certification(&id)
         .await?
         .ok_or_else(|| WebError::not_found(format!("certification {id} not found")))?;
-    Ok(Json(CertificationView::new(
-        &state,
-        &cert,
-        Some(&components),
-    )))
+    Ok(Json(CertificationView::detail(&state, &detail)))
 }
 
 /// `GET /api/v1/components/{pci_id}`: the component and the published

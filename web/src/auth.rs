@@ -65,6 +65,13 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// An argon2id hash no password matches (of 256 random bits, made once),
+/// to verify against when a login names no user with a password.
+pub fn unusable_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| hash_password(&new_secret("")).unwrap_or_default())
+}
+
 /// Equal strings, compared in time independent of where they differ.
 pub fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len()

@@ -140,16 +140,13 @@ pub async fn certification(
     viewer: Viewer,
     Path(id): Path<String>,
 ) -> Result<Html<String>, WebError> {
-    let (cert, components) = state
+    let detail = state
         .store()
         .certification(&id)
         .await?
         .ok_or_else(|| WebError::not_found(format!("certification {id} not found")))?;
     let mut ctx = context(&viewer);
-    ctx.insert(
-        "c",
-        &CertificationView::new(&state, &cert, Some(&components)),
-    );
+    ctx.insert("c", &CertificationView::detail(&state, &detail));
     render(&state, "certification.html", &ctx)
 }
 
@@ -183,11 +180,12 @@ pub async fn report(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
-    let (cert, _) = state
+    let cert = state
         .store()
         .certification(&id)
         .await?
-        .ok_or_else(|| WebError::not_found(format!("certification {id} not found")))?;
+        .ok_or_else(|| WebError::not_found(format!("certification {id} not found")))?
+        .certification;
     let body = artifact(&state, &cert.report_sha256).await?;
     let mut headers = HeaderMap::new();
     headers.insert(
@@ -208,11 +206,12 @@ pub async fn bundle(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
-    let (cert, _) = state
+    let cert = state
         .store()
         .certification(&id)
         .await?
-        .ok_or_else(|| WebError::not_found(format!("certification {id} not found")))?;
+        .ok_or_else(|| WebError::not_found(format!("certification {id} not found")))?
+        .certification;
     let body = artifact(&state, &cert.bundle_sha256).await?;
     let disposition = format!("attachment; filename=\"certlab-{}.tar\"", cert.id);
     let mut headers = HeaderMap::new();
@@ -284,9 +283,13 @@ pub async fn login(
     let user = state.store().user_by_email(&form.email).await?;
     let hash = user.as_ref().and_then(|u| u.password_hash.clone());
     let password = form.password.clone();
+    // an unknown email costs one verification too, so timing does not tell
     let ok = tokio::task::spawn_blocking(move || match hash {
         Some(h) => auth::verify_password(&password, &h),
-        None => false,
+        None => {
+            auth::verify_password(&password, auth::unusable_hash());
+            false
+        }
     })
     .await
     .map_err(WebError::internal)?;
@@ -421,7 +424,8 @@ pub async fn upload(
             }
             Some("bundle") if csrf_ok => {
                 // a bundle sent before leads to its existing submission
-                let (s, _created) = submit::receive(&state, &user, Source::Field(Box::new(field))).await?;
+                let (s, _created) =
+                    submit::receive(&state, &user, Source::Field(Box::new(field))).await?;
                 return Ok((
                     StatusCode::SEE_OTHER,
                     [(header::LOCATION, format!("/submissions/{}", s.id))],

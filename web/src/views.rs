@@ -5,7 +5,7 @@ use certlab_reports::RunRecord;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::store::{Certification, Change, Component, Submission};
+use crate::store::{Certification, CertificationDetail, Change, Component, Submission};
 use crate::AppState;
 
 fn rfc3339(t: OffsetDateTime) -> String {
@@ -185,6 +185,12 @@ pub struct CertificationView {
     pub bundle_sha256: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub components: Option<Vec<ComponentView>>,
+    /// The hardware profile as submitted (detail only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<certlab_reports::HardwareSummary>,
+    /// The memory size for people (`512 GiB`), detail only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
 }
 
 impl CertificationView {
@@ -219,7 +225,21 @@ impl CertificationView {
             bundle_sha256: c.bundle_sha256.clone(),
             components: components
                 .map(|cs| cs.iter().map(|x| ComponentView::new(state, x)).collect()),
+            profile: None,
+            memory: None,
         }
+    }
+
+    /// The page or answer of one certification: with components and profile.
+    pub fn detail(state: &AppState, d: &CertificationDetail) -> CertificationView {
+        let mut view = CertificationView::new(state, &d.certification, Some(&d.components));
+        view.profile = d.profile.clone();
+        view.memory = d
+            .profile
+            .as_ref()
+            .and_then(|p| p.memory_bytes)
+            .map(human_bytes);
+        view
     }
 }
 
@@ -229,6 +249,22 @@ pub struct CertificationList {
     pub total: u64,
     pub page: u32,
     pub per_page: u32,
+}
+
+/// A size in bytes for people: the largest binary unit it is at least one of.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 || value.fract() == 0.0 {
+        format!("{value:.0} {}", UNITS[unit])
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 /// The columns of the CSV export, in order.
@@ -302,7 +338,14 @@ pub fn csv_record(fields: &[&str]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::csv_record;
+    use super::{csv_record, human_bytes};
+
+    #[test]
+    fn sizes_for_people() {
+        assert_eq!(human_bytes(512), "512 bytes");
+        assert_eq!(human_bytes(549_755_813_888), "512 GiB");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+    }
 
     #[test]
     fn csv_quotes_what_needs_quoting() {

@@ -182,6 +182,18 @@ async fn submission_lifecycle(p: &Portal) {
         .find(|x| x["pci_id"] == "15b3:1017")
         .expect("the ConnectX-5 is a component");
     assert_eq!(mlx["driver"], "mlx5_core");
+    assert!(
+        components
+            .iter()
+            .all(|x| !x["class"].as_str().unwrap().starts_with("06")),
+        "bridges are not components: {components:?}"
+    );
+    assert_eq!(c["profile"]["cpu_core"], "TSV110");
+    assert_eq!(c["profile"]["sockets"], 2);
+    assert_eq!(
+        c["profile"]["accelerators"][0],
+        "Huawei Ascend 310P (19e5:d500)"
+    );
 
     // report and bundle downloads are the submitted bytes
     let report = p.get(&format!("/certifications/{cert_id}/report")).await;
@@ -237,6 +249,8 @@ async fn submission_lifecycle(p: &Portal) {
     assert!(page.text().contains(&format!("/certifications/{cert_id}")));
     let page = p.get(&format!("/certifications/{cert_id}")).await;
     assert!(page.text().contains("Kunpeng-920"), "{}", page.text());
+    assert!(page.text().contains("<dd>512 GiB</dd>"), "{}", page.text());
+    assert!(page.text().contains("TSV110"));
     let comp = p.get("/api/v1/components/15b3:1017").await.json();
     assert_eq!(comp["total"], 1);
     assert_eq!(comp["component"]["name"], "MT27800 Family [ConnectX-5]");
@@ -591,5 +605,149 @@ async fn list_pages_and_exports() {
     assert_eq!(json["total"], 3);
     let bad = p.get("/api/v1/certifications/export?format=xls").await;
     assert_eq!(bad.code(), "bad_format");
+    p.close().await;
+}
+
+/// Two uploads of one bundle at the same moment make one submission.
+async fn same_bundle_at_once(p: &Portal) {
+    let a = accounts(&p.store).await;
+    let b = bundle(&record("twice.lab"), &key(1));
+    let (r1, r2) = tokio::join!(
+        p.submit(&a.vendor_a, b.clone()),
+        p.submit(&a.vendor_a, b.clone())
+    );
+    let mut statuses = [r1.status.as_u16(), r2.status.as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [200, 201], "{} / {}", r1.text(), r2.text());
+    assert_eq!(r1.json()["id"], r2.json()["id"]);
+    let l = p
+        .api(Method::GET, "/api/v1/submissions", Some(&a.reviewer), None)
+        .await
+        .json();
+    assert_eq!(l["total"], 1, "{l}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_bundle_twice_at_once_is_one_submission_sqlite() {
+    let p = Portal::sqlite().await;
+    same_bundle_at_once(&p).await;
+    p.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_bundle_twice_at_once_is_one_submission_postgres() {
+    let p = Portal::postgres().await;
+    same_bundle_at_once(&p).await;
+    p.close().await;
+}
+
+#[tokio::test]
+async fn vendors_see_their_organisation_and_reviewers_see_all() {
+    let p = Portal::sqlite().await;
+    let a = accounts(&p.store).await;
+    let sa = p
+        .submit(&a.vendor_a, bundle(&record("a.lab"), &key(1)))
+        .await
+        .json();
+    let sb = p
+        .submit(&a.vendor_b, bundle(&record("b.lab"), &key(2)))
+        .await
+        .json();
+    let ids = |token: &str| {
+        let token = token.to_string();
+        let p = &p;
+        async move {
+            let l = p
+                .api(Method::GET, "/api/v1/submissions", Some(&token), None)
+                .await
+                .json();
+            let mut ids: Vec<String> = l["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["id"].as_str().unwrap().to_string())
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    let a_id = sa["id"].as_str().unwrap().to_string();
+    let b_id = sb["id"].as_str().unwrap().to_string();
+    let mut both = vec![a_id.clone(), b_id.clone()];
+    both.sort();
+    assert_eq!(ids(&a.vendor_a).await, [a_id.clone()]);
+    assert_eq!(ids(&a.vendor_b).await, [b_id.clone()]);
+    assert_eq!(ids(&a.reviewer).await, both);
+    assert_eq!(ids(&a.admin).await, both);
+    let r = p
+        .api(
+            Method::GET,
+            &format!("/api/v1/submissions/{b_id}"),
+            Some(&a.vendor_a),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.code(), "not_found");
+    p.close().await;
+}
+
+#[tokio::test]
+async fn changes_requested_and_rejected_are_final() {
+    let p = Portal::sqlite().await;
+    let a = accounts(&p.store).await;
+    for (host, action, state) in [
+        ("changes.lab", "request_changes", "changes_requested"),
+        ("rejected.lab", "reject", "rejected"),
+    ] {
+        let id = p
+            .submit(&a.vendor_a, bundle(&record(host), &key(1)))
+            .await
+            .json()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        p.review(&a.reviewer, &id, "start", "").await;
+        let r = p
+            .review(&a.reviewer, &id, action, "the kdump case needs a rerun")
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let d = r.json();
+        assert_eq!(d["state"], state);
+        assert!(d["certification"].is_null());
+        assert_eq!(d["history"][2]["comment"], "the kdump case needs a rerun");
+        for next in ["start", "approve", "revoke", "reject", "request_changes"] {
+            let r = p.review(&a.admin, &id, next, "").await;
+            assert_eq!(r.status, StatusCode::CONFLICT, "{state} then {next}");
+        }
+        // the vendor sees the comment on their submission
+        let mine = p
+            .api(
+                Method::GET,
+                &format!("/api/v1/submissions/{id}"),
+                Some(&a.vendor_a),
+                None,
+            )
+            .await
+            .json();
+        assert_eq!(mine["history"][2]["by"], "reviewer@lab.example");
+    }
+    let r = p.review(&a.reviewer, "no-such-id", "start", "").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let l = p.get("/api/v1/certifications").await.json();
+    assert_eq!(l["total"], 0);
+    let bad = p
+        .api(
+            Method::POST,
+            "/api/v1/submissions/x/review",
+            Some(&a.reviewer),
+            Some(serde_json::json!({"action": "approve", "extra": 1})),
+        )
+        .await;
+    assert_eq!(
+        bad.status,
+        StatusCode::NOT_FOUND,
+        "authorization before the body"
+    );
     p.close().await;
 }

@@ -1,7 +1,7 @@
 //! Published certifications: made from an approved submission's
 //! `results.json`, searched by the public list.
 
-use certlab_reports::RunRecord;
+use certlab_reports::{HardwareSummary, RunRecord};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 use time::OffsetDateTime;
@@ -38,6 +38,15 @@ pub struct Certification {
     pub revoked: Option<OffsetDateTime>,
     pub bundle_sha256: String,
     pub report_sha256: String,
+}
+
+/// A certification with its components and hardware profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CertificationDetail {
+    pub certification: Certification,
+    pub components: Vec<Component>,
+    /// The profile as `results.json` gave it.
+    pub profile: Option<HardwareSummary>,
 }
 
 /// A certified component (a PCI device with its driver).
@@ -204,8 +213,8 @@ pub(crate) async fn insert_certification(
     sqlx::query(
         "INSERT INTO portal_certifications (id, submission_id, org_id, state, vendor, product, \
          firmware, cpu_family, cpu_vendor, cpu_model, arch, os_id, os_version, os_name, kernel, \
-         plan_id, plan_version, outcome, search_text, published) VALUES ($1, $2, $3, 'published', \
-         $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+         plan_id, plan_version, outcome, search_text, published, profile_json) VALUES ($1, $2, $3, \
+         'published', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
     )
     .bind(id)
     .bind(submission.id.as_str())
@@ -226,6 +235,10 @@ pub(crate) async fn insert_certification(
     .bind(record.summary.outcome.as_str())
     .bind(search_text)
     .bind(ts(now))
+    .bind(serde_json::to_string(&record.profile).map_err(|e| DbError::Invalid {
+        what: what.clone(),
+        detail: e.to_string(),
+    })?)
     .execute(&mut **tx)
     .await
     .map_err(db_err(&what))?;
@@ -353,11 +366,8 @@ impl PortalStore {
         Ok((items, u64::try_from(total).unwrap_or(0)))
     }
 
-    /// A certification (published or revoked) with its components.
-    pub async fn certification(
-        &self,
-        id: &str,
-    ) -> Result<Option<(Certification, Vec<Component>)>, DbError> {
+    /// A certification (published or revoked) with its components and profile.
+    pub async fn certification(&self, id: &str) -> Result<Option<CertificationDetail>, DbError> {
         let sql = format!("{SELECT_CERT} WHERE c.id = $1");
         let row = sqlx::query(&sql)
             .bind(id)
@@ -365,7 +375,21 @@ impl PortalStore {
             .await
             .map_err(db_err(format!("find certification {id}")))?;
         let Some(row) = row else { return Ok(None) };
-        let cert = cert_from_row(&row)?;
+        let certification = cert_from_row(&row)?;
+        let what = format!("profile of certification {id}");
+        let row = sqlx::query("SELECT profile_json FROM portal_certifications WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err(&what))?;
+        let profile = get::<Option<String>>(&row, &what, "profile_json")?
+            .map(|json| {
+                serde_json::from_str(&json).map_err(|e| DbError::Corrupt {
+                    what: what.clone(),
+                    detail: e.to_string(),
+                })
+            })
+            .transpose()?;
         let rows = sqlx::query(
             "SELECT pci_id, class, name, driver FROM portal_components \
              WHERE certification_id = $1 ORDER BY seq",
@@ -378,7 +402,11 @@ impl PortalStore {
             .iter()
             .map(component_from_row)
             .collect::<Result<_, _>>()?;
-        Ok(Some((cert, components)))
+        Ok(Some(CertificationDetail {
+            certification,
+            components,
+            profile,
+        }))
     }
 
     /// The published certifications a component (by PCI id) is part of, newest first.

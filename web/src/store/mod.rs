@@ -19,7 +19,8 @@ use sqlx::{AnyConnection, AnyPool, Connection};
 
 pub use accounts::{Org, Role, User};
 pub use certifications::{
-    CertQuery, Certification, Component, ComponentUse, DEFAULT_PER_PAGE, MAX_PER_PAGE,
+    CertQuery, Certification, CertificationDetail, Component, ComponentUse, DEFAULT_PER_PAGE,
+    MAX_PER_PAGE,
 };
 pub use rows::{ts, DbError};
 pub use submissions::{Change, NewSubmission, Submission};
