@@ -675,8 +675,8 @@ async fn vendors_see_their_organisation_and_reviewers_see_all() {
     let b_id = sb["id"].as_str().unwrap().to_string();
     let mut both = vec![a_id.clone(), b_id.clone()];
     both.sort();
-    assert_eq!(ids(&a.vendor_a).await, [a_id.clone()]);
-    assert_eq!(ids(&a.vendor_b).await, [b_id.clone()]);
+    assert_eq!(ids(&a.vendor_a).await, vec![a_id]);
+    assert_eq!(ids(&a.vendor_b).await, vec![b_id.clone()]);
     assert_eq!(ids(&a.reviewer).await, both);
     assert_eq!(ids(&a.admin).await, both);
     let r = p
