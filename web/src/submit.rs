@@ -42,23 +42,29 @@ impl Source<'_> {
                             return Ok(Some(data));
                         }
                     }
-                    Some(Err(e)) => return Err(body_error(&e.to_string())),
+                    Some(Err(e)) => {
+                        return Err(WebError::bad_request(
+                            "unreadable",
+                            format!("cannot read the upload: {e}"),
+                        ))
+                    }
                 }
             },
-            Source::Field(field) => field.chunk().await.map_err(|e| body_error(&e.body_text())),
+            Source::Field(field) => field.chunk().await.map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    WebError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "too_large",
+                        format!("the upload is too large: {}", e.body_text()),
+                    )
+                } else {
+                    WebError::bad_request(
+                        "unreadable",
+                        format!("cannot read the upload: {}", e.body_text()),
+                    )
+                }
+            }),
         }
-    }
-}
-
-fn body_error(detail: &str) -> WebError {
-    if detail.contains("length limit") || detail.contains("too large") {
-        WebError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("the upload is too large: {detail}"),
-        )
-    } else {
-        WebError::bad_request("unreadable", format!("cannot read the upload: {detail}"))
     }
 }
 

@@ -69,6 +69,9 @@ const MATRIX: &[(&str, &str, [u16; 5])] = &[
     ("GET", "/submissions/{s}", [401, 200, 404, 200, 200]),
     ("POST", "/submissions/{s}/review", [401, 403, 404, 303, 303]),
     ("GET", "/upload", [401, 200, 200, 200, 200]),
+    // the upload form with a bundle signed with acme's key
+    ("POST", "/upload", [401, 303, 422, 422, 422]),
+    ("GET", "/style.css", [200, 200, 200, 200, 200]),
     ("POST", "/logout", [401, 303, 303, 303, 303]),
 ];
 
@@ -163,6 +166,21 @@ async fn every_route_for_every_role_and_organisation() {
                 ("POST", true) => {
                     req = req.header("content-type", "application/x-tar");
                     Body::from(bundle(&record(&format!("own-{n}.lab")), &key(1)))
+                }
+                ("POST", false) if uri == "/upload" => {
+                    let boundary = "matrixboundary";
+                    req = req.header(
+                        "content-type",
+                        format!("multipart/form-data; boundary={boundary}"),
+                    );
+                    let mut body = format!(
+                        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
+                         --{boundary}\r\nContent-Disposition: form-data; name=\"bundle\"; filename=\"b.tar\"\r\n\r\n"
+                    )
+                    .into_bytes();
+                    body.extend(bundle(&record(&format!("form-{n}.lab")), &key(1)));
+                    body.extend(format!("\r\n--{boundary}--\r\n").into_bytes());
+                    Body::from(body)
                 }
                 ("POST", false) => {
                     req = req.header("content-type", "application/x-www-form-urlencoded");

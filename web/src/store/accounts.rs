@@ -240,7 +240,8 @@ impl PortalStore {
         row.as_ref().map(user_from_row).transpose()
     }
 
-    /// Records a browser session by the sha256 of its cookie, with its CSRF token.
+    /// Records a browser session by the sha256 of its cookie, with its CSRF
+    /// token, and forgets the sessions expired at `now`.
     pub async fn create_session(
         &self,
         session_sha256: &str,
@@ -249,6 +250,12 @@ impl PortalStore {
         now: OffsetDateTime,
         expires: OffsetDateTime,
     ) -> Result<(), DbError> {
+        // sessions expired by now go as new ones come
+        sqlx::query("DELETE FROM portal_sessions WHERE expires <= $1")
+            .bind(ts(now))
+            .execute(&self.pool)
+            .await
+            .map_err(db_err("delete expired sessions"))?;
         sqlx::query(
             "INSERT INTO portal_sessions (session_sha256, user_id, csrf, created, expires) \
              VALUES ($1, $2, $3, $4, $5)",
