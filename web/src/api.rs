@@ -39,6 +39,20 @@ pub async fn submit(
     ApiUser(user): ApiUser,
     request: Request,
 ) -> Result<Response, WebError> {
+    // a body announced over the limit is refused before it is read
+    let max = state.config().max_upload_bytes;
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > max.saturating_add(1 << 20)) {
+        return Err(WebError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("bundle refused: over the limit of {max} bytes"),
+        ));
+    }
     let multipart = request
         .headers()
         .get(CONTENT_TYPE)

@@ -4,6 +4,8 @@
 //! forms, no scripts; every form that changes something carries a CSRF token.
 
 use axum::body::{Body, Bytes};
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Multipart, Path, Query, State};
 use axum::http::header::{self, HeaderValue};
 use axum::http::{HeaderMap, StatusCode};
@@ -72,6 +74,10 @@ fn context(viewer: &Viewer) -> tera::Context {
     }
     ctx.insert("csrf", viewer.csrf.as_deref().unwrap_or(""));
     ctx
+}
+
+fn form_error(e: FormRejection) -> WebError {
+    WebError::bad_request("bad_form", e.body_text())
 }
 
 pub async fn not_found() -> WebError {
@@ -272,8 +278,9 @@ pub struct LoginForm {
 pub async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Form(form): Form<LoginForm>,
+    form: Result<Form<LoginForm>, FormRejection>,
 ) -> Result<Response, WebError> {
+    let Form(form) = form.map_err(form_error)?;
     let cookie_csrf = auth::cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or("");
     if cookie_csrf.is_empty() || !auth::same_secret(cookie_csrf, &form.csrf) {
         return Err(WebError::forbidden(
@@ -324,9 +331,10 @@ pub struct CsrfForm {
 pub async fn logout(
     State(state): State<AppState>,
     viewer: Viewer,
-    Form(form): Form<CsrfForm>,
+    form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Result<Response, WebError> {
     viewer.require()?;
+    let Form(form) = form.map_err(form_error)?;
     viewer.check_csrf(&form.csrf)?;
     if let Some(session) = &viewer.session {
         state.store().delete_session(session).await?;
@@ -386,9 +394,10 @@ pub async fn review(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<String>,
-    Form(form): Form<ReviewForm>,
+    form: Result<Form<ReviewForm>, FormRejection>,
 ) -> Result<Response, WebError> {
     let user = viewer.require()?;
+    let Form(form) = form.map_err(form_error)?;
     viewer.check_csrf(&form.csrf)?;
     let s = apply_review(&state, user, &id, &form.action, &form.comment).await?;
     Ok(Redirect::to(&format!("/submissions/{}", s.id)).into_response())
@@ -408,9 +417,10 @@ pub async fn upload_form(
 pub async fn upload(
     State(state): State<AppState>,
     viewer: Viewer,
-    mut form: Multipart,
+    form: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, WebError> {
     let user = viewer.require()?.clone();
+    let mut form = form.map_err(|e| WebError::bad_request("bad_form", e.body_text()))?;
     let bad = |e: axum::extract::multipart::MultipartError| {
         WebError::bad_request("bad_form", e.body_text())
     };

@@ -517,6 +517,16 @@ async fn an_upload_over_the_size_limit_is_413_and_leaves_nothing() {
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text());
     assert_eq!(r.code(), "too_large");
     assert!(p.stored_files().is_empty(), "{:?}", p.stored_files());
+    // announced over the limit: refused before reading
+    let req = axum::http::Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/submissions")
+        .header("authorization", format!("Bearer {}", a.vendor_a))
+        .header("content-length", (64u64 << 20).to_string())
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let r = p.call(req).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
     p.close().await;
 }
 

@@ -238,6 +238,19 @@ async fn a_form_without_the_session_csrf_token_is_refused() {
         )
         .await
         .unwrap();
+    let missing = Request::builder()
+        .method(Method::POST)
+        .uri(format!("/submissions/{id}/review"))
+        .header("cookie", format!("certlab_session={cookie}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from("action=start"))
+        .unwrap();
+    let r = p.call(missing).await;
+    assert_eq!(r.status.as_u16(), 400, "a form without its csrf field");
+    assert!(
+        r.header("content-type").starts_with("text/html"),
+        "an HTML page"
+    );
     for form in ["csrf=the-wrong-one&action=start", "csrf=&action=start"] {
         let req = Request::builder()
             .method(Method::POST)
