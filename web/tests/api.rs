@@ -30,6 +30,9 @@ async fn health_metrics_and_security_headers() {
         );
     }
     p.get("/no/such/page").await;
+    p.get("/api/v1/certifications").await;
+    p.get("/api/v1/certifications/x").await;
+    p.get("/api/v1/certifications/y").await;
     let m = p.get("/metrics").await;
     assert_eq!(m.status, StatusCode::OK);
     assert!(m
@@ -45,6 +48,15 @@ async fn health_metrics_and_security_headers() {
         "{text}"
     );
     assert!(text.contains("certlab_portal_submissions{state=\"submitted\"} 0\n"));
+    // nested API routes by their pattern, not their path
+    assert!(
+        text.contains("{route=\"/api/v1/certifications\",status=\"200\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("{route=\"/api/v1/certifications/{id}\",status=\"404\"} 2\n"),
+        "{text}"
+    );
     p.close().await;
 }
 

@@ -76,8 +76,20 @@ const MATRIX: &[(&str, &str, [u16; 5])] = &[
 ];
 
 #[tokio::test]
-async fn every_route_for_every_role_and_organisation() {
+async fn every_route_for_every_role_and_organisation_sqlite() {
     let p = Portal::sqlite().await;
+    matrix(&p).await;
+    p.close().await;
+}
+
+#[tokio::test]
+async fn every_route_for_every_role_and_organisation_postgres() {
+    let p = Portal::postgres().await;
+    matrix(&p).await;
+    p.close().await;
+}
+
+async fn matrix(p: &Portal) {
     let a = accounts(&p.store).await;
     let tokens = [
         None,
@@ -206,7 +218,6 @@ async fn every_route_for_every_role_and_organisation() {
         failures.join("\n")
     );
     assert_eq!(n, MATRIX.len() * WHO.len());
-    p.close().await;
 }
 
 #[tokio::test]
