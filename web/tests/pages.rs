@@ -184,3 +184,38 @@ async fn login_needs_its_csrf_cookie_and_https_makes_cookies_secure() {
     assert!(set_cookie(&ok, "certlab_session").contains("; Secure"));
     p.close().await;
 }
+
+#[tokio::test]
+async fn what_a_vendor_submitted_is_escaped_in_pages() {
+    let p = Portal::sqlite().await;
+    let a = accounts(&p.store).await;
+    let mut rec = record("xss.lab");
+    rec.profile.system_product = Some("<script>alert(1)</script>".into());
+    rec.profile.pci_devices[0].name = Some("\"><img src=x onerror=alert(2)>".into());
+    let id = p.submit(&a.vendor_a, bundle(&rec, &key(1))).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    p.review(&a.reviewer, &id, "start", "<b>bold</b>").await;
+    let cert = p.review(&a.reviewer, &id, "approve", "").await.json()["certification"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pci = rec.profile.pci_devices[0].id.clone();
+    for uri in [
+        "/".to_string(),
+        format!("/certifications/{cert}"),
+        format!("/components/{pci}"),
+    ] {
+        let page = p.get(&uri).await;
+        assert_eq!(page.status, StatusCode::OK, "{uri}");
+        let text = page.text();
+        assert!(!text.contains("<script>alert"), "{uri}: {text}");
+        assert!(!text.contains("<img src=x"), "{uri}: {text}");
+        assert!(
+            text.contains("&lt;script&gt;") || text.contains("&lt;img"),
+            "{uri}: {text}"
+        );
+    }
+    p.close().await;
+}
