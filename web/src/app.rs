@@ -74,13 +74,22 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// The state over `store`, creating the data directory's folders.
+    /// The state over `store`, creating the data directory's folders and
+    /// removing uploads left unfinished by an earlier process.
     pub fn new(store: PortalStore, config: Config) -> Result<AppState, WebError> {
         let artifacts =
             ArtifactStore::open(config.data_dir.join("artifacts")).map_err(WebError::internal)?;
         let uploads = config.data_dir.join("uploads");
         std::fs::create_dir_all(&uploads)
             .map_err(|e| WebError::internal(format!("cannot create {}: {e}", uploads.display())))?;
+        // uploads a killed process left behind
+        let entries = std::fs::read_dir(&uploads)
+            .map_err(|e| WebError::internal(format!("cannot list {}: {e}", uploads.display())))?;
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(".upload-") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
         Ok(AppState(Arc::new(Inner {
             store,
             config,

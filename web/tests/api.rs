@@ -11,6 +11,26 @@ use common::{accounts, bundle, bundle_files, bundle_of, key, record, Portal, CRE
 use serde_json::Value;
 
 #[tokio::test]
+async fn an_unfinished_upload_of_an_earlier_process_is_removed_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let uploads = dir.path().join("data/uploads");
+    std::fs::create_dir_all(&uploads).unwrap();
+    std::fs::write(uploads.join(".upload-killed"), b"half a bundle").unwrap();
+    std::fs::write(uploads.join("kept"), b"not ours").unwrap();
+    let store = certlab_web::PortalStore::open(dir.path().join("p.db").to_str().unwrap())
+        .await
+        .unwrap();
+    certlab_web::AppState::new(
+        store.clone(),
+        certlab_web::Config::new(dir.path().join("data")),
+    )
+    .unwrap();
+    assert!(!uploads.join(".upload-killed").exists());
+    assert!(uploads.join("kept").exists());
+    store.close().await;
+}
+
+#[tokio::test]
 async fn health_metrics_and_security_headers() {
     let p = Portal::sqlite().await;
     let r = p.get("/healthz").await;
