@@ -99,19 +99,35 @@ async fn visible_submission(
     }
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct PageQuery {
+    pub page: u32,
+    pub per_page: u32,
+}
+
+/// `GET /api/v1/submissions?page=&per_page=`: the caller's organisation's,
+/// or every one for a reviewer; `{"items", "total", "page", "per_page"}`.
 pub async fn list_submissions(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
+    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, WebError> {
+    let Query(q) = q.map_err(|e| WebError::bad_request("bad_query", e.body_text()))?;
+    let page = q.page.max(1);
+    let per_page = match q.per_page {
+        0 => 50,
+        n => n.min(LIST_LIMIT),
+    };
     let org = (!user.role.reviews()).then_some(user.org_id.as_str());
-    let items = state.store().list_submissions(org, LIST_LIMIT).await?;
+    let (items, total) = state.store().list_submissions(org, page, per_page).await?;
     let items: Vec<SubmissionView> = items
         .iter()
         .map(|s| SubmissionView::new(&state, s))
         .collect();
-    Ok(Json(
-        serde_json::json!({ "items": items, "total": items.len() }),
-    ))
+    Ok(Json(serde_json::json!({
+        "items": items, "total": total, "page": page, "per_page": per_page,
+    })))
 }
 
 pub async fn submission_detail(

@@ -349,7 +349,7 @@ pub async fn submissions(
 ) -> Result<Html<String>, WebError> {
     let user = viewer.require()?;
     let org = (!user.role.reviews()).then_some(user.org_id.as_str());
-    let items = state.store().list_submissions(org, 500).await?;
+    let (items, _) = state.store().list_submissions(org, 1, 500).await?;
     let items: Vec<SubmissionView> = items
         .iter()
         .map(|s| SubmissionView::new(&state, s))

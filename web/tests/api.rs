@@ -721,6 +721,25 @@ async fn vendors_see_their_organisation_and_reviewers_see_all() {
     assert_eq!(ids(&a.vendor_b).await, vec![b_id.clone()]);
     assert_eq!(ids(&a.reviewer).await, both);
     assert_eq!(ids(&a.admin).await, both);
+    let one = p
+        .api(
+            Method::GET,
+            "/api/v1/submissions?per_page=1&page=2",
+            Some(&a.reviewer),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(one["total"], 2);
+    assert_eq!(one["items"].as_array().unwrap().len(), 1);
+    let mine = p
+        .api(Method::GET, "/api/v1/submissions", Some(&a.vendor_b), None)
+        .await
+        .json();
+    assert_eq!(
+        mine["total"], 1,
+        "a vendor's total counts their organisation's only"
+    );
     let r = p
         .api(
             Method::GET,

@@ -222,36 +222,46 @@ impl PortalStore {
         })
     }
 
-    /// Submissions, newest first: of one organisation, or all (`None`).
+    /// One page of submissions, newest first — of one organisation, or all
+    /// (`None`) — and how many there are in all.
     pub async fn list_submissions(
         &self,
         org_id: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<Submission>, DbError> {
-        let rows = match org_id {
-            Some(org) => {
-                let sql = format!(
-                    "{SELECT_SUBMISSION} WHERE s.org_id = $1 ORDER BY s.created DESC, s.id DESC LIMIT $2"
-                );
-                sqlx::query(&sql)
-                    .bind(org)
-                    .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
-                    .await
-            }
-            None => {
-                let sql =
-                    format!("{SELECT_SUBMISSION} ORDER BY s.created DESC, s.id DESC LIMIT $1");
-                sqlx::query(&sql)
-                    .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
-                    .await
-            }
+        page: u32,
+        per_page: u32,
+    ) -> Result<(Vec<Submission>, u64), DbError> {
+        let offset = i64::from(page.max(1) - 1) * i64::from(per_page);
+        let (filter, count_sql) = match org_id {
+            Some(_) => (
+                "WHERE s.org_id = $1",
+                "SELECT COUNT(*) AS n FROM portal_submissions WHERE org_id = $1",
+            ),
+            None => ("", "SELECT COUNT(*) AS n FROM portal_submissions"),
         };
-        rows.map_err(db_err("list submissions"))?
+        let sql = format!(
+            "{SELECT_SUBMISSION} {filter} ORDER BY s.created DESC, s.id DESC \
+             LIMIT {per_page} OFFSET {offset}"
+        );
+        let mut items = sqlx::query(&sql);
+        let mut count = sqlx::query(count_sql);
+        if let Some(org) = org_id {
+            items = items.bind(org);
+            count = count.bind(org);
+        }
+        let rows = items
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err("list submissions"))?;
+        let row = count
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err("count submissions"))?;
+        let total: i64 = get(&row, "submission count", "n")?;
+        let items = rows
             .iter()
             .map(submission_from_row)
-            .collect()
+            .collect::<Result<_, _>>()?;
+        Ok((items, u64::try_from(total).unwrap_or(0)))
     }
 
     /// The number of submissions in each state (states without any left out).
