@@ -2,6 +2,7 @@
 //! its wiring; `crate::cli` dispatches to them. They share `crate::error`,
 //! `crate::format`, `crate::common` and `crate::exit`, never `crate::cli`.
 
+pub mod accel;
 pub mod agent;
 pub mod bmc;
 pub mod bundle;

@@ -7,6 +7,9 @@ use crate::plan::Check;
 
 pub mod cpu;
 pub mod firmware;
+pub mod gpu;
+pub mod gpu_xid;
+pub mod integrity;
 pub mod kabi;
 pub mod kernel;
 pub mod memory;
@@ -35,6 +38,13 @@ pub static REGISTRY: &[(&str, &dyn Check)] = &[
     ("ras-edac", &kernel::Edac),
     ("firmware-versions", &firmware::Versions),
     ("kabi-out-of-tree", &kabi::OutOfTree),
+    ("integrity-packages", &integrity::Packages),
+    ("integrity-module-signing", &integrity::ModuleSigning),
+    ("integrity-secure-boot", &integrity::SecureBoot),
+    ("gpu-ecc", &gpu::Ecc),
+    ("gpu-memory-retirement", &gpu::MemoryRetirement),
+    ("gpu-pcie-link", &gpu::PcieLink),
+    ("gpu-xid", &gpu::XidEvents),
 ];
 
 /// The check registered under `name`.
