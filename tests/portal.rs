@@ -445,3 +445,136 @@ async fn serve_submit_review_and_find_it_in_the_list() {
 
     assert_eq!(server.stop(), Some(0), "serve exits 0 on SIGTERM");
 }
+
+#[test]
+fn portal_commands_name_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let db = format!("sqlite://{}", dir.path().join("lab.db").display());
+    let db = db.as_str();
+    json_ok(
+        &[
+            "portal", "org", "create", "acme", "--db", db, "--format", "json",
+        ],
+        &data,
+        None,
+    );
+    let cases: Vec<(Vec<&str>, Option<&str>, i32, &str)> = vec![
+        (
+            vec![
+                "portal",
+                "user",
+                "create",
+                "a@acme.example",
+                "--org",
+                "nope",
+                "--role",
+                "vendor",
+                "--db",
+                db,
+            ],
+            None,
+            2,
+            "organisation \"nope\" not found",
+        ),
+        (
+            vec![
+                "portal",
+                "user",
+                "create",
+                "a@acme.example",
+                "--org",
+                "acme",
+                "--role",
+                "vendor",
+                "--password-stdin",
+                "--db",
+                db,
+            ],
+            Some("short\n"),
+            2,
+            "shorter than 12 characters",
+        ),
+        (
+            vec![
+                "portal",
+                "user",
+                "create",
+                "a@acme.example",
+                "--org",
+                "acme",
+                "--role",
+                "root",
+                "--db",
+                db,
+            ],
+            None,
+            2,
+            "invalid value 'root'",
+        ),
+        (
+            vec![
+                "portal",
+                "token",
+                "create",
+                "nobody@acme.example",
+                "--db",
+                db,
+            ],
+            None,
+            2,
+            "no user nobody@acme.example",
+        ),
+        (
+            vec![
+                "portal",
+                "key",
+                "add",
+                "--org",
+                "acme",
+                "/nonexistent/key.pub",
+                "--db",
+                db,
+            ],
+            None,
+            3,
+            "/nonexistent/key.pub",
+        ),
+    ];
+    for (args, stdin, code, says) in cases {
+        let o = certlab(&args, &data, stdin);
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(says),
+            "{args:?}: {}",
+            text(&o)
+        );
+    }
+    // nothing was created by the refused commands
+    let o = certlab(
+        &["portal", "token", "create", "a@acme.example", "--db", db],
+        &data,
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+
+    // an unreachable database: exit 2, its password in no output
+    let o = certlab(
+        &[
+            "serve",
+            "--db",
+            "postgres://portal:s3cretpw@127.0.0.1:1/portal",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &data,
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(!text(&o).contains("s3cretpw"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("portal:***@127.0.0.1:1"),
+        "{}",
+        text(&o)
+    );
+}
