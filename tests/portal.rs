@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod common;
+
 fn certlab(args: &[&str], data: &Path, stdin: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_certlab"));
     cmd.args(args)
@@ -144,11 +146,22 @@ async fn api(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serve_submit_review_and_find_it_in_the_list() {
+async fn serve_submit_review_and_find_it_in_the_list_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
     let db = format!("sqlite://{}", dir.path().join("lab.db").display());
-    let db = db.as_str();
+    end_to_end(&dir, &db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_submit_review_and_find_it_in_the_list_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::pg::TempDb::create().await;
+    end_to_end(&dir, &db.url).await;
+    db.drop_db().await;
+}
+
+async fn end_to_end(dir: &tempfile::TempDir, db: &str) {
+    let data = dir.path().join("data");
 
     // a bundle of this machine, signed by a fresh key
     let keys = data.join("keys");
