@@ -13,5 +13,8 @@ pub mod job;
 pub mod kabi;
 pub mod lab;
 pub mod perf;
+pub mod portal;
 pub mod ras;
 pub mod runs;
+pub mod serve;
+pub mod submit;
