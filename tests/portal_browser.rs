@@ -118,7 +118,9 @@ struct Server {
 }
 
 impl Server {
-    fn start(db: &str, data: &Path, portal_data: &Path, log: &Path) -> Server {
+    /// `serve` with `--data portal_data`; its working directory, HOME,
+    /// TMPDIR and CERTLAB_DATA_DIR are the (empty) folders under `elsewhere`.
+    fn start(db: &str, elsewhere: &Path, portal_data: &Path, log: &Path) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_certlab"))
             .args([
                 "serve",
@@ -129,7 +131,10 @@ impl Server {
                 "--data",
                 portal_data.to_str().unwrap(),
             ])
-            .env("CERTLAB_DATA_DIR", data)
+            .env("CERTLAB_DATA_DIR", elsewhere.join("data"))
+            .env("HOME", elsewhere.join("home"))
+            .env("TMPDIR", elsewhere.join("tmp"))
+            .current_dir(elsewhere.join("cwd"))
             .env("CERTLAB_LOG", "debug")
             .env_remove("CERTLAB_DB")
             .stdout(Stdio::piped())
@@ -501,7 +506,12 @@ async fn vendor_uploads_reviewer_approves_and_search_finds_it_in_chromium() {
     run(key_args, None);
 
     let log = dir.path().join("serve.log");
-    let mut server = Server::start(&db, &data, &dir.path().join("portal"), &log);
+    let elsewhere = dir.path().join("elsewhere");
+    for d in ["data", "home", "tmp", "cwd"] {
+        std::fs::create_dir_all(elsewhere.join(d)).unwrap();
+    }
+    let portal_data = dir.path().join("portal");
+    let mut server = Server::start(&db, &elsewhere, &portal_data, &log);
     let base = server.base.clone();
     let browser = Browser::start().await;
     let mut secrets: Vec<(String, String)> = vec![
@@ -658,6 +668,40 @@ async fn vendor_uploads_reviewer_approves_and_search_finds_it_in_chromium() {
         assert!(
             !logged.contains(secret.as_str()),
             "the {what} is in serve's log:\n{logged}"
+        );
+    }
+    // nothing written outside --data: its working directory, HOME, TMPDIR
+    // and the lab data directory stay empty; under --data only the
+    // content-addressed artifacts, and no upload left over
+    for d in ["data", "home", "tmp", "cwd"] {
+        let left: Vec<_> = std::fs::read_dir(elsewhere.join(d))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert!(left.is_empty(), "serve wrote outside --data: {left:?}");
+    }
+    let mut top: Vec<String> = std::fs::read_dir(&portal_data)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    top.sort();
+    assert_eq!(top, ["artifacts", "uploads"]);
+    assert_eq!(
+        std::fs::read_dir(portal_data.join("uploads"))
+            .unwrap()
+            .count(),
+        0
+    );
+    let artifacts: Vec<String> = std::fs::read_dir(portal_data.join("artifacts"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let bundle_sha = certlab_reports::sha256_hex(&std::fs::read(&bundle).unwrap());
+    assert!(artifacts.contains(&bundle_sha), "{artifacts:?}");
+    for a in &artifacts {
+        assert!(
+            a.len() == 64 && a.bytes().all(|b| b.is_ascii_hexdigit()),
+            "not a content address: {a}"
         );
     }
     pg.drop_db().await;

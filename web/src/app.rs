@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 
 use crate::error::{ErrorBody, WebError};
 use crate::metrics::Metrics;
+use crate::ratelimit::{Limiters, RateLimits};
 use crate::store::PortalStore;
 use crate::{api, pages};
 
@@ -32,6 +33,8 @@ pub struct Config {
     pub verify_limits: VerifyLimits,
     /// How long a browser session lasts.
     pub session_ttl: time::Duration,
+    /// Limits on logins and uploads.
+    pub rate_limits: RateLimits,
 }
 
 impl Config {
@@ -49,6 +52,7 @@ impl Config {
                 max_manifest_bytes: 64 << 20,
             },
             session_ttl: time::Duration::hours(12),
+            rate_limits: RateLimits::default(),
         }
     }
 }
@@ -59,6 +63,7 @@ struct Inner {
     artifacts: ArtifactStore,
     templates: tera::Tera,
     metrics: Metrics,
+    limiters: Limiters,
 }
 
 /// What every handler shares. Cloning is cheap.
@@ -90,12 +95,14 @@ impl AppState {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
+        let limiters = Limiters::new(&config.rate_limits);
         Ok(AppState(Arc::new(Inner {
             store,
             config,
             artifacts,
             templates: pages::templates()?,
             metrics: Metrics::default(),
+            limiters,
         })))
     }
 
@@ -117,6 +124,10 @@ impl AppState {
 
     pub(crate) fn metrics(&self) -> &Metrics {
         &self.0.metrics
+    }
+
+    pub(crate) fn limiters(&self) -> &Limiters {
+        &self.0.limiters
     }
 
     pub fn now(&self) -> OffsetDateTime {
@@ -234,8 +245,15 @@ async fn html_errors(State(state): State<AppState>, request: Request, next: Next
     ctx.insert("code", body.code);
     ctx.insert("message", &body.message);
     ctx.insert("login", &(status.as_u16() == 401));
+    let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
     match state.templates().render("error.html", &ctx) {
-        Ok(page) => (status, Html(page)).into_response(),
+        Ok(page) => {
+            let mut page = (status, Html(page)).into_response();
+            if let Some(v) = retry_after {
+                page.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            page
+        }
         Err(e) => WebError::internal(e).into_response(),
     }
 }

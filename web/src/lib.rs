@@ -13,6 +13,7 @@ pub mod auth;
 pub mod error;
 mod metrics;
 mod pages;
+pub mod ratelimit;
 pub mod review;
 pub mod store;
 mod submit;
