@@ -27,6 +27,14 @@ pub enum PortalCmd {
     /// Organisations' bundle signing keys.
     #[command(subcommand)]
     Key(KeyCmd),
+    /// Fill the store with realistic demo certifications (for demos and benchmarks).
+    SeedDemo {
+        /// How many certifications to add.
+        #[arg(long)]
+        certifications: u64,
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 /// `--db` and `--format`, shared by every portal command.
@@ -98,7 +106,8 @@ pub fn run(cmd: PortalCmd) -> Result<i32> {
         PortalCmd::Org(OrgCmd::Create { common, .. })
         | PortalCmd::User(UserCmd::Create { common, .. })
         | PortalCmd::Token(TokenCmd::Create { common, .. })
-        | PortalCmd::Key(KeyCmd::Add { common, .. }) => common,
+        | PortalCmd::Key(KeyCmd::Add { common, .. })
+        | PortalCmd::SeedDemo { common, .. } => common,
     };
     let url = db_url(&common.db)?;
     let json = common.format == Format::Json;
@@ -171,6 +180,9 @@ pub fn run(cmd: PortalCmd) -> Result<i32> {
                     serde_json::json!({ "org": org, "key_id": key_id }),
                     format!("registered key {key_id} for {org}"),
                 )
+            }
+            PortalCmd::SeedDemo { certifications, .. } => {
+                super::portal_seed::seed(&store, certifications, now).await?
             }
         };
         store.close().await;

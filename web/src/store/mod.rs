@@ -10,6 +10,7 @@
 mod accounts;
 mod certifications;
 mod rows;
+mod seed;
 mod submissions;
 
 use certlab_harness::{redact_url, resolve_url, Backend};
@@ -23,6 +24,7 @@ pub use certifications::{
     MAX_PER_PAGE,
 };
 pub use rows::{ts, DbError};
+pub use seed::{DemoCertification, Seeded};
 pub use submissions::{Change, NewSubmission, Submission};
 
 /// The portal's migrations; the lab store's versions (below 1000) are not ours.
