@@ -35,6 +35,9 @@ enum Command {
     /// RAS: classify a kernel log into hardware-error and kernel-failure events.
     #[command(subcommand)]
     Ras(cmd::ras::RasCmd),
+    /// Performance: compare a candidate's benchmark samples with a baseline's.
+    #[command(subcommand)]
+    Perf(cmd::perf::PerfCmd),
     /// The lab: inventory and machines.
     #[command(subcommand)]
     Lab(cmd::lab::LabCmd),
@@ -68,6 +71,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Hwdb(c) => cmd::hwdb::run(c),
         Command::Lab(c) => cmd::lab::run(c),
         Command::Ras(c) => cmd::ras::run(c),
+        Command::Perf(c) => cmd::perf::run(c),
         Command::Agent(c) => cmd::agent::run(c),
     }
 }

@@ -12,5 +12,6 @@ pub mod hwdb;
 pub mod job;
 pub mod kabi;
 pub mod lab;
+pub mod perf;
 pub mod ras;
 pub mod runs;

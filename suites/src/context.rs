@@ -398,6 +398,15 @@ impl<'a> CaseCtx<'a> {
         }
     }
 
+    /// A string parameter of the case, or its default.
+    pub fn param_str(&self, name: &str, default: &str) -> String {
+        self.params
+            .get(name)
+            .and_then(|v| v.as_str())
+            .unwrap_or(default)
+            .to_string()
+    }
+
     /// A list-of-strings parameter of the case, or its default.
     pub fn param_strings(&self, name: &str, default: &[&str]) -> Vec<String> {
         match self.params.get(name).and_then(|v| v.as_array()) {

@@ -9,12 +9,14 @@ pub mod cpu;
 pub mod firmware;
 pub mod gpu;
 pub mod gpu_xid;
+pub mod integrity;
 pub mod kabi;
 pub mod kernel;
 pub mod memory;
 pub mod memtest;
 pub mod net;
 pub mod pci;
+pub mod perf;
 pub mod storage;
 pub mod time;
 
@@ -37,10 +39,14 @@ pub static REGISTRY: &[(&str, &dyn Check)] = &[
     ("ras-edac", &kernel::Edac),
     ("firmware-versions", &firmware::Versions),
     ("kabi-out-of-tree", &kabi::OutOfTree),
+    ("integrity-packages", &integrity::Packages),
+    ("integrity-module-signing", &integrity::ModuleSigning),
+    ("integrity-secure-boot", &integrity::SecureBoot),
     ("gpu-ecc", &gpu::Ecc),
     ("gpu-memory-retirement", &gpu::MemoryRetirement),
     ("gpu-pcie-link", &gpu::PcieLink),
     ("gpu-xid", &gpu::XidEvents),
+    ("perf-fio", &perf::Fio),
 ];
 
 /// The check registered under `name`.

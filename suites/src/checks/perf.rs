@@ -1,0 +1,200 @@
+//! Performance cases: a benchmark run again and again until its figure
+//! settles (the coefficient of variation under a threshold, after a minimum
+//! number of runs) or a cap is reached — the Phoronix Test Suite's rule —
+//! every run kept: each run's report is evidence, and each of its figures a
+//! sample (one [`Metric`] per run, under one name) for `perf compare`.
+
+use std::time::Duration;
+
+use certlab_lab::target::shell_quote;
+use certlab_reports::Metric;
+
+use crate::context::{CaseCtx, CaseError, CaseOutcome};
+use crate::perf::{fio, stats::cv_pct, ParseError};
+use crate::plan::Check;
+
+/// File systems kept in memory (`stat -f -c %T` names): no device to measure.
+const MEMORY_FILE_SYSTEMS: &[&str] = &["tmpfs", "ramfs", "hugetlbfs"];
+/// errno values a fio job reports: EINVAL when the file system refuses
+/// O_DIRECT; EPERM, EACCES, EROFS when the test file cannot be written.
+const EINVAL: i64 = 22;
+const CANNOT_WRITE: [i64; 3] = [1, 13, 30];
+
+/// Storage throughput with fio (`--direct=1`, so the device's figure and not
+/// the page cache's), repeated until the bandwidth settles.
+///
+/// Parameters: `dir` (`/var/tmp`), `rw` (`read`; any fio `rw=` mode), `bs`
+/// (`1M`), `size_mib` (256), `runtime_s` per run (5), `min_runs` (3),
+/// `max_runs` (10), `max_cv_pct` (3.0). Pass when the bandwidth's CV
+/// settles under `max_cv_pct`; fail when it has not by `max_runs` (the
+/// figure is too unsteady to be a baseline — a warning unless the plan makes
+/// the case a blocker); skip when fio is missing, the directory is in memory
+/// or too small, or O_DIRECT is refused.
+pub struct Fio;
+
+impl Check for Fio {
+    fn run(&self, ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError> {
+        let dir = ctx.param_str("dir", "/var/tmp");
+        let rw = ctx.param_str("rw", "read");
+        let bs = ctx.param_str("bs", "1M");
+        let size_mib = ctx.param_u64("size_mib", 256).max(1);
+        let runtime_s = ctx.param_u64("runtime_s", 5).max(1);
+        let min_runs = ctx.param_u64("min_runs", 3).max(2);
+        let max_runs = ctx.param_u64("max_runs", 10).max(min_runs);
+        let max_cv = ctx.param_f64("max_cv_pct", 3.0);
+
+        if !ctx.has_command("fio")? {
+            return Ok(CaseOutcome::skip(
+                "fio is not installed on the target (install the `fio` package to measure storage throughput)",
+            ));
+        }
+        let q = shell_quote(&dir);
+        let df = ctx.run(&format!("df -Pk {q} | tail -n 1; stat -f -c fstype=%T {q}"))?;
+        let df_text = df.stdout_str();
+        if let Some(fs) = df_text
+            .lines()
+            .find_map(|l| l.strip_prefix("fstype="))
+            .map(str::trim)
+            .filter(|fs| MEMORY_FILE_SYSTEMS.contains(fs))
+        {
+            return Ok(CaseOutcome::skip(format!(
+                "{dir} is on {fs}, a file system in memory: there is no disk to measure (set the case's `dir` to a directory on a disk)"
+            )));
+        }
+        let free_kib: Option<u64> = df_text
+            .lines()
+            .next()
+            .and_then(|l| l.split_whitespace().nth(3))
+            .and_then(|v| v.parse().ok());
+        if let Some(free) = free_kib.filter(|f| f / 1024 < size_mib * 2) {
+            return Ok(CaseOutcome::skip(format!(
+                "{dir} has {} MiB free; the test needs {} MiB",
+                free / 1024,
+                size_mib * 2
+            )));
+        }
+        let made = ctx.run(&format!("mktemp -d {q}/certlab-fio.XXXXXX"))?;
+        let work = made.stdout_str().trim().to_string();
+        if !made.success() || work.is_empty() {
+            return Ok(CaseOutcome::skip(format!(
+                "cannot make a working directory in {dir}: {}",
+                made.stderr_str().trim()
+            )));
+        }
+        let outcome = runs(
+            ctx, &work, &rw, &bs, size_mib, runtime_s, min_runs, max_runs, max_cv,
+        );
+        // The test file goes whatever happened; a failure to remove it is
+        // recorded as evidence and does not change the verdict.
+        let _ = ctx.run(&format!("rm -rf {}", shell_quote(&work)));
+        outcome
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn runs(
+    ctx: &CaseCtx<'_>,
+    work: &str,
+    rw: &str,
+    bs: &str,
+    size_mib: u64,
+    runtime_s: u64,
+    min_runs: u64,
+    max_runs: u64,
+    max_cv: f64,
+) -> Result<CaseOutcome, CaseError> {
+    let cmd = format!(
+        "fio --name=certlab --filename={} --rw={} --bs={} --size={size_mib}M --direct=1 --ioengine=psync --runtime={runtime_s} --time_based --output-format=json",
+        shell_quote(&format!("{work}/f")),
+        shell_quote(rw),
+        shell_quote(bs),
+    );
+    // Laying the file out comes before the timed part.
+    let timeout = Duration::from_secs(runtime_s + 120);
+    let mut metrics: Vec<Metric> = Vec::new();
+    let mut key: Option<String> = None;
+    let mut bw: Vec<f64> = Vec::new();
+    for run in 1..=max_runs {
+        let out = ctx.run_with_timeout(&cmd, timeout)?;
+        let parsed = match fio::parse(&out.stdout_str()) {
+            Ok(m) => m,
+            Err(ParseError::ToolFailed { why, .. }) => {
+                return Ok(job_failed(&out.stdout_str(), &why, work));
+            }
+            Err(e) => {
+                return Err(CaseError::Infra(format!(
+                    "fio run {run} (exit {:?}) gave no report: {e}: {}",
+                    out.exit,
+                    out.stderr_str().trim()
+                )))
+            }
+        };
+        // One job: drop its name, keep DIRECTION.FIGURE.
+        let this_run: Vec<Metric> = parsed
+            .into_iter()
+            .map(|m| Metric {
+                name: m
+                    .name
+                    .split_once('.')
+                    .map_or(m.name.clone(), |(_, rest)| rest.to_string()),
+                ..m
+            })
+            .collect();
+        let k = key.get_or_insert_with(|| {
+            // The bandwidth of the direction that moved the most data.
+            this_run
+                .iter()
+                .filter(|m| m.name.ends_with(".bw"))
+                .max_by(|a, b| a.value.total_cmp(&b.value))
+                .map(|m| m.name.clone())
+                .unwrap_or_default()
+        });
+        let Some(v) = this_run.iter().find(|m| m.name == *k) else {
+            return Err(CaseError::Infra(format!(
+                "fio run {run} reported no `{k}`: {}",
+                out.stdout_str().chars().take(200).collect::<String>()
+            )));
+        };
+        bw.push(v.value);
+        metrics.extend(this_run);
+        if run >= min_runs && cv_pct(&bw).is_some_and(|cv| cv <= max_cv) {
+            break;
+        }
+    }
+    let k = key.unwrap_or_default();
+    let cv = cv_pct(&bw).unwrap_or(f64::NAN);
+    let mean_mib = bw.iter().sum::<f64>() / bw.len() as f64 / (1024.0 * 1024.0);
+    let what = format!(
+        "{} runs of fio rw={rw} bs={bs} O_DIRECT, {runtime_s} s each: {k} mean {mean_mib:.1} MiB/s, coefficient of variation {cv:.2} %",
+        bw.len()
+    );
+    let mut outcome = if cv <= max_cv {
+        CaseOutcome::pass(format!("{what} ≤ {max_cv} %"))
+    } else {
+        CaseOutcome::fail(format!(
+            "{what} > {max_cv} % after the cap of {max_runs} runs: the figure does not settle"
+        ))
+    };
+    outcome.metrics = metrics;
+    Ok(outcome)
+}
+
+/// A fio job that ended with an error: O_DIRECT refused or no right to write
+/// is a skip (no device figure can be had here), anything else — EIO above
+/// all — a failure of the storage.
+fn job_failed(report: &str, why: &str, work: &str) -> CaseOutcome {
+    let errno = serde_json::from_str::<serde_json::Value>(report)
+        .ok()
+        .and_then(|v| v["jobs"][0]["error"].as_i64());
+    if errno == Some(EINVAL) {
+        return CaseOutcome::skip(format!(
+            "the file system of {work} refuses O_DIRECT (fio: {why}): no device figure can be measured there"
+        ));
+    }
+    if errno.is_some_and(|e| CANNOT_WRITE.contains(&e)) {
+        return CaseOutcome::skip(format!(
+            "cannot use a test file in {work} (fio: {why}): run certlab with the right to write there, or set `dir`"
+        ));
+    }
+    CaseOutcome::fail(format!("fio could not do its I/O in {work}: {why}"))
+}

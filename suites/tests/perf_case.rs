@@ -1,0 +1,219 @@
+//! The `perf-fio` case: skipped with its reason where it cannot measure,
+//! passing once the bandwidth settles, failing when it does not — on
+//! scripted targets replying real fio reports (`fixtures/perf/fio`,
+//! PROVENANCE.tsv) and on this machine with the real fio.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failure should panic
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use certlab_hwdb::{HardwareProfile, Inventory};
+use certlab_lab::{DirEntry, ExecOutput, Local, Scripted, Target, TargetError};
+use certlab_reports::{Evidence, Verdict};
+use certlab_suites::{checks, CaseCtx, CaseOutcome, MemorySink};
+
+const SEQREAD: &str = include_str!("fixtures/perf/fio/fio-3.33-seqread.json");
+const SEQREAD_4K: &str = include_str!("fixtures/perf/fio/fio-3.33-seqread-4k.json");
+const WRITE_EPERM: &str = include_str!("fixtures/perf/fio/fio-3.33-write-error.json");
+const DF_EXT4: &str = include_str!("fixtures/seqread/df-ext4.stdout");
+const DF_TMPFS: &str = include_str!("fixtures/seqread/df-stat-tmpfs.stdout");
+
+fn run(target: &dyn Target, params: &str) -> (CaseOutcome, Vec<Evidence>) {
+    let check = checks::lookup("perf-fio").expect("perf-fio is registered");
+    let params: toml::Table = toml::from_str(params).unwrap();
+    let sink = MemorySink::default();
+    let (inv, profile) = (Inventory::default(), HardwareProfile::default());
+    let ctx = CaseCtx::new(
+        target,
+        &profile,
+        &inv,
+        &params,
+        &sink,
+        Duration::from_secs(120),
+    );
+    let out = check
+        .run(&ctx)
+        .unwrap_or_else(|e| panic!("infrastructure error: {e}"));
+    let evidence = ctx.take_evidence();
+    assert!(
+        !evidence.is_empty(),
+        "{} without evidence: {}",
+        out.verdict,
+        out.reason
+    );
+    (out, evidence)
+}
+
+fn commands(evidence: &[Evidence], prefix: &str) -> usize {
+    evidence
+        .iter()
+        .filter(|e| matches!(e, Evidence::Command { cmd, .. } if cmd.starts_with(prefix)))
+        .count()
+}
+
+fn machine(fio_exit: i32, fio_report: &str) -> Scripted {
+    Scripted::new("sut")
+        .command("command -v fio", 0, "/usr/bin/fio\n", "")
+        .command("df -Pk", 0, DF_EXT4, "")
+        .command("mktemp -d", 0, "/var/tmp/certlab-fio.Xy12Ab\n", "")
+        .command("fio --name=certlab", fio_exit, fio_report, "")
+        .command("rm -rf", 0, "", "")
+}
+
+#[test]
+fn no_fio_is_a_skip_with_the_reason() {
+    let m = Scripted::new("sut").command("command -v fio", 1, "", "");
+    let (o, _) = run(&m, "");
+    assert_eq!(o.verdict, Verdict::Skip);
+    assert!(o.reason.contains("fio is not installed"), "{}", o.reason);
+}
+
+#[test]
+fn a_file_system_in_memory_is_not_measured() {
+    let m = Scripted::new("sut")
+        .command("command -v fio", 0, "/usr/bin/fio\n", "")
+        .command("df -Pk", 0, DF_TMPFS, "");
+    let (o, e) = run(&m, "");
+    assert_eq!(o.verdict, Verdict::Skip, "{}", o.reason);
+    assert!(o.reason.contains("on tmpfs"), "{}", o.reason);
+    assert_eq!(commands(&e, "fio "), 0);
+}
+
+#[test]
+fn a_steady_figure_passes_after_the_minimum_runs_all_kept() {
+    let (o, e) = run(&machine(0, SEQREAD), "min_runs = 3\nmax_runs = 10");
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.reason);
+    assert!(
+        o.reason.starts_with("3 runs of fio rw=read bs=1M"),
+        "{}",
+        o.reason
+    );
+    assert_eq!(commands(&e, "fio --name=certlab"), 3);
+    // Every figure of every run is a sample: 7 per run (bw, iops, clat mean
+    // and 4 percentiles), named without the job.
+    assert_eq!(o.metrics.len(), 21, "{:?}", o.metrics);
+    let bw: Vec<f64> = o
+        .metrics
+        .iter()
+        .filter(|m| m.name == "read.bw")
+        .map(|m| m.value)
+        .collect();
+    assert_eq!(bw, vec![1_677_002_501.0; 3]);
+    // The working directory is removed.
+    assert_eq!(commands(&e, "rm -rf /var/tmp/certlab-fio.Xy12Ab"), 1);
+}
+
+/// A scripted machine whose fio answers cycle through `reports`.
+struct Cycling {
+    inner: Scripted,
+    reports: Vec<&'static str>,
+    n: AtomicUsize,
+}
+
+impl Target for Cycling {
+    fn name(&self) -> &str {
+        "sut"
+    }
+    fn exec(&self, command: &str, timeout: Duration) -> Result<ExecOutput, TargetError> {
+        if command.starts_with("fio ") {
+            let i = self.n.fetch_add(1, Ordering::SeqCst) % self.reports.len();
+            return Ok(ExecOutput {
+                exit: Some(0),
+                stdout: self.reports[i].as_bytes().to_vec(),
+                stderr: Vec::new(),
+                duration: Duration::from_millis(1),
+                timed_out: false,
+            });
+        }
+        self.inner.exec(command, timeout)
+    }
+    fn read_file(&self, path: &str) -> Result<Vec<u8>, TargetError> {
+        self.inner.read_file(path)
+    }
+    fn list_dir(&self, path: &str) -> Result<Vec<DirEntry>, TargetError> {
+        self.inner.list_dir(path)
+    }
+    fn read_link(&self, path: &str) -> Result<String, TargetError> {
+        self.inner.read_link(path)
+    }
+    fn put_file(&self, path: &str, data: &[u8], mode: u32) -> Result<(), TargetError> {
+        self.inner.put_file(path, data, mode)
+    }
+}
+
+#[test]
+fn a_figure_that_does_not_settle_fails_at_the_cap() {
+    // Two real reports of one read, 128 KiB and 4 KiB blocks: 1.68 and
+    // 1.42 GB/s, a coefficient of variation near 9 %.
+    let t = Cycling {
+        inner: machine(0, SEQREAD),
+        reports: vec![SEQREAD, SEQREAD_4K],
+        n: AtomicUsize::new(0),
+    };
+    let (o, e) = run(&t, "min_runs = 3\nmax_runs = 4\nmax_cv_pct = 3.0");
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.reason);
+    assert!(o.reason.contains("does not settle"), "{}", o.reason);
+    assert!(o.reason.contains("4 runs"), "{}", o.reason);
+    assert_eq!(commands(&e, "fio --name=certlab"), 4);
+    assert_eq!(o.metrics.iter().filter(|m| m.name == "read.bw").count(), 4);
+    // With a looser threshold the same runs pass at the minimum.
+    let t = Cycling {
+        inner: machine(0, SEQREAD),
+        reports: vec![SEQREAD, SEQREAD_4K],
+        n: AtomicUsize::new(0),
+    };
+    let (o, _) = run(&t, "min_runs = 3\nmax_runs = 4\nmax_cv_pct = 20.0");
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.reason);
+}
+
+#[test]
+fn no_right_to_write_is_a_skip_not_a_product_failure() {
+    // fio's job error 1 (EPERM), a real report.
+    let (o, _) = run(&machine(1, WRITE_EPERM), "");
+    assert_eq!(o.verdict, Verdict::Skip, "{}", o.reason);
+    assert!(o.reason.contains("cannot use a test file"), "{}", o.reason);
+    assert!(o.metrics.is_empty());
+}
+
+#[test]
+fn on_this_machine_it_measures_or_says_why_not() {
+    let local = Local::new(None);
+    let has_fio = local
+        .exec("command -v fio", Duration::from_secs(10))
+        .unwrap()
+        .success();
+    assert!(
+        has_fio,
+        "fio is not installed on this machine: `scripts/bootstrap --test` installs it"
+    );
+    let leftovers = || {
+        std::fs::read_dir("/var/tmp")
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with("certlab-fio."))
+            .count()
+    };
+    let before = leftovers();
+    let (o, e) = run(
+        &local,
+        "dir = \"/var/tmp\"\nsize_mib = 16\nruntime_s = 1\nmin_runs = 3\nmax_runs = 5\nmax_cv_pct = 50.0",
+    );
+    match o.verdict {
+        Verdict::Pass | Verdict::Fail => {
+            let bw = o.metrics.iter().filter(|m| m.name == "read.bw").count();
+            assert!((3..=5).contains(&bw), "{bw} samples: {}", o.reason);
+            assert_eq!(commands(&e, "fio --name=certlab"), bw);
+        }
+        Verdict::Skip => assert!(
+            o.reason.contains("O_DIRECT")
+                || o.reason.contains("in memory")
+                || o.reason.contains("free"),
+            "{}",
+            o.reason
+        ),
+        v => panic!("{v}: {}", o.reason),
+    }
+    println!("perf-fio here: {}: {}", o.verdict, o.reason);
+    assert_eq!(leftovers(), before, "the working directory was left behind");
+}
