@@ -37,6 +37,7 @@ pub static REGISTRY: &[(&str, &dyn Check)] = &[
     ("firmware-versions", &firmware::Versions),
     ("kabi-out-of-tree", &kabi::OutOfTree),
     ("perf-fio", &perf::Fio),
+    ("perf-stress-ng", &perf::StressNg),
 ];
 
 /// The check registered under `name`.
