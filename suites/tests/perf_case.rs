@@ -18,6 +18,9 @@ const SEQREAD_4K: &str = include_str!("fixtures/perf/fio/fio-3.33-seqread-4k.jso
 const WRITE_EPERM: &str = include_str!("fixtures/perf/fio/fio-3.33-write-error.json");
 const STRESS_CPU: &str = include_str!("fixtures/perf/stress-ng/stress-ng-cpu-metrics.stdout");
 const STRESS_CPU_2: &str = include_str!("fixtures/perf/stress-ng/stress-ng-cpu-brief-2s.stdout");
+const IPERF_LOOPBACK: &str = include_str!("fixtures/perf/iperf3/iperf3-3.12-tcp-loopback.json");
+const IPERF_LAN: &str = include_str!("fixtures/perf/iperf3/iperf3-3.0.11-tcp.json");
+const IPERF_REFUSED: &str = include_str!("fixtures/perf/iperf3/iperf3-3.12-refused.json");
 const DF_EXT4: &str = include_str!("fixtures/seqread/df-ext4.stdout");
 const DF_TMPFS: &str = include_str!("fixtures/seqread/df-stat-tmpfs.stdout");
 
@@ -341,4 +344,119 @@ fn stress_ng_on_this_machine() {
     assert!((3..=4).contains(&n), "{n}: {}", o.reason);
     assert_eq!(commands(&e, "stress-ng --cpu"), n);
     println!("perf-stress-ng here: {}: {}", o.verdict, o.reason);
+}
+
+// ---- perf-iperf3 -----------------------------------------------------------
+
+fn iperf_machine(exit: i32, report: &str) -> Scripted {
+    Scripted::new("sut")
+        .command("command -v iperf3", 0, "/usr/bin/iperf3\n", "")
+        .command("s=; d=$(mktemp -d)", exit, report, "")
+        .command("iperf3 -c", exit, report, "")
+}
+
+#[test]
+fn iperf3_missing_is_a_skip_with_the_reason() {
+    let m = Scripted::new("sut").command("command -v iperf3", 1, "", "");
+    let (o, _) = run_case("perf-iperf3", &m, "");
+    assert_eq!(o.verdict, Verdict::Skip);
+    assert!(o.reason.contains("iperf3 is not installed"), "{}", o.reason);
+}
+
+#[test]
+fn iperf3_steady_loopback_passes_and_a_peer_is_used_when_named() {
+    let (o, e) = run_case(
+        "perf-iperf3",
+        &iperf_machine(0, IPERF_LOOPBACK),
+        "duration_s = 2",
+    );
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.reason);
+    assert!(
+        o.reason
+            .starts_with("3 runs of iperf3 loopback, 1 stream(s) for 2 s"),
+        "{}",
+        o.reason
+    );
+    // sent, received, retransmits per run.
+    assert_eq!(o.metrics.len(), 9, "{:?}", o.metrics);
+    assert_eq!(commands(&e, "s=; d=$(mktemp -d)"), 3);
+    let (o, e) = run_case(
+        "perf-iperf3",
+        &iperf_machine(0, IPERF_LAN),
+        "peer = \"192.0.2.7\"",
+    );
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.reason);
+    assert!(
+        o.reason.contains("iperf3 to 192.0.2.7") && o.reason.contains("mean 934.3 Mbit/s"),
+        "{}",
+        o.reason
+    );
+    assert_eq!(commands(&e, "iperf3 -c 192.0.2.7 -t 5 -P 1 -J"), 3);
+}
+
+#[test]
+fn iperf3_rate_that_does_not_settle_fails_at_the_cap() {
+    let t = Cycling {
+        inner: iperf_machine(0, IPERF_LAN),
+        prefix: "iperf3 -c",
+        reports: vec![IPERF_LAN, IPERF_LOOPBACK],
+        n: AtomicUsize::new(0),
+    };
+    let (o, _) = run_case("perf-iperf3", &t, "peer = \"192.0.2.7\"\nmax_runs = 4");
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.reason);
+    assert!(o.reason.contains("does not settle"), "{}", o.reason);
+}
+
+#[test]
+fn iperf3_refused_is_an_infrastructure_error() {
+    let m = iperf_machine(1, IPERF_REFUSED);
+    let check = checks::lookup("perf-iperf3").unwrap();
+    let params: toml::Table = toml::from_str("peer = \"192.0.2.7\"").unwrap();
+    let sink = MemorySink::default();
+    let (inv, profile) = (Inventory::default(), HardwareProfile::default());
+    let ctx = CaseCtx::new(&m, &profile, &inv, &params, &sink, Duration::from_secs(5));
+    let e = check.run(&ctx).unwrap_err();
+    assert!(e.to_string().contains("Connection refused"), "{e}");
+    assert!(!ctx.take_evidence().is_empty());
+}
+
+#[test]
+fn iperf3_over_loopback_on_this_machine() {
+    let local = Local::new(None);
+    let has = local
+        .exec("command -v iperf3", Duration::from_secs(10))
+        .unwrap()
+        .success();
+    assert!(
+        has,
+        "iperf3 is not installed on this machine: `scripts/bootstrap --test` installs it"
+    );
+    let (o, e) = run_case(
+        "perf-iperf3",
+        &local,
+        "duration_s = 1\nmin_runs = 3\nmax_runs = 4\nmax_cv_pct = 50.0",
+    );
+    assert!(
+        matches!(o.verdict, Verdict::Pass | Verdict::Fail),
+        "{}: {}",
+        o.verdict,
+        o.reason
+    );
+    let n = o
+        .metrics
+        .iter()
+        .filter(|m| m.name == "received.bits_per_second")
+        .count();
+    assert!((3..=4).contains(&n), "{n}: {}", o.reason);
+    assert_eq!(commands(&e, "s=; d=$(mktemp -d)"), n);
+    // Every server it started is gone.
+    let left = local
+        .exec("pgrep -x iperf3 || true", Duration::from_secs(10))
+        .unwrap();
+    assert!(
+        left.stdout_str().trim().is_empty(),
+        "left running: {}",
+        left.stdout_str()
+    );
+    println!("perf-iperf3 here: {}: {}", o.verdict, o.reason);
 }

@@ -38,6 +38,7 @@ pub static REGISTRY: &[(&str, &dyn Check)] = &[
     ("kabi-out-of-tree", &kabi::OutOfTree),
     ("perf-fio", &perf::Fio),
     ("perf-stress-ng", &perf::StressNg),
+    ("perf-iperf3", &perf::Iperf3),
 ];
 
 /// The check registered under `name`.

@@ -1,4 +1,4 @@
-//! Performance cases (fio, stress-ng): a benchmark run again and again until its figure
+//! Performance cases (fio, stress-ng, iperf3): a benchmark run again and again until its figure
 //! settles (the coefficient of variation under a threshold, after a minimum
 //! number of runs) or a cap is reached — the Phoronix Test Suite's rule —
 //! every run kept: each run's report is evidence, and each of its figures a
@@ -10,7 +10,7 @@ use certlab_lab::target::shell_quote;
 use certlab_reports::Metric;
 
 use crate::context::{CaseCtx, CaseError, CaseOutcome};
-use crate::perf::{fio, stats::cv_pct, stressng, ParseError};
+use crate::perf::{fio, iperf3, stats::cv_pct, stressng, ParseError};
 use crate::plan::Check;
 
 /// File systems kept in memory (`stat -f -c %T` names): no device to measure.
@@ -322,4 +322,111 @@ impl Check for StressNg {
         );
         Ok(settle.outcome(what, metrics))
     }
+}
+
+/// Network throughput with iperf3 (`-J`), repeated until the received rate
+/// settles: against `peer` (a lab machine running `iperf3 -s`) when the plan
+/// names one, else over loopback with a one-off server the case starts on a
+/// port it picks and stops when the run ends.
+///
+/// Parameters: `peer` (none: loopback), `duration_s` per run (5),
+/// `parallel` streams (1), and the rule's `min_runs`, `max_runs`,
+/// `max_cv_pct`. The key figure is `received.bits_per_second`. A test that
+/// iperf3 reports as failed (no server, a refused connection) is an
+/// infrastructure error: the network path of the lab, not the product.
+pub struct Iperf3;
+
+/// Exit status of the loopback script when no port among those tried was free.
+const NO_FREE_PORT: i32 = 98;
+
+impl Check for Iperf3 {
+    fn run(&self, ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError> {
+        let peer = ctx.param_str("peer", "");
+        let duration_s = ctx.param_u64("duration_s", 5).max(1);
+        let parallel = ctx.param_u64("parallel", 1).max(1);
+        if !ctx.has_command("iperf3")? {
+            return Ok(CaseOutcome::skip(
+                "iperf3 is not installed on the target (install the `iperf3` package to measure the network)",
+            ));
+        }
+        let client = |host: &str, port: Option<u16>| {
+            let port = port.map_or(String::new(), |p| format!(" -p {p}"));
+            format!(
+                "iperf3 -c {}{port} -t {duration_s} -P {parallel} -J",
+                shell_quote(host)
+            )
+        };
+        let timeout = Duration::from_secs(duration_s + 60);
+        let mut settle = Settle::from_params(ctx);
+        let mut metrics = Vec::new();
+        let key = "received.bits_per_second";
+        loop {
+            let cmd = if peer.is_empty() {
+                loopback_script(&client("127.0.0.1", None), &free_port_guesses())
+            } else {
+                client(&peer, None)
+            };
+            let out = ctx.run_with_timeout(&cmd, timeout)?;
+            if out.exit == Some(NO_FREE_PORT) {
+                return Err(CaseError::Infra(format!(
+                    "no free port for a loopback iperf3 server: {}",
+                    out.stderr_str().trim()
+                )));
+            }
+            let run = iperf3::parse(&out.stdout_str()).map_err(|e| {
+                CaseError::Infra(format!(
+                    "iperf3 (exit {:?}): {e}: {}",
+                    out.exit,
+                    out.stderr_str().trim()
+                ))
+            })?;
+            let Some(v) = run.iter().find(|m| m.name == key).map(|m| m.value) else {
+                return Err(CaseError::Infra(format!("iperf3 reported no `{key}`")));
+            };
+            metrics.extend(run);
+            if settle.push(v) {
+                break;
+            }
+        }
+        let path = if peer.is_empty() {
+            "loopback".to_string()
+        } else {
+            format!("to {peer}")
+        };
+        let what = format!(
+            "{} runs of iperf3 {path}, {parallel} stream(s) for {duration_s} s: {key} mean {:.1} Mbit/s, coefficient of variation {:.2} %",
+            settle.values.len(),
+            settle.mean() / 1e6,
+            settle.cv()
+        );
+        Ok(settle.outcome(what, metrics))
+    }
+}
+
+/// Eight ports in the dynamic range, different on every call.
+fn free_port_guesses() -> Vec<u16> {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u8(0);
+    let seed = h.finish();
+    (0..8u64)
+        .map(|i| {
+            let x = seed.wrapping_add(i.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            49_152 + u16::try_from((x >> 17) % 16_000).unwrap_or(0)
+        })
+        .collect()
+}
+
+/// One loopback run as one POSIX-sh command: a one-off server (`-1`) on the
+/// first port that takes it, the client against it, the server stopped
+/// whatever happens.
+fn loopback_script(client: &str, ports: &[u16]) -> String {
+    let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+    format!(
+        "s=; d=$(mktemp -d); trap 'if [ -n \"$s\" ]; then kill $s 2>/dev/null; fi; rm -rf \"$d\"' EXIT; \
+         for p in {ports}; do iperf3 -s -1 -p $p >\"$d/server\" 2>&1 & s=$!; sleep 0.5; \
+         if kill -0 $s 2>/dev/null; then {client} -p $p; rc=$?; kill $s 2>/dev/null; wait $s 2>/dev/null; s=; exit $rc; fi; s=; done; \
+         echo \"no free port among {ports}\" >&2; exit {NO_FREE_PORT}",
+        ports = ports.join(" "),
+    )
 }
