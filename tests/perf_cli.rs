@@ -408,3 +408,80 @@ max_cv_pct = 50.0
         "{m}"
     );
 }
+
+fn perf_fixture(rel: &str) -> String {
+    let p: PathBuf = [
+        env!("CARGO_MANIFEST_DIR"),
+        "suites/tests/fixtures/perf",
+        rel,
+    ]
+    .iter()
+    .collect();
+    s(&p).to_string()
+}
+
+#[test]
+fn samples_from_real_tool_outputs_feed_compare() {
+    let d = tempfile::tempdir().unwrap();
+    let out = run(&[
+        "perf",
+        "samples",
+        "--fio",
+        &perf_fixture("fio/fio-3.33-seqread.json"),
+        &perf_fixture("fio/fio-3.33-seqread-4k.json"),
+        "--stress-ng",
+        &perf_fixture("stress-ng/stress-ng-cpu-metrics.yaml"),
+        &perf_fixture("stress-ng/stress-ng-cpu-brief-2s.stdout"),
+        "--iperf3",
+        &perf_fixture("iperf3/iperf3-3.12-tcp-loopback.json"),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let set: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let bw = &set["metrics"]["fio/seqread.read.bw"];
+    assert_eq!(bw["unit"], "B/s");
+    assert_eq!(bw["direction"], "higher");
+    assert_eq!(bw["samples"], json!([1_677_002_501.0, 1_417_007_520.0]));
+    // The YAML file and the console log of two runs give one metric.
+    assert_eq!(
+        set["metrics"]["stress-ng/cpu.bogo_ops_per_sec_real"]["samples"],
+        json!([1671.895182, 1624.94])
+    );
+    assert_eq!(
+        set["metrics"]["iperf3/sent.retransmits"]["direction"],
+        "lower"
+    );
+    // What it wrote is a sample set perf compare reads.
+    let p = write(d.path(), "set.json", &set);
+    let (code, v) = compare_json(&p, &p);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(metric(&v, "fio/seqread.read.bw")["verdict"], "inconclusive");
+}
+
+#[test]
+fn samples_refuses_a_failed_run_naming_the_file() {
+    let e = bad(&[
+        "perf",
+        "samples",
+        "--fio",
+        &perf_fixture("fio/fio-3.33-seqread.json"),
+        &perf_fixture("fio/fio-3.33-write-error.json"),
+    ]);
+    assert!(
+        e.contains("fio-3.33-write-error.json") && e.contains("job `badwrite` ended with error 1"),
+        "{e}"
+    );
+    let e = bad(&[
+        "perf",
+        "samples",
+        "--iperf3",
+        &perf_fixture("iperf3/iperf3-3.12-refused.json"),
+    ]);
+    assert!(e.contains("Connection refused"), "{e}");
+    let out = run(&["perf", "samples"]);
+    assert_eq!(out.status.code(), Some(2));
+}
