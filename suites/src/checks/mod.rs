@@ -47,6 +47,8 @@ pub static REGISTRY: &[(&str, &dyn Check)] = &[
     ("gpu-pcie-link", &gpu::PcieLink),
     ("gpu-xid", &gpu::XidEvents),
     ("perf-fio", &perf::Fio),
+    ("perf-stress-ng", &perf::StressNg),
+    ("perf-iperf3", &perf::Iperf3),
 ];
 
 /// The check registered under `name`.
