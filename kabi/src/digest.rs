@@ -133,17 +133,18 @@ impl Input {
     }
 }
 
-/// What says a file is unchanged.
+/// What says a file is unchanged (also the key of the parsed-module cache,
+/// [`crate::parsed`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Identity {
-    size: u64,
-    mtime_ns: i128,
-    ctime_ns: i128,
-    ino: u64,
+pub(crate) struct Identity {
+    pub(crate) size: u64,
+    pub(crate) mtime_ns: i128,
+    pub(crate) ctime_ns: i128,
+    pub(crate) ino: u64,
 }
 
 impl Identity {
-    fn of(m: &std::fs::Metadata) -> Self {
+    pub(crate) fn of(m: &std::fs::Metadata) -> Self {
         Identity {
             size: m.len(),
             mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),

@@ -298,10 +298,13 @@ impl Gathered {
             self.image = Some((p.display().to_string(), bytes));
         }
         let (cache, limits) = (self.cache.as_ref(), &self.limits);
-        let parsed: Vec<Result<Module>> = modules
-            .par_iter()
-            .map(|p| crate::module::read_file(p, cache, limits))
-            .collect();
+        let parsed: Vec<Result<Module>> = match cache {
+            Some(c) => crate::parsed::read_all(c, dir, &modules, limits),
+            None => modules
+                .par_iter()
+                .map(|p| crate::module::read_file(p, None, limits))
+                .collect(),
+        };
         for m in parsed {
             self.modules.push(m?);
         }

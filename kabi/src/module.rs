@@ -217,9 +217,11 @@ impl Module {
 /// A content-addressed cache of parsed compressed modules: a directory the
 /// caller chooses (the CLI uses `~/.cache/certlab/kabi-cache`), one JSON
 /// file per module keyed by the sha256 of the compressed file, so a second
-/// run over unchanged `.ko.xz` files skips decompression. Uncompressed
-/// modules are not cached: parsing them in place is cheaper than the hash.
-/// A cache entry that cannot be written is skipped, never an error.
+/// run over unchanged `.ko.xz` files skips decompression. The modules of a
+/// directory are also kept parsed, keyed by each file's identity
+/// ([`crate::parsed`], `parsed/`), so a second run over an unchanged tree
+/// reads no module at all. A cache entry that cannot be written is
+/// skipped, never an error.
 #[derive(Debug, Clone)]
 pub struct ModuleCache {
     dir: std::path::PathBuf,
@@ -231,6 +233,11 @@ const CACHE_FORMAT: &str = "m1";
 impl ModuleCache {
     pub fn new(dir: impl Into<std::path::PathBuf>) -> Self {
         ModuleCache { dir: dir.into() }
+    }
+
+    /// The cache directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// The cache of input digests kept beside the modules (`digests/`).
