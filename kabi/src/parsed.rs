@@ -28,25 +28,35 @@ use crate::symvers::{Export, ExportType};
 const MAGIC: &[u8; 16] = b"certlab-parsed1\n";
 
 /// Reads every module of `paths` (files under the directory `root`)
-/// through `cache`, in parallel; results in the order of `paths`.
+/// through `cache`, in parallel; results in the order of `paths`. `ids`
+/// are the files' identities where the caller has them (from the walk
+/// that found them); the others are statted here.
 pub(crate) fn read_all(
     cache: &ModuleCache,
     root: &Path,
     paths: &[PathBuf],
+    ids: &[Option<Identity>],
     limits: &Limits,
 ) -> Vec<Result<Module>> {
     let file = cache_file(cache, root);
-    let blob = std::fs::read(&file).unwrap_or_default();
+    // Mapped, not read: the records are decoded in place.
+    let blob = std::fs::File::open(&file)
+        .and_then(|f| crate::mmap::map(&f))
+        .unwrap_or(crate::mmap::Bytes::Owned(Vec::new()));
     let known = index(&blob);
     let read: Vec<(Result<Module>, Option<Identity>)> = paths
         .par_iter()
-        .map(|p| {
+        .enumerate()
+        .map(|(i, p)| {
             let shown = p.display().to_string();
             // The identity before the read: a file rewritten after it
             // carries another ctime next time, so it is parsed again.
-            let id = match std::fs::symlink_metadata(p) {
-                Ok(m) => Identity::of(&m),
-                Err(e) => return (Err(Error::io(&shown, e)), None),
+            let id = match ids.get(i).copied().flatten() {
+                Some(id) => id,
+                None => match std::fs::symlink_metadata(p) {
+                    Ok(m) => Identity::of(&m),
+                    Err(e) => return (Err(Error::io(&shown, e)), None),
+                },
             };
             let rel = p.strip_prefix(root).unwrap_or(p);
             let hit = known
