@@ -216,8 +216,8 @@ fn encode(m: &Module, out: &mut Vec<u8>) {
             }
         }
     }
-    w.count(m.modinfo.entries.len());
-    for (k, v) in &m.modinfo.entries {
+    w.count(m.modinfo.len());
+    for (k, v) in m.modinfo.entries() {
         w.str(k);
         w.str(v);
     }
@@ -302,9 +302,10 @@ fn decode(rec: &[u8], path: String) -> Option<Module> {
         }
     };
     let n = r.r.count()?;
-    let mut entries = Vec::with_capacity(n);
+    let mut modinfo = Modinfo::default();
     for _ in 0..n {
-        entries.push((r.string()?, r.string()?));
+        let k = r.str()?;
+        modinfo.push(k, r.str()?);
     }
     let n = r.r.count()?;
     let mut exports = Vec::with_capacity(n);
@@ -337,7 +338,7 @@ fn decode(rec: &[u8], path: String) -> Option<Module> {
         elf,
         imports,
         versions,
-        modinfo: Modinfo { entries },
+        modinfo,
         exports,
         signed: flags & 1 != 0,
         has_btf: flags & 2 != 0,
@@ -394,14 +395,18 @@ struct Fields<'a> {
     at: usize,
 }
 
-impl Fields<'_> {
-    fn string(&mut self) -> Option<String> {
+impl<'a> Fields<'a> {
+    fn str(&mut self) -> Option<&'a str> {
         let n = u32::from_le_bytes(self.r.array()?) as usize;
         let end = self.at.checked_add(n)?;
         // `get` refuses a range that splits a character.
         let s = self.text.get(self.at..end)?;
         self.at = end;
-        Some(s.to_owned())
+        Some(s)
+    }
+
+    fn string(&mut self) -> Option<String> {
+        self.str().map(str::to_owned)
     }
 }
 
@@ -433,14 +438,10 @@ mod tests {
                 name: "printk".to_string(),
                 crc: 0xdead_beef_0000_0001,
             }]),
-            modinfo: Modinfo {
-                entries: vec![
-                    ("license".to_string(), "GPL".to_string()),
-                    ("import_ns".to_string(), "A".to_string()),
-                    ("import_ns".to_string(), "B".to_string()),
-                    ("description".to_string(), "Gerät für \u{1F50C}".to_string()),
-                ],
-            },
+            modinfo: Modinfo::parse(
+                "license=GPL\0import_ns=A\0\0import_ns=B\0description=Gerät für \u{1F50C}\0"
+                    .as_bytes(),
+            ),
             exports: vec![
                 Export {
                     name: "foo_op".to_string(),
