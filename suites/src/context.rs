@@ -389,6 +389,14 @@ impl<'a> CaseCtx<'a> {
             .unwrap_or(default)
     }
 
+    /// A string parameter of the case.
+    pub fn param_str(&self, name: &str) -> Option<String> {
+        self.params
+            .get(name)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    }
+
     /// A float parameter of the case, or its default.
     pub fn param_f64(&self, name: &str, default: f64) -> f64 {
         match self.params.get(name) {

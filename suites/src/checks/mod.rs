@@ -5,6 +5,7 @@
 
 use crate::plan::Check;
 
+pub mod command;
 pub mod cpu;
 pub mod firmware;
 pub mod kabi;
@@ -35,6 +36,8 @@ pub static REGISTRY: &[(&str, &dyn Check)] = &[
     ("ras-edac", &kernel::Edac),
     ("firmware-versions", &firmware::Versions),
     ("kabi-out-of-tree", &kabi::OutOfTree),
+    // Not in the shipped plans: a lab's own probes and the orchestrator's tests.
+    ("command", &command::Command),
 ];
 
 /// The check registered under `name`.
