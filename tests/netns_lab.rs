@@ -74,7 +74,9 @@ check = "command"
 title = "The kernel panics (injected)"
 blocker = true
 timeout_s = 30
-params.command = "echo c > /run/certlab-sut/sysrq-trigger"
+# As with a real sysrq trigger, the command does not return: the machine
+# dies under it (the sleep only stands for "does not return").
+params.command = "echo c > /run/certlab-sut/sysrq-trigger; sleep 60"
 
 [[case]]
 id = "after.crash"
@@ -150,44 +152,62 @@ impl NsMachine {
         assert!(o.status.success(), "mkfifo: {o:?}");
         let nsname = &ns.name;
         let test_pid = std::process::id();
-        // The power supply: 1 boots the OS, 0 stops it dead.
+        // The power supply: 1 boots the OS, 0 stops it dead. As a real
+        // BMC, it acknowledges at once and the machine boots after (so the
+        // BMC never keeps an IPMI request waiting); a lock keeps a boot and
+        // a power off from overlapping.
         write_exec(
             &dir.path().join("power.sh"),
             &format!(
                 r#"#!/bin/sh
 exec >>{d}/power.log 2>&1 </dev/null
+echo "$(date +%T.%N) power $1"
 case "$1" in
-1)
-    set -e
-    cat /proc/sys/kernel/random/uuid > {d}/run/boot_id
-    cat {d}/run/boot_id >> {d}/boots
-    echo "certlab-sut: power on, boot id $(cat {d}/run/boot_id)" >> {d}/console.log
-    rm -f {d}/sshd.pid
-    mkdir -p /run/sshd /run/certlab-sut
-    ip netns exec {nsname} unshare --mount --uts --propagation private sh -euc '
-        mount --bind {d}/run/boot_id /proc/sys/kernel/random/boot_id
-        for f in /usr/bin/systemctl /usr/sbin/reboot /sbin/reboot; do
-            if [ -e "$f" ]; then mount --bind {d}/os/reboot "$f"; fi
-        done
-        mount --bind {d}/run /run/certlab-sut
-        hostname {name}
-        setsid {d}/os/kernel.sh </dev/null >/dev/null 2>&1 &
-        exec {sshd} -f {d}/sshd_config -E {d}/sshd.log
-    '
-    ;;
-0)
-    for i in 1 2 3 4 5; do
-        pids=$(ip netns pids {nsname})
-        [ -z "$pids" ] && break
-        kill -9 $pids || true
-        sleep 0.05
-    done
-    echo "certlab-sut: power off" >> {d}/console.log
-    ;;
+1) setsid flock -o -w 30 {d}/power.lock {d}/boot.sh & ;;
+0) flock -o -w 30 {d}/power.lock {d}/halt.sh ;;
 esac
 exit 0
+"#
+            ),
+        );
+        write_exec(
+            &dir.path().join("boot.sh"),
+            &format!(
+                r#"#!/bin/sh
+set -e
+cat /proc/sys/kernel/random/uuid > {d}/run/boot_id
+cat {d}/run/boot_id >> {d}/boots
+echo "$(date +%T.%N) boot $(cat {d}/run/boot_id)"
+echo "certlab-sut: power on, boot id $(cat {d}/run/boot_id)" >> {d}/console.log
+rm -f {d}/sshd.pid
+mkdir -p /run/sshd /run/certlab-sut
+ip netns exec {nsname} unshare --mount --uts --propagation private sh -euc '
+    mount --bind {d}/run/boot_id /proc/sys/kernel/random/boot_id
+    for f in /usr/bin/systemctl /usr/sbin/reboot /sbin/reboot; do
+        if [ -e "$f" ]; then mount --bind {d}/os/reboot "$f"; fi
+    done
+    mount --bind {d}/run /run/certlab-sut
+    hostname {name}
+    setsid {d}/os/kernel.sh </dev/null >/dev/null 2>&1 &
+    exec {sshd} -f {d}/sshd_config -E {d}/sshd.log
+'
 "#,
                 sshd = sshd::SSHD,
+            ),
+        );
+        write_exec(
+            &dir.path().join("halt.sh"),
+            &format!(
+                r#"#!/bin/sh
+for i in 1 2 3 4 5; do
+    pids=$(ip netns pids {nsname})
+    [ -z "$pids" ] && break
+    kill -9 $pids || true
+    sleep 0.05
+done
+echo "$(date +%T.%N) halted"
+echo "certlab-sut: power off" >> {d}/console.log
+"#
             ),
         );
         // The OS's reboot: bound over systemctl and reboot inside the SUT.
@@ -346,6 +366,7 @@ impl Lab {
 #[test]
 fn the_daemon_drives_namespace_machines_through_a_reboot_and_a_crash_over_ipmi_and_ssh() {
     for (tool, package) in [
+        ("flock", "util-linux"),
         ("unshare", "util-linux"),
         ("nsenter", "util-linux"),
         ("setsid", "util-linux"),
@@ -472,6 +493,12 @@ fn the_daemon_drives_namespace_machines_through_a_reboot_and_a_crash_over_ipmi_a
         diag()
     );
     let waited: Value = serde_json::from_slice(&o.stdout).unwrap();
+    // Shown only if an assertion below fails.
+    eprintln!(
+        "{}\n== daemon (tail)\n{}",
+        diag(),
+        tail(&daemon_text(), 20_000)
+    );
 
     for (i, m) in machines.iter().enumerate() {
         let job = waited
@@ -549,11 +576,12 @@ fn the_daemon_drives_namespace_machines_through_a_reboot_and_a_crash_over_ipmi_a
                 m.name
             );
         }
-        assert_eq!(verdict("os.reboot"), "pass");
+        assert_eq!(verdict("os.reboot"), "pass", "{}: {results:#}", m.name);
         assert_eq!(
             verdict("after.crash"),
             "pass",
-            "the cases after the crash ran"
+            "{}: the cases after the crash ran: {results:#}",
+            m.name
         );
         let crash = cases.iter().find(|c| c["id"] == "crash.inject").unwrap();
         assert_eq!(crash["verdict"], "crash", "{crash:#}");
@@ -632,8 +660,14 @@ fn the_daemon_drives_namespace_machines_through_a_reboot_and_a_crash_over_ipmi_a
         store.close().await;
     });
 
-    // SIGTERM: the daemon stops cleanly.
+    // The daemon is listed as the one driving the lab.
     let mut child = daemon.0.take().unwrap();
+    let listed = lab.json(&["lab", "daemons", "--format", "json"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed:#}");
+    assert_eq!(listed[0]["pid"], child.id(), "{listed:#}");
+    assert_eq!(listed[0]["state"], "running", "{listed:#}");
+
+    // SIGTERM: the daemon stops cleanly, and says so in the store.
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
@@ -645,5 +679,7 @@ fn the_daemon_drives_namespace_machines_through_a_reboot_and_a_crash_over_ipmi_a
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    let listed = lab.json(&["lab", "daemons", "--format", "json"]);
+    assert_eq!(listed[0]["state"], "stopped", "{listed:#}");
     drop(machines);
 }

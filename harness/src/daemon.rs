@@ -151,6 +151,20 @@ pub async fn run(
     config: DaemonConfig,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), DaemonError> {
+    // Who drives the lab: registered now, beating while it runs.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    store
+        .register_daemon(
+            &config.owner,
+            &host,
+            std::process::id(),
+            OffsetDateTime::now_utc(),
+        )
+        .await?;
+    let beat_every = DAEMON_BEAT.min(config.lease_ttl / 3);
+    let mut last_beat = std::time::Instant::now();
     let wake = Arc::new(Notify::new());
     let mut workers: JoinSet<()> = JoinSet::new();
     let mut checks = HealthChecks::new();
@@ -181,6 +195,12 @@ pub async fn run(
                 tracing::error!(error = %e, "a worker task panicked");
             }
         }
+        if last_beat.elapsed() >= beat_every {
+            store
+                .daemon_heartbeat(&config.owner, OffsetDateTime::now_utc())
+                .await?;
+            last_beat = std::time::Instant::now();
+        }
         reclaim_expired(&store).await?;
         check_machines(&store, &access, config.bad_recheck, &mut checks, &wake).await?;
         let free = config.max_runs.saturating_sub(workers.len());
@@ -199,7 +219,7 @@ pub async fn run(
         }
         // Sleep until something happens: a wake-up, the next lease expiry,
         // or the poll for what this process cannot be told.
-        let mut nap = config.poll;
+        let mut nap = config.poll.min(beat_every);
         if let Some(next) = store.next_lease_expiry().await? {
             let left = next - OffsetDateTime::now_utc();
             let left = Duration::try_from(left).unwrap_or(Duration::ZERO);
@@ -228,8 +248,15 @@ pub async fn run(
             tracing::error!(error = %e, "a worker task panicked");
         }
     }
+    store
+        .daemon_stopped(&config.owner, OffsetDateTime::now_utc())
+        .await?;
     Ok(())
 }
+
+/// How often a daemon notes in the store that it is alive (at most; a
+/// third of the lease when that is shorter).
+pub const DAEMON_BEAT: Duration = Duration::from_secs(10);
 
 /// Jobs whose holder stopped beating go back to the queue to resume.
 async fn reclaim_expired(store: &Store) -> Result<(), DaemonError> {
