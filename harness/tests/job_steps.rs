@@ -288,3 +288,40 @@ async fn a_failing_provision_hook_sends_the_job_to_another_machine() -> Result<(
     l.store.close().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn off_when_idle_keeps_a_machine_on_while_work_is_queued_for_it() -> Result<()> {
+    let l = lab(&sim("sim-0001", "power_policy = \"off-when-idle\"\n")).await?;
+    submit(&l.store, "j1", "name=sim-0001").await?;
+    submit(&l.store, "j2", "pool=sim").await?;
+    let JobState::Finished { run: second, .. } = run_until_done(&l, "j2", 1).await? else {
+        anyhow::bail!("j2 did not finish")
+    };
+    let Some(JobState::Finished { run: first, .. }) = l.store.job("j1").await?.map(|j| j.state)
+    else {
+        anyhow::bail!("j1 did not finish")
+    };
+    let released = |events: Vec<certlab_harness::StoredEvent>| {
+        events
+            .into_iter()
+            .find(|e| e.kind == "released")
+            .map(|e| e.payload["action"].as_str().unwrap_or_default().to_string())
+    };
+    // j1 ended with j2 queued for the same machine (one machine, one job
+    // at a time): kept on. j2 ended with nothing queued: off.
+    let a = released(l.store.events(&first).await?);
+    let b = released(l.store.events(&second).await?);
+    ensure!(
+        a.as_deref() == Some("kept on: more work is queued for it"),
+        "{a:?}"
+    );
+    ensure!(b.as_deref() == Some("powered off through its BMC"), "{b:?}");
+    let bmc = l.access.sims().get("sim-0001").context("sim")?.bmc();
+    bmc.wait_for(
+        PowerState::Off,
+        std::time::Instant::now() + Duration::from_secs(10),
+    )
+    .await?;
+    l.store.close().await;
+    Ok(())
+}
