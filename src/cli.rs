@@ -35,6 +35,9 @@ enum Command {
     /// RAS: classify a kernel log into hardware-error and kernel-failure events.
     #[command(subcommand)]
     Ras(cmd::ras::RasCmd),
+    /// Performance: compare a candidate's benchmark samples with a baseline's.
+    #[command(subcommand)]
+    Perf(cmd::perf::PerfCmd),
     /// The lab: inventory and machines.
     #[command(subcommand)]
     Lab(cmd::lab::LabCmd),
@@ -50,6 +53,11 @@ enum Command {
     /// Runs recorded in the lab store.
     #[command(subcommand)]
     Runs(cmd::runs::RunsCmd),
+    /// The certification portal's accounts and keys.
+    #[command(subcommand)]
+    Portal(cmd::portal::PortalCmd),
+    /// Serve the certification portal (HTML pages and the JSON API).
+    Serve(cmd::serve::ServeArgs),
     /// Helpers that run on the system under test.
     #[command(subcommand, hide = true)]
     Agent(cmd::agent::AgentCmd),
@@ -62,12 +70,15 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Keygen(a) => cmd::certify::keygen(a),
         Command::Bundle(c) => cmd::bundle::run(c),
         Command::Runs(c) => cmd::runs::run(c),
+        Command::Portal(c) => cmd::portal::run(c),
+        Command::Serve(a) => cmd::serve::serve(a),
         Command::Job(c) => cmd::job::run(c),
         Command::Machine(c) => cmd::job::run_machine(c),
         Command::Kabi(c) => cmd::kabi::run(c),
         Command::Hwdb(c) => cmd::hwdb::run(c),
         Command::Lab(c) => cmd::lab::run(c),
         Command::Ras(c) => cmd::ras::run(c),
+        Command::Perf(c) => cmd::perf::run(c),
         Command::Agent(c) => cmd::agent::run(c),
     }
 }

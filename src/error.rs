@@ -96,6 +96,7 @@ infra_from!(
     std::io::Error,
     serde_json::Error,
     certlab_harness::StoreError,
+    certlab_web::store::DbError,
     certlab_harness::RunError,
     certlab_lab::bmc::BmcError,
     tokio::task::JoinError,

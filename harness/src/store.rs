@@ -23,8 +23,7 @@ use sqlx::{AnyConnection, AnyPool, Connection};
 use time::OffsetDateTime;
 
 use rows::*;
-pub use url::redact_url;
-use url::resolve_url;
+pub use url::{redact_url, resolve_url};
 
 pub use bmc_calls::{BmcCallError, BmcCallStats};
 pub use daemons::DaemonRow;
@@ -33,7 +32,13 @@ pub use lab_state::{JobRow, Leased, MachineRow, NewJob, SyncReport};
 pub use notify::{LabListener, LAB_CHANNEL};
 pub use resume::ResumePoint;
 
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+/// The lab store's migrations. Other stores share the database and sqlx's
+/// `_sqlx_migrations` table (the portal's migrations are numbered from
+/// 1000): versions applied by them are not ours and are left alone.
+static MIGRATOR: Migrator = Migrator {
+    ignore_missing: true,
+    ..sqlx::migrate!("./migrations")
+};
 
 /// The columns of `runs` that make a [`RunRow`], for `SELECT`s.
 macro_rules! select_runs {

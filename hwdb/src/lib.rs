@@ -8,10 +8,13 @@
 //! Responsibilities, one module each:
 //! - parsers of raw facts: [`cpuinfo`], [`lscpu`], [`cpuid`], [`dmidecode`],
 //!   [`meminfo`], [`osrelease`], [`lspci`], [`modalias`], [`pciids`];
+//! - accelerator tools' outputs: [`accel`] (`nvidia-smi`, `rocm-smi`,
+//!   `hy-smi`, `npu-smi`: ECC, retired pages, remapped rows, PCIe link);
 //! - tables: [`cpu_tables`] (ARM/x86/RISC-V/LoongArch/POWER/s390 numbers),
 //!   [`accel_ids`] (accelerators `pci.ids` lacks);
 //! - decisions: [`cpu`] (CPU family/vendor/core), [`identify`] (everything).
 
+pub mod accel;
 pub mod accel_ids;
 pub mod cpu;
 pub mod cpu_tables;
@@ -31,6 +34,7 @@ pub mod profile;
 pub mod sysfs;
 mod text;
 
+pub use accel::AccelDevice;
 pub use accel_ids::{AccelEntry, AccelKind, Confidence};
 pub use cpu::{identify_cpu, CpuEvidence, CpuIdentification};
 pub use cpuid::CpuidDump;

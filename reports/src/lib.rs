@@ -9,7 +9,8 @@
 //! - [`junit`]: `junit.xml` for CI systems;
 //! - [`html`]: the self-contained `report.html`;
 //! - [`keys`]: Ed25519 signing keys and their files;
-//! - [`bundle`]: the signed, canonical `bundle.tar` and its verification.
+//! - [`bundle`]: the signed, canonical `bundle.tar` and its verification;
+//! - [`tlog`]: the portal's transparency log (hash chain, Merkle tree, signed head).
 
 pub mod artifacts;
 pub mod bundle;
@@ -19,6 +20,7 @@ pub mod junit;
 pub mod keys;
 pub mod model;
 pub mod schema;
+pub mod tlog;
 
 pub use artifacts::{is_sha256_hex, sha256_hex, ArtifactStore};
 pub use bundle::{

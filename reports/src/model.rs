@@ -155,7 +155,10 @@ pub enum Better {
     Lower,
 }
 
-/// A measured figure.
+/// A measured figure. A case that measures a figure several times (a
+/// benchmark repeated until its spread is small) records one `Metric` of
+/// that name per sample, in order; `certlab perf compare` reads them back as
+/// the samples of `CASE_ID/NAME`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Metric {

@@ -39,6 +39,24 @@ pub enum BundleCmd {
         #[arg(long, group = "trust")]
         any_key: bool,
     },
+    /// Submit a bundle to a certification portal; prints the submission's id, state and URL.
+    ///
+    /// The same bundle again gives its existing submission. Exit 0 accepted;
+    /// 3 refused by the portal (tampered, untrusted key, …); 2 unreachable
+    /// portal or a bad token.
+    Submit {
+        /// The bundle file (bundle.tar).
+        file: PathBuf,
+        /// The portal's URL (http://host:port or https://host).
+        #[arg(long)]
+        portal: String,
+        /// The API token (`certlab portal user create` prints one); prefer the
+        /// environment variable, which stays out of the process list.
+        #[arg(long, env = "CERTLAB_PORTAL_TOKEN", hide_env_values = true)]
+        token: String,
+        #[arg(long, default_value = "human", value_parser = crate::format::text_format())]
+        format: crate::format::Format,
+    },
 }
 
 pub fn run(cmd: BundleCmd) -> Result<i32> {
@@ -68,6 +86,12 @@ pub fn run(cmd: BundleCmd) -> Result<i32> {
             };
             verify(&file, trust.as_ref())
         }
+        BundleCmd::Submit {
+            file,
+            portal,
+            token,
+            format,
+        } => super::submit::submit(&file, &portal, &token, format),
     }
 }
 

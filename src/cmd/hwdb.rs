@@ -53,6 +53,10 @@ pub enum HwdbCmd {
         #[arg(long, default_value = "human", value_parser = text_format())]
         format: Format,
     },
+    /// Accelerators as their vendors' tools report them: ECC, retired
+    /// pages, remapped rows, PCIe link, temperature, power. With no file,
+    /// runs the tools installed here and says which are absent.
+    Accel(super::accel::AccelArgs),
     /// Look up a PCI vendor or device id in pci.ids (and the accelerator table).
     Pci {
         /// VENDOR[:DEVICE] in hex, e.g. 10de:2330.
@@ -100,6 +104,7 @@ pub fn run(cmd: HwdbCmd) -> Result<i32> {
             }
             Ok(exit::OK)
         }
+        HwdbCmd::Accel(a) => super::accel::run(a),
         HwdbCmd::Pci { id, format } => {
             let (vendor, device) = parse_pci_id(&id)?;
             let ids = pci_ids();

@@ -2,6 +2,7 @@
 //! its wiring; `crate::cli` dispatches to them. They share `crate::error`,
 //! `crate::format`, `crate::common` and `crate::exit`, never `crate::cli`.
 
+pub mod accel;
 pub mod agent;
 pub mod bmc;
 pub mod bundle;
@@ -11,5 +12,9 @@ pub mod hwdb;
 pub mod job;
 pub mod kabi;
 pub mod lab;
+pub mod perf;
+pub mod portal;
 pub mod ras;
 pub mod runs;
+pub mod serve;
+pub mod submit;

@@ -389,14 +389,6 @@ impl<'a> CaseCtx<'a> {
             .unwrap_or(default)
     }
 
-    /// A string parameter of the case.
-    pub fn param_str(&self, name: &str) -> Option<String> {
-        self.params
-            .get(name)
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
-    }
-
     /// A float parameter of the case, or its default.
     pub fn param_f64(&self, name: &str, default: f64) -> f64 {
         match self.params.get(name) {
@@ -404,6 +396,15 @@ impl<'a> CaseCtx<'a> {
             Some(toml::Value::Integer(i)) => *i as f64,
             _ => default,
         }
+    }
+
+    /// A string parameter of the case, or its default.
+    pub fn param_str(&self, name: &str, default: &str) -> String {
+        self.params
+            .get(name)
+            .and_then(|v| v.as_str())
+            .unwrap_or(default)
+            .to_string()
     }
 
     /// A list-of-strings parameter of the case, or its default.

@@ -10,6 +10,7 @@ pub mod checks;
 pub mod context;
 pub mod discovery;
 pub mod kernlog;
+pub mod perf;
 pub mod plan;
 pub mod summary;
 pub mod walk;

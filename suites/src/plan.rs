@@ -10,8 +10,10 @@ use crate::checks;
 use crate::context::{CaseCtx, CaseError, CaseOutcome};
 
 /// Built-in plans, compiled in: (name, TOML text).
-pub const BUILTIN_PLANS: &[(&str, &str)] =
-    &[("server-basic", include_str!("../plans/server-basic.toml"))];
+pub const BUILTIN_PLANS: &[(&str, &str)] = &[
+    ("server-basic", include_str!("../plans/server-basic.toml")),
+    ("gpu-cert", include_str!("../plans/gpu-cert.toml")),
+];
 
 /// Whether a case applies to a machine.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -36,8 +36,10 @@ pub fn redact_url(url: &str) -> String {
     format!("{scheme}://{authority}{path}?{}", params.join("&"))
 }
 
-/// The backend, the URL for sqlx, and whether the database lives in memory.
-pub(super) fn resolve_url(url: &str) -> Result<(Backend, String, bool), StoreError> {
+/// The backend, the URL for sqlx, and whether the database lives in memory;
+/// a SQLite file's parent directory is created. Other stores on the same
+/// database (the portal's) resolve `--db` with it too.
+pub fn resolve_url(url: &str) -> Result<(Backend, String, bool), StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok((Backend::Postgres, url.to_string(), false));
     }

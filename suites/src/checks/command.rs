@@ -14,11 +14,12 @@ pub struct Command;
 
 impl Check for Command {
     fn run(&self, ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError> {
-        let Some(command) = ctx.param_str("command") else {
+        let command = ctx.param_str("command", "");
+        if command.trim().is_empty() {
             return Err(CaseError::Infra(
                 "the case has no `command` parameter (a string) for the `command` check".into(),
             ));
-        };
+        }
         let expected = ctx.param_u64("exit", 0);
         let out = ctx.run(&command)?;
         match out.exit {

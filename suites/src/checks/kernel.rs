@@ -263,6 +263,31 @@ pub fn scan_log<'a>(log: &'a str, ignore: &[Regex]) -> Vec<(&'static str, &'a st
     hits.into_iter().map(|(_, c, l)| (c, l)).collect()
 }
 
+/// The kernel log and the command that gave it, or why it cannot be read.
+pub type KernelLog = Result<(String, &'static str), String>;
+
+/// The kernel log since boot and the command that gave it: `dmesg`, else
+/// `journalctl -k -b`; `Ok(Err(reason))` when neither may be read here.
+pub fn read_kernel_log(ctx: &CaseCtx<'_>) -> Result<KernelLog, CaseError> {
+    let mut why = Vec::new();
+    let o = ctx.run("dmesg")?;
+    if o.success() {
+        return Ok(Ok((o.stdout_str(), "dmesg")));
+    }
+    why.push(format!("dmesg: {}", o.stderr_str().trim()));
+    if ctx.has_command("journalctl")? {
+        let j = ctx.run("journalctl -k -b --no-pager -q")?;
+        if j.success() && !j.stdout.is_empty() {
+            return Ok(Ok((j.stdout_str(), "journalctl -k -b")));
+        }
+        why.push(format!("journalctl: {}", j.stderr_str().trim()));
+    }
+    Ok(Err(format!(
+        "the kernel log is not readable here (kernel.dmesg_restrict; run as root): {}",
+        why.join("; ")
+    )))
+}
+
 /// The kernel log since boot is free of RAS reports (`crate::kernlog`: MCE,
 /// EDAC, AER, GHES, Xid, amdgpu RAS, oops, panic, lockups, hung tasks), call
 /// traces, RCU stalls and I/O errors.
@@ -276,27 +301,9 @@ impl Check for Log {
                 CaseError::Infra(format!("plan parameter `ignore`: bad regex `{p}`: {e}"))
             })?);
         }
-        let mut log = None;
-        let mut why = Vec::new();
-        let o = ctx.run("dmesg")?;
-        if o.success() {
-            log = Some((o.stdout_str(), "dmesg"));
-        } else {
-            why.push(format!("dmesg: {}", o.stderr_str().trim()));
-            if ctx.has_command("journalctl")? {
-                let j = ctx.run("journalctl -k -b --no-pager -q")?;
-                if j.success() && !j.stdout.is_empty() {
-                    log = Some((j.stdout_str(), "journalctl -k -b"));
-                } else {
-                    why.push(format!("journalctl: {}", j.stderr_str().trim()));
-                }
-            }
-        }
-        let Some((log, source)) = log else {
-            return Ok(CaseOutcome::skip(format!(
-                "the kernel log is not readable here (kernel.dmesg_restrict; run as root): {}",
-                why.join("; ")
-            )));
+        let (log, source) = match read_kernel_log(ctx)? {
+            Ok(l) => l,
+            Err(why) => return Ok(CaseOutcome::skip(why)),
         };
         let hits = scan_log(&log, &ignore);
         if hits.is_empty() {

@@ -8,12 +8,16 @@ use crate::plan::Check;
 pub mod command;
 pub mod cpu;
 pub mod firmware;
+pub mod gpu;
+pub mod gpu_xid;
+pub mod integrity;
 pub mod kabi;
 pub mod kernel;
 pub mod memory;
 pub mod memtest;
 pub mod net;
 pub mod pci;
+pub mod perf;
 pub mod storage;
 pub mod time;
 
@@ -36,6 +40,16 @@ pub static REGISTRY: &[(&str, &dyn Check)] = &[
     ("ras-edac", &kernel::Edac),
     ("firmware-versions", &firmware::Versions),
     ("kabi-out-of-tree", &kabi::OutOfTree),
+    ("integrity-packages", &integrity::Packages),
+    ("integrity-module-signing", &integrity::ModuleSigning),
+    ("integrity-secure-boot", &integrity::SecureBoot),
+    ("gpu-ecc", &gpu::Ecc),
+    ("gpu-memory-retirement", &gpu::MemoryRetirement),
+    ("gpu-pcie-link", &gpu::PcieLink),
+    ("gpu-xid", &gpu::XidEvents),
+    ("perf-fio", &perf::Fio),
+    ("perf-stress-ng", &perf::StressNg),
+    ("perf-iperf3", &perf::Iperf3),
     // Not in the shipped plans: a lab's own probes and the orchestrator's tests.
     ("command", &command::Command),
 ];

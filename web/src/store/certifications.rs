@@ -1,0 +1,462 @@
+//! Published certifications: made from an approved submission's
+//! `results.json`, searched by the public list.
+
+use certlab_reports::{HardwareSummary, RunRecord};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Transaction};
+use time::OffsetDateTime;
+
+use super::rows::{db_err, get, get_opt_ts, get_ts, ts, DbError};
+use super::submissions::Submission;
+use super::PortalStore;
+
+/// A certification as published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Certification {
+    pub id: String,
+    pub submission_id: String,
+    pub org_name: String,
+    /// `published` or `revoked`.
+    pub state: String,
+    /// The system's vendor (SMBIOS), else the submitting organisation.
+    pub vendor: String,
+    pub product: String,
+    /// BIOS / firmware version.
+    pub firmware: String,
+    pub cpu_family: String,
+    pub cpu_vendor: String,
+    pub cpu_model: String,
+    pub arch: String,
+    pub os_id: String,
+    pub os_version: String,
+    pub os_name: String,
+    pub kernel: String,
+    pub plan_id: String,
+    pub plan_version: String,
+    pub outcome: String,
+    pub published: OffsetDateTime,
+    pub revoked: Option<OffsetDateTime>,
+    pub bundle_sha256: String,
+    pub report_sha256: String,
+}
+
+/// A certification with its components and hardware profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CertificationDetail {
+    pub certification: Certification,
+    pub components: Vec<Component>,
+    /// The profile as `results.json` gave it.
+    pub profile: Option<HardwareSummary>,
+}
+
+/// A certified component (a PCI device with its driver).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Component {
+    /// `vvvv:dddd`.
+    pub pci_id: String,
+    pub class: String,
+    pub name: String,
+    pub driver: String,
+}
+
+/// A certification a component is part of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentUse {
+    pub component: Component,
+    pub certification: Certification,
+}
+
+/// A search of the public list. Empty strings are no filter; filters and
+/// words ignore case.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct CertQuery {
+    /// Words that must all appear (vendor, product, CPU, OS, kernel, components).
+    pub q: String,
+    pub vendor: String,
+    /// CPU platform family (`kunpeng`, `intel`, …).
+    pub family: String,
+    pub arch: String,
+    /// An OS id (`debian`) or id-version (`debian-12`).
+    pub os: String,
+    /// A PCI id (`8086:1572`), a driver or a word of a component's name.
+    pub component: String,
+    pub page: u32,
+    pub per_page: u32,
+    /// Revoked certifications too.
+    #[serde(skip)]
+    pub include_revoked: bool,
+}
+
+/// The most items one page holds.
+pub const MAX_PER_PAGE: u32 = 100;
+/// Items per page when none is asked for.
+pub const DEFAULT_PER_PAGE: u32 = 20;
+
+impl CertQuery {
+    /// The page (from 1) and its size, within bounds.
+    pub fn page_bounds(&self) -> (u32, u32) {
+        let per_page = match self.per_page {
+            0 => DEFAULT_PER_PAGE,
+            n => n.min(MAX_PER_PAGE),
+        };
+        (self.page.max(1), per_page)
+    }
+}
+
+const SELECT_CERT: &str = "SELECT c.id, c.submission_id, o.name AS org_name, c.state, c.vendor, \
+     c.product, c.firmware, c.cpu_family, c.cpu_vendor, c.cpu_model, c.arch, c.os_id, \
+     c.os_version, c.os_name, c.kernel, c.plan_id, c.plan_version, c.outcome, c.published, \
+     c.revoked, s.bundle_sha256, s.report_sha256 FROM portal_certifications c \
+     JOIN portal_orgs o ON o.id = c.org_id JOIN portal_submissions s ON s.id = c.submission_id ";
+
+fn cert_from_row(row: &AnyRow) -> Result<Certification, DbError> {
+    let id: String = get(row, "certification", "id")?;
+    let w = format!("certification {id}");
+    let w = w.as_str();
+    Ok(Certification {
+        submission_id: get(row, w, "submission_id")?,
+        org_name: get(row, w, "org_name")?,
+        state: get(row, w, "state")?,
+        vendor: get(row, w, "vendor")?,
+        product: get(row, w, "product")?,
+        firmware: get(row, w, "firmware")?,
+        cpu_family: get(row, w, "cpu_family")?,
+        cpu_vendor: get(row, w, "cpu_vendor")?,
+        cpu_model: get(row, w, "cpu_model")?,
+        arch: get(row, w, "arch")?,
+        os_id: get(row, w, "os_id")?,
+        os_version: get(row, w, "os_version")?,
+        os_name: get(row, w, "os_name")?,
+        kernel: get(row, w, "kernel")?,
+        plan_id: get(row, w, "plan_id")?,
+        plan_version: get(row, w, "plan_version")?,
+        outcome: get(row, w, "outcome")?,
+        published: get_ts(row, w, "published")?,
+        revoked: get_opt_ts(row, w, "revoked")?,
+        bundle_sha256: get(row, w, "bundle_sha256")?,
+        report_sha256: get(row, w, "report_sha256")?,
+        id,
+    })
+}
+
+fn component_from_row(row: &AnyRow) -> Result<Component, DbError> {
+    Ok(Component {
+        pci_id: get(row, "component", "pci_id")?,
+        class: get(row, "component", "class")?,
+        name: get(row, "component", "name")?,
+        driver: get(row, "component", "driver")?,
+    })
+}
+
+/// The components a record certifies: its PCI functions other than bridges
+/// (class 06), one per (PCI id, driver).
+pub fn components_of(record: &RunRecord) -> Vec<Component> {
+    let mut out: Vec<Component> = Vec::new();
+    for d in &record.profile.pci_devices {
+        if d.class.starts_with("06") {
+            continue;
+        }
+        let c = Component {
+            pci_id: d.id.to_ascii_lowercase(),
+            class: d.class.clone(),
+            name: d.name.clone().unwrap_or_default(),
+            driver: d.driver.clone().unwrap_or_default(),
+        };
+        if !out
+            .iter()
+            .any(|o| o.pci_id == c.pci_id && o.driver == c.driver)
+        {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn or_empty(s: &Option<String>) -> String {
+    s.clone().unwrap_or_default()
+}
+
+/// Inserts the certification of an approved submission, with its components.
+pub(crate) async fn insert_certification(
+    tx: &mut Transaction<'static, Any>,
+    id: &str,
+    submission: &Submission,
+    record: &RunRecord,
+    now: OffsetDateTime,
+) -> Result<(), DbError> {
+    let what = format!("publish certification of submission {}", submission.id);
+    let p = &record.profile;
+    let h = &record.host;
+    let vendor = p
+        .system_vendor
+        .clone()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| submission.org_name.clone());
+    let components = components_of(record);
+    let mut words = vec![
+        vendor.clone(),
+        or_empty(&p.system_product),
+        p.cpu_family.clone(),
+        p.cpu_vendor.clone(),
+        p.cpu_model.clone(),
+        h.arch.clone(),
+        h.os_name.clone(),
+        h.os_id.clone(),
+        h.kernel.clone(),
+        submission.org_name.clone(),
+        record.plan.id.clone(),
+    ];
+    for c in &components {
+        words.extend([c.pci_id.clone(), c.name.clone(), c.driver.clone()]);
+    }
+    let search_text = words.join(" ").to_lowercase();
+    sqlx::query(
+        "INSERT INTO portal_certifications (id, submission_id, org_id, state, vendor, product, \
+         firmware, cpu_family, cpu_vendor, cpu_model, arch, os_id, os_version, os_name, kernel, \
+         plan_id, plan_version, outcome, search_text, published, profile_json) VALUES ($1, $2, $3, \
+         'published', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+    )
+    .bind(id)
+    .bind(submission.id.as_str())
+    .bind(submission.org_id.as_str())
+    .bind(vendor)
+    .bind(or_empty(&p.system_product))
+    .bind(or_empty(&p.bios_version))
+    .bind(p.cpu_family.as_str())
+    .bind(p.cpu_vendor.as_str())
+    .bind(p.cpu_model.as_str())
+    .bind(h.arch.as_str())
+    .bind(h.os_id.as_str())
+    .bind(h.os_version.as_str())
+    .bind(h.os_name.as_str())
+    .bind(h.kernel.as_str())
+    .bind(record.plan.id.as_str())
+    .bind(record.plan.version.as_str())
+    .bind(record.summary.outcome.as_str())
+    .bind(search_text)
+    .bind(ts(now))
+    .bind(serde_json::to_string(&record.profile).map_err(|e| DbError::Invalid {
+        what: what.clone(),
+        detail: e.to_string(),
+    })?)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err(&what))?;
+    for (seq, c) in components.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO portal_components (certification_id, seq, pci_id, class, name, driver) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(i64::try_from(seq).unwrap_or(i64::MAX))
+        .bind(c.pci_id.as_str())
+        .bind(c.class.as_str())
+        .bind(c.name.as_str())
+        .bind(c.driver.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err(&what))?;
+    }
+    Ok(())
+}
+
+/// Adds a bound value and returns its placeholder.
+fn bind(binds: &mut Vec<String>, v: String) -> String {
+    binds.push(v);
+    format!("${}", binds.len())
+}
+
+/// `%` and `_` taken literally in a `LIKE … ESCAPE '\'` pattern.
+fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+impl PortalStore {
+    /// One page of the certifications matching `query`, newest first, and
+    /// how many match in all.
+    pub async fn search(&self, query: &CertQuery) -> Result<(Vec<Certification>, u64), DbError> {
+        let mut clauses: Vec<String> = Vec::new();
+        let mut binds: Vec<String> = Vec::new();
+        if !query.include_revoked {
+            clauses.push("c.state = 'published'".into());
+        }
+        for word in query.q.split_whitespace().take(8) {
+            let p = bind(
+                &mut binds,
+                format!("%{}%", like_escape(&word.to_lowercase())),
+            );
+            clauses.push(format!("c.search_text LIKE {p} ESCAPE '\\'"));
+        }
+        for (value, column) in [
+            (&query.vendor, "vendor"),
+            (&query.family, "cpu_family"),
+            (&query.arch, "arch"),
+        ] {
+            if !value.is_empty() {
+                let p = bind(&mut binds, value.to_lowercase());
+                clauses.push(format!("LOWER(c.{column}) = {p}"));
+            }
+        }
+        if !query.os.is_empty() {
+            let os = query.os.to_lowercase();
+            match os.rsplit_once('-') {
+                Some((id, version)) => {
+                    let a = bind(&mut binds, id.to_string());
+                    let b = bind(&mut binds, version.to_string());
+                    let c = bind(&mut binds, os.clone());
+                    clauses.push(format!(
+                        "((LOWER(c.os_id) = {a} AND LOWER(c.os_version) = {b}) OR LOWER(c.os_id) = {c})"
+                    ));
+                }
+                None => {
+                    let p = bind(&mut binds, os);
+                    clauses.push(format!("LOWER(c.os_id) = {p}"));
+                }
+            }
+        }
+        if !query.component.is_empty() {
+            let exact = bind(&mut binds, query.component.to_lowercase());
+            let like = bind(
+                &mut binds,
+                format!("%{}%", like_escape(&query.component.to_lowercase())),
+            );
+            clauses.push(format!(
+                "EXISTS (SELECT 1 FROM portal_components pc WHERE pc.certification_id = c.id \
+                 AND (pc.pci_id = {exact} OR pc.driver = {exact} \
+                 OR LOWER(pc.name) LIKE {like} ESCAPE '\\'))"
+            ));
+        }
+        let filter = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", clauses.join(" AND "))
+        };
+        let count_sql = format!("SELECT COUNT(*) AS n FROM portal_certifications c {filter}");
+        let mut count = sqlx::query(&count_sql);
+        for b in &binds {
+            count = count.bind(b.as_str());
+        }
+        let row = count
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err("count certifications"))?;
+        let total: i64 = get(&row, "count", "n")?;
+        let (page, per_page) = query.page_bounds();
+        let offset = i64::from(page - 1) * i64::from(per_page);
+        let sql = format!(
+            "{SELECT_CERT} {filter} ORDER BY c.published DESC, c.id DESC LIMIT {per_page} OFFSET {offset}"
+        );
+        let mut items = sqlx::query(&sql);
+        for b in &binds {
+            items = items.bind(b.as_str());
+        }
+        let rows = items
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err("search certifications"))?;
+        let items = rows.iter().map(cert_from_row).collect::<Result<_, _>>()?;
+        Ok((items, u64::try_from(total).unwrap_or(0)))
+    }
+
+    /// A certification (published or revoked) with its components and profile.
+    pub async fn certification(&self, id: &str) -> Result<Option<CertificationDetail>, DbError> {
+        let sql = format!("{SELECT_CERT} WHERE c.id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err(format!("find certification {id}")))?;
+        let Some(row) = row else { return Ok(None) };
+        let certification = cert_from_row(&row)?;
+        let what = format!("profile of certification {id}");
+        let row = sqlx::query("SELECT profile_json FROM portal_certifications WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err(&what))?;
+        let profile = get::<Option<String>>(&row, &what, "profile_json")?
+            .map(|json| {
+                serde_json::from_str(&json).map_err(|e| DbError::Corrupt {
+                    what: what.clone(),
+                    detail: e.to_string(),
+                })
+            })
+            .transpose()?;
+        let rows = sqlx::query(
+            "SELECT pci_id, class, name, driver FROM portal_components \
+             WHERE certification_id = $1 ORDER BY seq",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err(format!("components of certification {id}")))?;
+        let components = rows
+            .iter()
+            .map(component_from_row)
+            .collect::<Result<_, _>>()?;
+        Ok(Some(CertificationDetail {
+            certification,
+            components,
+            profile,
+        }))
+    }
+
+    /// The published certifications a component (by PCI id) is part of, newest first.
+    pub async fn component_uses(&self, pci_id: &str) -> Result<Vec<ComponentUse>, DbError> {
+        let sql = format!(
+            "SELECT c.id, c.submission_id, o.name AS org_name, c.state, c.vendor, \
+             c.product, c.firmware, c.cpu_family, c.cpu_vendor, c.cpu_model, c.arch, c.os_id, \
+             c.os_version, c.os_name, c.kernel, c.plan_id, c.plan_version, c.outcome, \
+             c.published, c.revoked, s.bundle_sha256, s.report_sha256, pc.pci_id, pc.class, \
+             pc.name, pc.driver FROM portal_components pc \
+             JOIN portal_certifications c ON c.id = pc.certification_id \
+             JOIN portal_orgs o ON o.id = c.org_id \
+             JOIN portal_submissions s ON s.id = c.submission_id \
+             WHERE pc.pci_id = $1 AND c.state = 'published' \
+             ORDER BY c.published DESC, c.id DESC LIMIT {}",
+            10 * MAX_PER_PAGE
+        );
+        let rows = sqlx::query(&sql)
+            .bind(pci_id.to_ascii_lowercase())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err(format!("certifications of component {pci_id}")))?;
+        rows.iter()
+            .map(|row| {
+                Ok(ComponentUse {
+                    component: component_from_row(row)?,
+                    certification: cert_from_row(row)?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_take_wildcards_literally() {
+        assert_eq!(like_escape("a%b_c\\"), "a\\%b\\_c\\\\");
+    }
+
+    #[test]
+    fn pages_are_bounded() {
+        let q = |page, per_page| CertQuery {
+            page,
+            per_page,
+            ..CertQuery::default()
+        };
+        assert_eq!(q(0, 0).page_bounds(), (1, DEFAULT_PER_PAGE));
+        assert_eq!(q(3, 1000).page_bounds(), (3, MAX_PER_PAGE));
+    }
+}
