@@ -249,6 +249,9 @@ async fn submission_lifecycle(p: &Portal) {
         "?arch=aarch64",
         "?os=openEuler",
         "?os=openEuler-22.03",
+        "?vendor=huawei",
+        "?os=openeuler-22.03",
+        "?family=Kunpeng&arch=AArch64",
         "?component=15b3:1017",
         "?component=mlx5_core",
         "?component=connectx",
@@ -262,7 +265,7 @@ async fn submission_lifecycle(p: &Portal) {
     }
     for query in [
         "?q=dell",
-        "?vendor=huawei",
+        "?vendor=hua",
         "?family=intel",
         "?arch=x86_64",
         "?os=debian",

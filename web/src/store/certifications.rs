@@ -66,7 +66,8 @@ pub struct ComponentUse {
     pub certification: Certification,
 }
 
-/// A search of the public list. Empty strings are no filter.
+/// A search of the public list. Empty strings are no filter; filters and
+/// words ignore case.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct CertQuery {
@@ -294,31 +295,30 @@ impl PortalStore {
             );
             clauses.push(format!("c.search_text LIKE {p} ESCAPE '\\'"));
         }
-        if !query.vendor.is_empty() {
-            let p = bind(&mut binds, query.vendor.clone());
-            clauses.push(format!("c.vendor = {p}"));
-        }
-        if !query.family.is_empty() {
-            let p = bind(&mut binds, query.family.clone());
-            clauses.push(format!("c.cpu_family = {p}"));
-        }
-        if !query.arch.is_empty() {
-            let p = bind(&mut binds, query.arch.clone());
-            clauses.push(format!("c.arch = {p}"));
+        for (value, column) in [
+            (&query.vendor, "vendor"),
+            (&query.family, "cpu_family"),
+            (&query.arch, "arch"),
+        ] {
+            if !value.is_empty() {
+                let p = bind(&mut binds, value.to_lowercase());
+                clauses.push(format!("LOWER(c.{column}) = {p}"));
+            }
         }
         if !query.os.is_empty() {
-            match query.os.rsplit_once('-') {
+            let os = query.os.to_lowercase();
+            match os.rsplit_once('-') {
                 Some((id, version)) => {
                     let a = bind(&mut binds, id.to_string());
                     let b = bind(&mut binds, version.to_string());
-                    let c = bind(&mut binds, query.os.clone());
+                    let c = bind(&mut binds, os.clone());
                     clauses.push(format!(
-                        "((c.os_id = {a} AND c.os_version = {b}) OR c.os_id = {c})"
+                        "((LOWER(c.os_id) = {a} AND LOWER(c.os_version) = {b}) OR LOWER(c.os_id) = {c})"
                     ));
                 }
                 None => {
-                    let p = bind(&mut binds, query.os.clone());
-                    clauses.push(format!("c.os_id = {p}"));
+                    let p = bind(&mut binds, os);
+                    clauses.push(format!("LOWER(c.os_id) = {p}"));
                 }
             }
         }
