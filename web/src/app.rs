@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 use crate::error::{ErrorBody, WebError};
 use crate::metrics::Metrics;
 use crate::store::PortalStore;
+use crate::transparency::{self, LogState};
 use crate::{api, pages};
 
 /// How the portal runs.
@@ -59,6 +60,7 @@ struct Inner {
     artifacts: ArtifactStore,
     templates: tera::Tera,
     metrics: Metrics,
+    log: LogState,
 }
 
 /// What every handler shares. Cloning is cheap.
@@ -90,7 +92,9 @@ impl AppState {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
+        let log = LogState::open(&config.data_dir)?;
         Ok(AppState(Arc::new(Inner {
+            log,
             store,
             config,
             artifacts,
@@ -117,6 +121,11 @@ impl AppState {
 
     pub(crate) fn metrics(&self) -> &Metrics {
         &self.0.metrics
+    }
+
+    /// The transparency log's key and cached tree.
+    pub fn log(&self) -> &LogState {
+        &self.0.log
     }
 
     pub fn now(&self) -> OffsetDateTime {
@@ -159,6 +168,11 @@ pub fn app(state: AppState) -> Router {
         .route("/certifications/export", get(api::export_certifications))
         .route("/certifications/{id}", get(api::get_certification))
         .route("/components/{pci_id}", get(api::get_component))
+        .route("/log/head", get(transparency::head))
+        .route("/log/key", get(transparency::key))
+        .route("/log/entries", get(transparency::entries))
+        .route("/log/proof/{n}", get(transparency::proof))
+        .route("/log/consistency", get(transparency::consistency))
         .fallback(api::not_found);
     Router::new()
         .route("/", get(pages::index))
@@ -171,6 +185,7 @@ pub fn app(state: AppState) -> Router {
         .route("/certifications/{id}/report", get(pages::report))
         .route("/certifications/{id}/bundle", get(pages::bundle))
         .route("/components/{pci_id}", get(pages::component))
+        .route("/log", get(transparency::page))
         .route("/submissions", get(pages::submissions))
         .route("/submissions/{id}", get(pages::submission))
         .route("/submissions/{id}/review", post(pages::review))

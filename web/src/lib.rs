@@ -16,6 +16,7 @@ mod pages;
 pub mod review;
 pub mod store;
 mod submit;
+pub mod transparency;
 mod views;
 
 pub use app::{app, AppState, Config};

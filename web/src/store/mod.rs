@@ -9,6 +9,7 @@
 
 mod accounts;
 mod certifications;
+mod log;
 mod rows;
 mod submissions;
 
@@ -22,6 +23,7 @@ pub use certifications::{
     CertQuery, Certification, CertificationDetail, Component, ComponentUse, DEFAULT_PER_PAGE,
     MAX_PER_PAGE,
 };
+pub use log::StoredEntry;
 pub use rows::{ts, DbError};
 pub use submissions::{Change, NewSubmission, Submission};
 

@@ -2,7 +2,8 @@
 //!
 //! All state changes go through [`PortalStore::record_change`], inside the
 //! transaction that makes them: it numbers them in one sequence
-//! (`portal_changes.seq`), which is where a transparency log's append belongs.
+//! (`portal_changes.seq`), and appends the change to the transparency log
+//! (`portal_log`, see `log.rs`) in the same transaction.
 
 use certlab_harness::Backend;
 use certlab_reports::RunRecord;
@@ -459,8 +460,8 @@ impl PortalStore {
     }
 
     /// The one place a state change of a submission or a certification is
-    /// recorded: the next number of the one sequence of changes. A
-    /// transparency log appends here.
+    /// recorded: the next number of the one sequence of changes, and the
+    /// next entry of the transparency log.
     pub(crate) async fn record_change(
         &self,
         tx: &mut Transaction<'static, Any>,
@@ -491,6 +492,7 @@ impl PortalStore {
         .execute(&mut **tx)
         .await
         .map_err(db_err(&what))?;
+        super::log::append(tx, change, seq).await?;
         Ok(u64::try_from(seq).unwrap_or(0))
     }
 }
