@@ -8,7 +8,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::header::{self, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use certlab_reports::{ArtifactStore, VerifyLimits};
 use time::OffsetDateTime;
@@ -17,7 +17,7 @@ use crate::error::{ErrorBody, WebError};
 use crate::metrics::Metrics;
 use crate::store::PortalStore;
 use crate::transparency::{self, LogState};
-use crate::{api, pages};
+use crate::{api, kabi, pages};
 
 /// How the portal runs.
 #[derive(Debug, Clone)]
@@ -173,6 +173,23 @@ pub fn app(state: AppState) -> Router {
         .route("/log/entries", get(transparency::entries))
         .route("/log/proof/{n}", get(transparency::proof))
         .route("/log/consistency", get(transparency::consistency))
+        .route("/kabi", get(kabi::list))
+        .route("/kabi/diff", get(kabi::diff))
+        .route(
+            "/kabi/{release}/{arch}",
+            get(kabi::get_one)
+                .put(kabi::put)
+                .layer(DefaultBodyLimit::max(kabi::MAX_LIST_BYTES)),
+        )
+        .route(
+            "/kabi/{release}/{arch}/symvers",
+            put(kabi::put_symvers).layer(DefaultBodyLimit::max(kabi::MAX_LIST_BYTES)),
+        )
+        .route("/kabi/{release}/{arch}/allowlist", get(kabi::allowlist))
+        .route(
+            "/kabi/{release}/{arch}/check",
+            post(kabi::check).layer(DefaultBodyLimit::max(kabi::MAX_MODULE_BYTES)),
+        )
         .fallback(api::not_found);
     Router::new()
         .route("/", get(pages::index))
@@ -186,6 +203,14 @@ pub fn app(state: AppState) -> Router {
         .route("/certifications/{id}/bundle", get(pages::bundle))
         .route("/components/{pci_id}", get(pages::component))
         .route("/log", get(transparency::page))
+        .route("/kabi", get(kabi::index_page))
+        .route("/kabi/{release}/{arch}", get(kabi::release_page))
+        .route(
+            "/kabi/{release}/{arch}/check",
+            post(kabi::check_form).layer(DefaultBodyLimit::max(
+                kabi::MAX_MODULE_BYTES.saturating_add(1 << 20),
+            )),
+        )
         .route("/submissions", get(pages::submissions))
         .route("/submissions/{id}", get(pages::submission))
         .route("/submissions/{id}/review", post(pages::review))

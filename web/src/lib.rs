@@ -11,6 +11,7 @@ mod api;
 mod app;
 pub mod auth;
 pub mod error;
+pub mod kabi;
 mod metrics;
 mod pages;
 pub mod review;

@@ -22,7 +22,7 @@ use crate::submit::{self, Source};
 use crate::views::{CertificationView, ComponentView, SubmissionView};
 use crate::AppState;
 
-const TEMPLATES: [(&str, &str); 11] = [
+const TEMPLATES: [(&str, &str); 13] = [
     ("base.html", include_str!("../templates/base.html")),
     ("error.html", include_str!("../templates/error.html")),
     ("index.html", include_str!("../templates/index.html")),
@@ -45,6 +45,11 @@ const TEMPLATES: [(&str, &str); 11] = [
     ),
     ("upload.html", include_str!("../templates/upload.html")),
     ("log.html", include_str!("../templates/log.html")),
+    ("kabi.html", include_str!("../templates/kabi.html")),
+    (
+        "kabi_index.html",
+        include_str!("../templates/kabi_index.html"),
+    ),
     ("style.css", include_str!("../templates/style.css")),
 ];
 

@@ -57,19 +57,29 @@ pub(crate) async fn append(
         .map(|row| get::<String>(&row, &what, "email"))
         .transpose()?
         .unwrap_or_else(|| "portal".to_string());
-    let bundle_sql = match change.subject {
-        "certification" => {
-            "SELECT s.bundle_sha256 FROM portal_certifications c \
-             JOIN portal_submissions s ON s.id = c.submission_id WHERE c.id = $1"
-        }
-        _ => "SELECT bundle_sha256 FROM portal_submissions WHERE id = $1",
+    // the digest of what the change is about: the submission's bundle, or
+    // the uploaded allowlist
+    let (digest_key, bundle_sql) = match change.subject {
+        "certification" => (
+            "bundle_sha256",
+            "SELECT s.bundle_sha256 AS sha FROM portal_certifications c \
+             JOIN portal_submissions s ON s.id = c.submission_id WHERE c.id = $1",
+        ),
+        "kabi" => (
+            "allowlist_sha256",
+            "SELECT sha256 AS sha FROM portal_kabi WHERE id = $1",
+        ),
+        _ => (
+            "bundle_sha256",
+            "SELECT bundle_sha256 AS sha FROM portal_submissions WHERE id = $1",
+        ),
     };
     let bundle = sqlx::query(bundle_sql)
         .bind(change.subject_id)
         .fetch_optional(&mut **tx)
         .await
         .map_err(db_err(&what))?
-        .map(|row| get::<String>(&row, &what, "bundle_sha256"))
+        .map(|row| get::<String>(&row, &what, "sha"))
         .transpose()?;
     let mut data = serde_json::json!({
         "change": change_seq,
@@ -79,7 +89,7 @@ pub(crate) async fn append(
         "comment": change.comment,
     });
     if let (Some(sha), Some(map)) = (bundle, data.as_object_mut()) {
-        map.insert("bundle_sha256".into(), serde_json::Value::String(sha));
+        map.insert(digest_key.into(), serde_json::Value::String(sha));
     }
     let entry = LogEntry {
         index,

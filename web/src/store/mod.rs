@@ -9,6 +9,7 @@
 
 mod accounts;
 mod certifications;
+mod kabi;
 mod log;
 mod rows;
 mod submissions;
@@ -23,6 +24,7 @@ pub use certifications::{
     CertQuery, Certification, CertificationDetail, Component, ComponentUse, DEFAULT_PER_PAGE,
     MAX_PER_PAGE,
 };
+pub use kabi::{kabi_id, KabiList, NewKabi};
 pub use log::StoredEntry;
 pub use rows::{ts, DbError};
 pub use submissions::{Change, NewSubmission, Submission};

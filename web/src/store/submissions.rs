@@ -448,7 +448,7 @@ impl PortalStore {
     /// A transaction for a state change. On PostgreSQL it takes the changes
     /// table's lock at once, so changes are numbered one at a time; on
     /// SQLite the first write of the transaction does the same.
-    async fn begin(&self, what: &str) -> Result<Transaction<'static, Any>, DbError> {
+    pub(super) async fn begin(&self, what: &str) -> Result<Transaction<'static, Any>, DbError> {
         let mut tx = self.pool.begin().await.map_err(db_err(what))?;
         if self.backend == Backend::Postgres {
             sqlx::query("LOCK TABLE portal_changes IN EXCLUSIVE MODE")
