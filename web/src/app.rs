@@ -8,7 +8,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::header::{self, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use certlab_reports::{ArtifactStore, VerifyLimits};
 use time::OffsetDateTime;
@@ -16,7 +16,8 @@ use time::OffsetDateTime;
 use crate::error::{ErrorBody, WebError};
 use crate::metrics::Metrics;
 use crate::store::PortalStore;
-use crate::{api, pages};
+use crate::transparency::{self, LogState};
+use crate::{api, kabi, pages};
 
 /// How the portal runs.
 #[derive(Debug, Clone)]
@@ -59,6 +60,7 @@ struct Inner {
     artifacts: ArtifactStore,
     templates: tera::Tera,
     metrics: Metrics,
+    log: LogState,
 }
 
 /// What every handler shares. Cloning is cheap.
@@ -90,7 +92,9 @@ impl AppState {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
+        let log = LogState::open(&config.data_dir)?;
         Ok(AppState(Arc::new(Inner {
+            log,
             store,
             config,
             artifacts,
@@ -117,6 +121,11 @@ impl AppState {
 
     pub(crate) fn metrics(&self) -> &Metrics {
         &self.0.metrics
+    }
+
+    /// The transparency log's key and cached tree.
+    pub fn log(&self) -> &LogState {
+        &self.0.log
     }
 
     pub fn now(&self) -> OffsetDateTime {
@@ -159,6 +168,28 @@ pub fn app(state: AppState) -> Router {
         .route("/certifications/export", get(api::export_certifications))
         .route("/certifications/{id}", get(api::get_certification))
         .route("/components/{pci_id}", get(api::get_component))
+        .route("/log/head", get(transparency::head))
+        .route("/log/key", get(transparency::key))
+        .route("/log/entries", get(transparency::entries))
+        .route("/log/proof/{n}", get(transparency::proof))
+        .route("/log/consistency", get(transparency::consistency))
+        .route("/kabi", get(kabi::list))
+        .route("/kabi/diff", get(kabi::diff))
+        .route(
+            "/kabi/{release}/{arch}",
+            get(kabi::get_one)
+                .put(kabi::put)
+                .layer(DefaultBodyLimit::max(kabi::MAX_LIST_BYTES)),
+        )
+        .route(
+            "/kabi/{release}/{arch}/symvers",
+            put(kabi::put_symvers).layer(DefaultBodyLimit::max(kabi::MAX_LIST_BYTES)),
+        )
+        .route("/kabi/{release}/{arch}/allowlist", get(kabi::allowlist))
+        .route(
+            "/kabi/{release}/{arch}/check",
+            post(kabi::check).layer(DefaultBodyLimit::max(kabi::MAX_MODULE_BYTES)),
+        )
         .fallback(api::not_found);
     Router::new()
         .route("/", get(pages::index))
@@ -171,6 +202,15 @@ pub fn app(state: AppState) -> Router {
         .route("/certifications/{id}/report", get(pages::report))
         .route("/certifications/{id}/bundle", get(pages::bundle))
         .route("/components/{pci_id}", get(pages::component))
+        .route("/log", get(transparency::page))
+        .route("/kabi", get(kabi::index_page))
+        .route("/kabi/{release}/{arch}", get(kabi::release_page))
+        .route(
+            "/kabi/{release}/{arch}/check",
+            post(kabi::check_form).layer(DefaultBodyLimit::max(
+                kabi::MAX_MODULE_BYTES.saturating_add(1 << 20),
+            )),
+        )
         .route("/submissions", get(pages::submissions))
         .route("/submissions/{id}", get(pages::submission))
         .route("/submissions/{id}/review", post(pages::review))

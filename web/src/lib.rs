@@ -11,11 +11,13 @@ mod api;
 mod app;
 pub mod auth;
 pub mod error;
+pub mod kabi;
 mod metrics;
 mod pages;
 pub mod review;
 pub mod store;
 mod submit;
+pub mod transparency;
 mod views;
 
 pub use app::{app, AppState, Config};
