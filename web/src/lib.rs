@@ -14,6 +14,7 @@ pub mod error;
 pub mod kabi;
 mod metrics;
 mod pages;
+pub mod ratelimit;
 pub mod review;
 pub mod store;
 mod submit;
