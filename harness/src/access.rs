@@ -1,10 +1,12 @@
 //! How the daemon reaches the machines of a `lab.toml`: over SSH under the
 //! one host-key policy (pinned in lab.toml, else recorded in the lab store,
-//! else trusted on first use and recorded), with a health check that the
-//! machine answers over SSH. A `[machine.sim]` machine is reached
-//! in-process ([`certlab_lab::sim`]); its health check is the same, and it
-//! power-cycles the machine through its simulated BMC when the OS does not
-//! answer (off, or crashed).
+//! else trusted on first use and recorded), and through their BMCs. The
+//! health check and a job's prepare step are one function: the BMC
+//! answers, its SEL holds no critical entry since the machine's last job,
+//! and SSH answers or the machine is powered on (or cycled) through its BMC
+//! and waited for. It also runs a machine's `[machine.provision]` hook and
+//! applies its `power_policy` at release. A `[machine.sim]` machine is
+//! reached in-process ([`certlab_lab::sim`]) through its simulated BMC.
 
 use std::path::PathBuf;
 use std::sync::Arc;
