@@ -162,7 +162,7 @@ pub async fn head(State(state): State<AppState>) -> Result<Json<TreeHead>, WebEr
 }
 
 /// The public log key.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct KeyView {
     pub key_id: String,
     /// SubjectPublicKeyInfo PEM, as `certlab portal verify-log --pubkey` reads it.
