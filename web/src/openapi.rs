@@ -31,6 +31,18 @@ pub struct ErrorInner {
     pub message: String,
 }
 
+/// Raw bytes (a bundle, a module).
+#[derive(Serialize, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct BinaryDoc(Vec<u8>);
+
+/// Every certification that matches, as the JSON export.
+#[derive(Serialize, ToSchema)]
+pub struct CertificationExport {
+    pub items: Vec<CertificationView>,
+    pub total: u64,
+}
+
 /// A page of submissions.
 #[derive(Serialize, ToSchema)]
 pub struct SubmissionList {
@@ -159,7 +171,7 @@ mod paths {
     use super::*;
 
     #[utoipa::path(post, path = "/api/v1/submissions", tag = "submissions",
-        request_body(content = Vec<u8>, content_type = "application/x-tar", description = "a signed bundle (or multipart/form-data with the field `bundle`)"),
+        request_body(content = BinaryDoc, content_type = "application/octet-stream", description = "a signed bundle (any content type but multipart/form-data, where the field `bundle` holds it)"),
         security(("bearer" = [])),
         responses(
             (status = 201, description = "a new submission", body = SubmissionView),
@@ -203,7 +215,7 @@ mod paths {
             ("family" = Option<String>, Query), ("arch" = Option<String>, Query),
             ("os" = Option<String>, Query), ("component" = Option<String>, Query)),
         responses((status = 200, description = "every match", content(
-            (Vec<CertificationView> = "application/json"), (String = "text/csv"))),
+            (CertificationExport = "application/json"), (String = "text/csv"))),
             (status = 400, body = ErrorDoc)))]
     fn export_certifications() {}
 
@@ -282,7 +294,7 @@ mod paths {
 
     #[utoipa::path(post, path = "/api/v1/kabi/{release}/{arch}/check", tag = "kabi",
         params(("release" = String, Path), ("arch" = String, Path), ("name" = Option<String>, Query)),
-        request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "a kernel module (.ko, compressed or not)"),
+        request_body(content = BinaryDoc, content_type = "application/octet-stream", description = "a kernel module (.ko, compressed or not)"),
         responses((status = 200, body = KabiCheck), (status = 400, body = ErrorDoc), (status = 404, body = ErrorDoc),
             (status = 409, body = ErrorDoc), (status = 413, body = ErrorDoc), (status = 422, body = ErrorDoc)))]
     fn kabi_check() {}
