@@ -15,6 +15,7 @@ pub mod lab;
 pub mod perf;
 pub mod portal;
 pub mod portal_log;
+pub mod portal_seed;
 pub mod ras;
 pub mod runs;
 pub mod serve;

@@ -29,6 +29,14 @@ pub enum PortalCmd {
     Key(KeyCmd),
     /// Check a portal's whole transparency log and its signed head.
     VerifyLog(crate::cmd::portal_log::VerifyLogArgs),
+    /// Fill the store with realistic demo certifications (for demos and benchmarks).
+    SeedDemo {
+        /// How many certifications to add.
+        #[arg(long)]
+        certifications: u64,
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 /// `--db` and `--format`, shared by every portal command.
@@ -104,7 +112,8 @@ pub fn run(cmd: PortalCmd) -> Result<i32> {
         PortalCmd::Org(OrgCmd::Create { common, .. })
         | PortalCmd::User(UserCmd::Create { common, .. })
         | PortalCmd::Token(TokenCmd::Create { common, .. })
-        | PortalCmd::Key(KeyCmd::Add { common, .. }) => common,
+        | PortalCmd::Key(KeyCmd::Add { common, .. })
+        | PortalCmd::SeedDemo { common, .. } => common,
         PortalCmd::VerifyLog(_) => return Err(failure(exit::INFRA, "verify-log has no store")),
     };
     let url = db_url(&common.db)?;
@@ -181,6 +190,9 @@ pub fn run(cmd: PortalCmd) -> Result<i32> {
                     serde_json::json!({ "org": org, "key_id": key_id }),
                     format!("registered key {key_id} for {org}"),
                 )
+            }
+            PortalCmd::SeedDemo { certifications, .. } => {
+                super::portal_seed::seed(&store, certifications, now).await?
             }
         };
         store.close().await;

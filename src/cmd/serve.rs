@@ -67,7 +67,8 @@ pub fn serve(args: ServeArgs) -> Result<i32> {
         let local = listener.local_addr()?;
         println!("certlab portal listening on http://{local}");
         tracing::info!(%local, "portal listening");
-        axum::serve(listener, app(state))
+        let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, service)
             .with_graceful_shutdown(shutdown())
             .await
             .map_err(|e| CliError::infra(e).context("serving the portal"))?;

@@ -39,6 +39,9 @@ pub async fn submit(
     ApiUser(user): ApiUser,
     request: Request,
 ) -> Result<Response, WebError> {
+    state
+        .limiters()
+        .upload(&crate::ratelimit::bearer_digest(request.headers()))?;
     // a body announced over the limit is refused before it is read
     let max = state.config().max_upload_bytes;
     let announced = request

@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 
 use crate::error::{ErrorBody, WebError};
 use crate::metrics::Metrics;
+use crate::ratelimit::{Limiters, RateLimits};
 use crate::store::PortalStore;
 use crate::transparency::{self, LogState};
 use crate::{api, kabi, pages};
@@ -33,6 +34,8 @@ pub struct Config {
     pub verify_limits: VerifyLimits,
     /// How long a browser session lasts.
     pub session_ttl: time::Duration,
+    /// Limits on logins and uploads.
+    pub rate_limits: RateLimits,
 }
 
 impl Config {
@@ -50,6 +53,7 @@ impl Config {
                 max_manifest_bytes: 64 << 20,
             },
             session_ttl: time::Duration::hours(12),
+            rate_limits: RateLimits::default(),
         }
     }
 }
@@ -61,6 +65,7 @@ struct Inner {
     templates: tera::Tera,
     metrics: Metrics,
     log: LogState,
+    limiters: Limiters,
 }
 
 /// What every handler shares. Cloning is cheap.
@@ -93,6 +98,7 @@ impl AppState {
             }
         }
         let log = LogState::open(&config.data_dir)?;
+        let limiters = Limiters::new(&config.rate_limits);
         Ok(AppState(Arc::new(Inner {
             log,
             store,
@@ -100,6 +106,7 @@ impl AppState {
             artifacts,
             templates: pages::templates()?,
             metrics: Metrics::default(),
+            limiters,
         })))
     }
 
@@ -126,6 +133,10 @@ impl AppState {
     /// The transparency log's key and cached tree.
     pub fn log(&self) -> &LogState {
         &self.0.log
+    }
+
+    pub(crate) fn limiters(&self) -> &Limiters {
+        &self.0.limiters
     }
 
     pub fn now(&self) -> OffsetDateTime {
@@ -275,8 +286,15 @@ async fn html_errors(State(state): State<AppState>, request: Request, next: Next
     ctx.insert("code", body.code);
     ctx.insert("message", &body.message);
     ctx.insert("login", &(status.as_u16() == 401));
+    let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
     match state.templates().render("error.html", &ctx) {
-        Ok(page) => (status, Html(page)).into_response(),
+        Ok(page) => {
+            let mut page = (status, Html(page)).into_response();
+            if let Some(v) = retry_after {
+                page.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            page
+        }
         Err(e) => WebError::internal(e).into_response(),
     }
 }

@@ -16,6 +16,8 @@ pub struct WebError {
     /// A stable, machine-readable reason (`untrusted_key`, `not_found`, …).
     pub code: &'static str,
     pub message: String,
+    /// Seconds to wait before trying again (`Retry-After`), for 429 and 503.
+    pub retry_after: Option<u64>,
 }
 
 /// The body of an error, and the response extension that tells the HTML
@@ -32,7 +34,14 @@ impl WebError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// The same error with a `Retry-After` of `secs`.
+    pub fn with_retry_after(mut self, secs: u64) -> WebError {
+        self.retry_after = Some(secs);
+        self
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> WebError {
@@ -96,6 +105,11 @@ impl IntoResponse for WebError {
         )
             .into_response();
         response.extensions_mut().insert(body);
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
         response
     }
 }

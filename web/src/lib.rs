@@ -15,6 +15,7 @@ pub mod kabi;
 mod metrics;
 pub mod openapi;
 mod pages;
+pub mod ratelimit;
 pub mod review;
 pub mod store;
 mod submit;

@@ -17,6 +17,7 @@ use tokio::io::AsyncReadExt;
 use crate::api::{apply_review, submission_detail};
 use crate::auth::{self, Viewer, LOGIN_CSRF_COOKIE, SESSION_COOKIE};
 use crate::error::WebError;
+use crate::ratelimit::ClientAddr;
 use crate::store::CertQuery;
 use crate::submit::{self, Source};
 use crate::views::{CertificationView, ComponentView, SubmissionView};
@@ -283,6 +284,7 @@ pub struct LoginForm {
 
 pub async fn login(
     State(state): State<AppState>,
+    client: ClientAddr,
     headers: HeaderMap,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Result<Response, WebError> {
@@ -293,6 +295,7 @@ pub async fn login(
             "the login form's CSRF token does not match: reload the login page",
         ));
     }
+    state.limiters().login(&form.email, &client)?;
     let user = state.store().user_by_email(&form.email).await?;
     let hash = user.as_ref().and_then(|u| u.password_hash.clone());
     let password = form.password.clone();
@@ -426,6 +429,9 @@ pub async fn upload(
     form: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, WebError> {
     let user = viewer.require()?.clone();
+    state
+        .limiters()
+        .upload(viewer.session.as_deref().unwrap_or_default())?;
     let mut form = form.map_err(|e| WebError::bad_request("bad_form", e.body_text()))?;
     let bad = |e: axum::extract::multipart::MultipartError| {
         WebError::bad_request("bad_form", e.body_text())

@@ -75,16 +75,22 @@ const MATRIX: &[(&str, &str, [u16; 5])] = &[
     ("POST", "/logout", [401, 303, 303, 303, 303]),
 ];
 
+/// The matrix submits a fresh bundle per cell with one token: far over the
+/// default upload limit, which `tests/ratelimit.rs` tests on its own.
+fn no_upload_limit(c: &mut certlab_web::Config) {
+    c.rate_limits.uploads_per_token.burst = u32::MAX;
+}
+
 #[tokio::test]
 async fn every_route_for_every_role_and_organisation_sqlite() {
-    let p = Portal::sqlite().await;
+    let p = Portal::sqlite_with(no_upload_limit).await;
     matrix(&p).await;
     p.close().await;
 }
 
 #[tokio::test]
 async fn every_route_for_every_role_and_organisation_postgres() {
-    let p = Portal::postgres().await;
+    let p = Portal::postgres_with(no_upload_limit).await;
     matrix(&p).await;
     p.close().await;
 }

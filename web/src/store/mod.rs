@@ -12,6 +12,7 @@ mod certifications;
 mod kabi;
 mod log;
 mod rows;
+mod seed;
 mod submissions;
 
 use certlab_harness::{redact_url, resolve_url, Backend};
@@ -27,6 +28,7 @@ pub use certifications::{
 pub use kabi::{kabi_id, KabiList, NewKabi};
 pub use log::StoredEntry;
 pub use rows::{ts, DbError};
+pub use seed::{DemoCertification, Seeded};
 pub use submissions::{Change, NewSubmission, Submission};
 
 /// The portal's migrations; the lab store's versions (below 1000) are not ours.

@@ -139,9 +139,13 @@ impl Portal {
     }
 
     pub async fn postgres() -> Portal {
+        Portal::postgres_with(|_| {}).await
+    }
+
+    pub async fn postgres_with(tune: impl FnOnce(&mut Config)) -> Portal {
         let db = TempDb::create().await;
         let url = db.url.clone();
-        Portal::open(&url, tempfile::tempdir().unwrap(), Some(db), |_| {}).await
+        Portal::open(&url, tempfile::tempdir().unwrap(), Some(db), tune).await
     }
 
     async fn open(
