@@ -177,7 +177,8 @@ mod paths {
             (status = 201, description = "a new submission", body = SubmissionView),
             (status = 200, description = "the submission of the same bundle", body = SubmissionView),
             (status = 400, body = ErrorDoc), (status = 401, body = ErrorDoc),
-            (status = 413, body = ErrorDoc), (status = 422, description = "the bundle is refused, with the reason", body = ErrorDoc)))]
+            (status = 413, body = ErrorDoc), (status = 422, description = "the bundle is refused, with the reason", body = ErrorDoc),
+            (status = 429, description = "too many uploads with this token: retry after `Retry-After` seconds", body = ErrorDoc)))]
     fn submit() {}
 
     #[utoipa::path(get, path = "/api/v1/submissions", tag = "submissions",
