@@ -6,7 +6,7 @@
 //! each state change; this module only reads them. The Merkle tree's leaf
 //! hashes are kept in memory and extended with the rows appended since the
 //! last request, and the root is cached by size, so a head costs one
-//! `COUNT(*)` and a signature when nothing changed.
+//! `MAX(seq)` and a signature when nothing changed.
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
