@@ -263,12 +263,12 @@ mod paths {
     fn kabi_diff() {}
 
     #[utoipa::path(get, path = "/api/v1/kabi/{release}/{arch}", tag = "kabi",
-        params(("release" = String, Path), ("arch" = String, Path)),
+        params(("release" = String, Path, pattern = "^[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,63}$"), ("arch" = String, Path, pattern = "^[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,63}$")),
         responses((status = 200, body = KabiView), (status = 400, body = ErrorDoc), (status = 404, body = ErrorDoc)))]
     fn kabi_get() {}
 
     #[utoipa::path(put, path = "/api/v1/kabi/{release}/{arch}", tag = "kabi",
-        params(("release" = String, Path), ("arch" = String, Path),
+        params(("release" = String, Path, pattern = "^[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,63}$"), ("arch" = String, Path, pattern = "^[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,63}$"),
             ("format" = Option<String>, Query, description = "rhel, openeuler, android, symvers, json or toml; guessed when absent")),
         request_body(content = String, content_type = "text/plain"),
         security(("bearer" = [])),
@@ -278,7 +278,7 @@ mod paths {
     fn kabi_put() {}
 
     #[utoipa::path(put, path = "/api/v1/kabi/{release}/{arch}/symvers", tag = "kabi",
-        params(("release" = String, Path), ("arch" = String, Path)),
+        params(("release" = String, Path, pattern = "^[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,63}$"), ("arch" = String, Path, pattern = "^[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,63}$")),
         request_body(content = String, content_type = "text/plain"),
         security(("bearer" = [])),
         responses((status = 200, body = KabiView), (status = 400, body = ErrorDoc),
@@ -287,14 +287,14 @@ mod paths {
     fn kabi_put_symvers() {}
 
     #[utoipa::path(get, path = "/api/v1/kabi/{release}/{arch}/allowlist", tag = "kabi",
-        params(("release" = String, Path), ("arch" = String, Path), ("format" = Option<String>, Query)),
+        params(("release" = String, Path, pattern = "^[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,63}$"), ("arch" = String, Path, pattern = "^[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,63}$"), ("format" = Option<String>, Query)),
         responses((status = 200, description = "the list in that format", content(
             (Object = "application/json"), (String = "text/plain"))),
             (status = 400, body = ErrorDoc), (status = 404, body = ErrorDoc)))]
     fn kabi_allowlist() {}
 
     #[utoipa::path(post, path = "/api/v1/kabi/{release}/{arch}/check", tag = "kabi",
-        params(("release" = String, Path), ("arch" = String, Path), ("name" = Option<String>, Query)),
+        params(("release" = String, Path, pattern = "^[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,63}$"), ("arch" = String, Path, pattern = "^[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,63}$"), ("name" = Option<String>, Query)),
         request_body(content = BinaryDoc, content_type = "application/octet-stream", description = "a kernel module (.ko, compressed or not)"),
         responses((status = 200, body = KabiCheck), (status = 400, body = ErrorDoc), (status = 404, body = ErrorDoc),
             (status = 409, body = ErrorDoc), (status = 413, body = ErrorDoc), (status = 422, body = ErrorDoc)))]
