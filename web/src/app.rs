@@ -207,6 +207,7 @@ pub fn app(state: AppState) -> Router {
         .route("/style.css", get(pages::style))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
+        .route("/openapi.json", get(crate::openapi::openapi_json))
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", post(pages::logout))
         .route("/certifications/{id}", get(pages::certification))

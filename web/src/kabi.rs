@@ -98,7 +98,7 @@ pub struct FormatQuery {
 }
 
 /// What the API says of a stored allowlist.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct KabiView {
     pub release: String,
     pub arch: String,

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod error;
 pub mod kabi;
 mod metrics;
+pub mod openapi;
 mod pages;
 pub mod ratelimit;
 pub mod review;

@@ -6,7 +6,7 @@
 //! each state change; this module only reads them. The Merkle tree's leaf
 //! hashes are kept in memory and extended with the rows appended since the
 //! last request, and the root is cached by size, so a head costs one
-//! `COUNT(*)` and a signature when nothing changed.
+//! `MAX(seq)` and a signature when nothing changed.
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -162,7 +162,7 @@ pub async fn head(State(state): State<AppState>) -> Result<Json<TreeHead>, WebEr
 }
 
 /// The public log key.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct KeyView {
     pub key_id: String,
     /// SubjectPublicKeyInfo PEM, as `certlab portal verify-log --pubkey` reads it.

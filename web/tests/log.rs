@@ -257,3 +257,51 @@ async fn the_log_key_is_made_once_private_and_kept() {
     assert_eq!(again.log().key_id(), id);
     p.close().await;
 }
+
+#[tokio::test]
+async fn a_page_of_entries_is_bounded() {
+    let p = Portal::sqlite().await;
+    accounts(&p.store).await;
+    let admin = p
+        .store
+        .user_by_email("admin@lab.example")
+        .await
+        .unwrap()
+        .unwrap();
+    let json = r#"{"format":"certlab-kabi-allowlist","version":1,"symbols":[{"name":"printk"}]}"#;
+    let n = certlab_web::transparency::MAX_ENTRIES_PAGE + 5;
+    for i in 0..n {
+        let release = format!("r{i}");
+        p.store
+            .put_kabi(
+                &certlab_web::store::NewKabi {
+                    release: &release,
+                    arch: "amd64",
+                    source_format: "json",
+                    sha256: &certlab_reports::sha256_hex(json.as_bytes()),
+                    symbols: 1,
+                    allowlist_json: json,
+                    symvers: None,
+                },
+                &admin,
+                time::OffsetDateTime::now_utc(),
+            )
+            .await
+            .unwrap();
+    }
+    let r = p.get("/api/v1/log/entries").await;
+    let v = r.json();
+    assert_eq!(v["size"], n);
+    assert_eq!(v["to"], certlab_web::transparency::MAX_ENTRIES_PAGE);
+    assert_eq!(
+        v["entries"].as_array().unwrap().len() as u64,
+        certlab_web::transparency::MAX_ENTRIES_PAGE
+    );
+    // the rest on the next page; the whole log verifies
+    let rest = entries(&p, certlab_web::transparency::MAX_ENTRIES_PAGE, n).await;
+    assert_eq!(rest.len(), 5);
+    let mut all = entries(&p, 0, certlab_web::transparency::MAX_ENTRIES_PAGE).await;
+    all.extend(rest);
+    verify_log(&all, &head(&p).await, &served_key(&p).await).unwrap();
+    p.close().await;
+}

@@ -119,9 +119,11 @@ pub(crate) async fn append(
 }
 
 impl PortalStore {
-    /// How many entries the log has.
+    /// How many entries the log has: its last index + 1 (indices are
+    /// contiguous from 0, which `log_leaves` checks), read from the primary
+    /// key's index rather than counted.
     pub async fn log_size(&self) -> Result<u64, DbError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM portal_log")
+        let row = sqlx::query("SELECT COALESCE(MAX(seq) + 1, 0) AS n FROM portal_log")
             .fetch_one(&self.pool)
             .await
             .map_err(db_err("count log entries"))?;
