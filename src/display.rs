@@ -139,10 +139,25 @@ impl Progress {
                 "resuming: {} case(s) kept from an earlier attempt",
                 kept.len()
             ),
+            RunEvent::Swept {
+                entries,
+                critical,
+                error,
+            } => match error {
+                None => writeln!(
+                    err,
+                    "BMC event log over the run: {entries} entries, {critical} critical"
+                ),
+                Some(e) => writeln!(err, "BMC event log not read: {}", clip(e, 100)),
+            },
             RunEvent::CaseStarted { .. }
             | RunEvent::StageChanged { .. }
             | RunEvent::Published { .. }
-            | RunEvent::RunFinished { .. } => Ok(()),
+            | RunEvent::RunFinished { .. }
+            | RunEvent::StepStarted { .. }
+            | RunEvent::Prepared { .. }
+            | RunEvent::Provisioned { .. }
+            | RunEvent::Released { .. } => Ok(()),
         };
     }
 }

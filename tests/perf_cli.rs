@@ -321,3 +321,167 @@ fn threshold_must_be_a_positive_percentage() {
     let out = run(&["perf", "compare", s(&good), s(&good), "--threshold", "-1"]);
     assert_eq!(out.status.code(), Some(2), "a usage error");
 }
+
+/// Two real `certify --local` runs of a plan with the `perf-stress-ng` case
+/// on this machine; their results.json compared.
+#[test]
+fn two_certified_runs_compare_by_their_recorded_samples() {
+    let has = Command::new("sh")
+        .args(["-c", "command -v stress-ng"])
+        .output()
+        .unwrap()
+        .status
+        .success();
+    assert!(
+        has,
+        "stress-ng is not installed on this machine: `scripts/bootstrap --test` installs it"
+    );
+    let d = tempfile::tempdir().unwrap();
+    let plan = d.path().join("perf-smoke.toml");
+    std::fs::write(
+        &plan,
+        r#"[plan]
+id = "perf-smoke"
+version = "1.0.0"
+title = "Performance smoke"
+
+[[case]]
+id = "perf.stress-ng-cpu"
+check = "perf-stress-ng"
+title = "CPU bogo ops/s, repeated until steady"
+blocker = false
+timeout_s = 120
+[case.params]
+timeout_s = 1
+min_runs = 3
+max_runs = 5
+max_cv_pct = 50.0
+"#,
+    )
+    .unwrap();
+    let db = format!("sqlite://{}", d.path().join("lab.db").display());
+    let mut results = Vec::new();
+    for i in 1..=2 {
+        let out = d.path().join(format!("out{i}"));
+        let o = Command::new(env!("CARGO_BIN_EXE_certlab"))
+            .args([
+                "certify",
+                "--local",
+                "--plan",
+                s(&plan),
+                "--out",
+                s(&out),
+                "--db",
+                &db,
+            ])
+            .env("CERTLAB_DATA_DIR", d.path().join("data"))
+            .env_remove("CERTLAB_DB")
+            .env_remove("CERTLAB_KEY")
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        results.push(out.join("results.json"));
+    }
+    let (code, v) = compare_json(&results[0], &results[1]);
+    let m = metric(&v, "perf.stress-ng-cpu/cpu.bogo_ops_per_sec_real");
+    let regressed = v["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["verdict"] == "regression");
+    assert_eq!(code, i32::from(regressed), "{v}");
+    for side in ["baseline_n", "candidate_n"] {
+        let n = m[side].as_u64().unwrap();
+        assert!((3..=5).contains(&n), "{side} {n}: {v}");
+    }
+    assert_eq!(m["unit"], "bogo-ops/s");
+    assert_eq!(m["direction"], "higher");
+    assert!(m["p_value"].as_f64().is_some(), "{m}");
+    assert!(
+        ["regression", "improvement", "no_change", "inconclusive"]
+            .contains(&m["verdict"].as_str().unwrap()),
+        "{m}"
+    );
+}
+
+fn perf_fixture(rel: &str) -> String {
+    let p: PathBuf = [
+        env!("CARGO_MANIFEST_DIR"),
+        "suites/tests/fixtures/perf",
+        rel,
+    ]
+    .iter()
+    .collect();
+    s(&p).to_string()
+}
+
+#[test]
+fn samples_from_real_tool_outputs_feed_compare() {
+    let d = tempfile::tempdir().unwrap();
+    let out = run(&[
+        "perf",
+        "samples",
+        "--fio",
+        &perf_fixture("fio/fio-3.33-seqread.json"),
+        &perf_fixture("fio/fio-3.33-seqread-4k.json"),
+        "--stress-ng",
+        &perf_fixture("stress-ng/stress-ng-cpu-metrics.yaml"),
+        &perf_fixture("stress-ng/stress-ng-cpu-brief-2s.stdout"),
+        "--iperf3",
+        &perf_fixture("iperf3/iperf3-3.12-tcp-loopback.json"),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let set: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let bw = &set["metrics"]["fio/seqread.read.bw"];
+    assert_eq!(bw["unit"], "B/s");
+    assert_eq!(bw["direction"], "higher");
+    assert_eq!(bw["samples"], json!([1_677_002_501.0, 1_417_007_520.0]));
+    // The YAML file and the console log of two runs give one metric.
+    assert_eq!(
+        set["metrics"]["stress-ng/cpu.bogo_ops_per_sec_real"]["samples"],
+        json!([1671.895182, 1624.94])
+    );
+    assert_eq!(
+        set["metrics"]["iperf3/sent.retransmits"]["direction"],
+        "lower"
+    );
+    // What it wrote is a sample set perf compare reads.
+    let p = write(d.path(), "set.json", &set);
+    let (code, v) = compare_json(&p, &p);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(metric(&v, "fio/seqread.read.bw")["verdict"], "inconclusive");
+}
+
+#[test]
+fn samples_refuses_a_failed_run_naming_the_file() {
+    let e = bad(&[
+        "perf",
+        "samples",
+        "--fio",
+        &perf_fixture("fio/fio-3.33-seqread.json"),
+        &perf_fixture("fio/fio-3.33-write-error.json"),
+    ]);
+    assert!(
+        e.contains("fio-3.33-write-error.json") && e.contains("job `badwrite` ended with error 1"),
+        "{e}"
+    );
+    let e = bad(&[
+        "perf",
+        "samples",
+        "--iperf3",
+        &perf_fixture("iperf3/iperf3-3.12-refused.json"),
+    ]);
+    assert!(e.contains("Connection refused"), "{e}");
+    let out = run(&["perf", "samples"]);
+    assert_eq!(out.status.code(), Some(2));
+}

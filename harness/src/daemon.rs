@@ -23,6 +23,7 @@ use time::OffsetDateTime;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
+use crate::events::{JobStep, RunEvent};
 use crate::lifecycle::{
     next_health, next_job, schedule, Candidate, Health, HealthEvent, JobEvent, JobState,
     JobStateKind, MachineState, QueuedJob,
@@ -54,6 +55,59 @@ pub trait MachineAccess: Send + Sync + 'static {
         let _ = (machine, target, out_dir);
         Box::pin(async { None })
     }
+    /// The prepare step of a job on `machine`: its health gate (BMC
+    /// answers, no critical SEL entry since its last job) and power (SSH
+    /// answers, or it is powered on through its BMC and waited for). `Ok`
+    /// says what it took. The default: nothing to do.
+    fn prepare<'a>(&'a self, machine: &'a str) -> BoxFuture<'a, Result<String, PrepareError>> {
+        let _ = machine;
+        Box::pin(async { Ok(String::new()) })
+    }
+    /// The machine's provisioning hook, when it has one: what it runs.
+    fn provision_command(&self, machine: &str) -> Option<String> {
+        let _ = machine;
+        None
+    }
+    /// Runs the provisioning hook (a boot override, then the command).
+    fn provision<'a>(&'a self, machine: &'a str) -> BoxFuture<'a, Provisioned> {
+        let _ = machine;
+        Box::pin(async { Provisioned::default() })
+    }
+    /// The release step after a job on `machine`: notes where its SEL
+    /// stands and applies its power policy (`more_work`: another queued
+    /// job could run on it). `Ok((policy, what was done))`.
+    fn release<'a>(
+        &'a self,
+        machine: &'a str,
+        more_work: bool,
+    ) -> BoxFuture<'a, Result<(String, String), String>> {
+        let _ = (machine, more_work);
+        Box::pin(async { Ok(("keep".to_string(), "nothing".to_string())) })
+    }
+}
+
+/// Why the prepare step refused a machine.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PrepareError {
+    /// The machine must not take jobs until someone looks at it (a
+    /// critical SEL entry): it goes `bad` with this reason.
+    #[error("{0}")]
+    Unhealthy(String),
+    /// It could not be prepared this time (BMC or SSH unreachable).
+    #[error("{0}")]
+    Infrastructure(String),
+}
+
+/// What a provisioning hook did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Provisioned {
+    pub command: String,
+    /// The boot override set first, if any.
+    pub boot: Option<String>,
+    /// `None`: killed, timed out, or not started (see `output`).
+    pub exit: Option<i32>,
+    /// The tail of its output (stdout and stderr).
+    pub output: String,
 }
 
 /// The daemon's settings.
@@ -97,6 +151,20 @@ pub async fn run(
     config: DaemonConfig,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), DaemonError> {
+    // Who drives the lab: registered now, beating while it runs.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    store
+        .register_daemon(
+            &config.owner,
+            &host,
+            std::process::id(),
+            OffsetDateTime::now_utc(),
+        )
+        .await?;
+    let beat_every = DAEMON_BEAT.min(config.lease_ttl / 3);
+    let mut last_beat = std::time::Instant::now();
     let wake = Arc::new(Notify::new());
     let mut workers: JoinSet<()> = JoinSet::new();
     let mut checks = HealthChecks::new();
@@ -127,6 +195,12 @@ pub async fn run(
                 tracing::error!(error = %e, "a worker task panicked");
             }
         }
+        if last_beat.elapsed() >= beat_every {
+            store
+                .daemon_heartbeat(&config.owner, OffsetDateTime::now_utc())
+                .await?;
+            last_beat = std::time::Instant::now();
+        }
         reclaim_expired(&store).await?;
         check_machines(&store, &access, config.bad_recheck, &mut checks, &wake).await?;
         let free = config.max_runs.saturating_sub(workers.len());
@@ -145,7 +219,7 @@ pub async fn run(
         }
         // Sleep until something happens: a wake-up, the next lease expiry,
         // or the poll for what this process cannot be told.
-        let mut nap = config.poll;
+        let mut nap = config.poll.min(beat_every);
         if let Some(next) = store.next_lease_expiry().await? {
             let left = next - OffsetDateTime::now_utc();
             let left = Duration::try_from(left).unwrap_or(Duration::ZERO);
@@ -174,8 +248,15 @@ pub async fn run(
             tracing::error!(error = %e, "a worker task panicked");
         }
     }
+    store
+        .daemon_stopped(&config.owner, OffsetDateTime::now_utc())
+        .await?;
     Ok(())
 }
+
+/// How often a daemon notes in the store that it is alive (at most; a
+/// third of the lease when that is shorter).
+pub const DAEMON_BEAT: Duration = Duration::from_secs(10);
 
 /// Jobs whose holder stopped beating go back to the queue to resume.
 async fn reclaim_expired(store: &Store) -> Result<(), DaemonError> {
@@ -305,6 +386,10 @@ async fn lease_jobs(
             priority: j.priority,
             submitter: j.submitter.clone(),
             age_key: j.submitted.unix_timestamp_nanos().to_string(),
+            avoid: match &j.state {
+                JobState::Queued { avoid, .. } => avoid.clone(),
+                _ => None,
+            },
         })
         .collect();
     let plan = schedule(&view, &candidates);
@@ -516,12 +601,145 @@ impl Worker {
         }
     }
 
+    /// Appends a job step's event to the run's log (before the step acts).
+    async fn log(&self, run: &str, ev: RunEvent) -> Result<(), String> {
+        let seq = self
+            .store
+            .events(run)
+            .await
+            .map_err(|e| e.to_string())?
+            .last()
+            .map_or(0, |e| e.seq);
+        let mut payload = serde_json::to_value(&ev).unwrap_or(serde_json::Value::Null);
+        if let Some(obj) = payload.as_object_mut() {
+            obj.insert("v".into(), crate::runner::STORED_EVENT_VERSION.into());
+        }
+        self.store
+            .append_event(run, seq + 1, OffsetDateTime::now_utc(), ev.kind(), &payload)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Prepare (health gate, power) and provision, each logged first.
+    async fn prepare(&self, machine: &str, run: &str) -> Result<(), String> {
+        self.log(
+            run,
+            RunEvent::StepStarted {
+                step: JobStep::Prepare,
+            },
+        )
+        .await?;
+        match self.access.prepare(machine).await {
+            Ok(note) => self.log(run, RunEvent::Prepared { note }).await?,
+            Err(PrepareError::Unhealthy(reason)) => {
+                self.machine_unhealthy(machine, &reason).await;
+                return Err(format!("{machine} failed its health gate: {reason}"));
+            }
+            Err(PrepareError::Infrastructure(e)) => {
+                return Err(format!("{machine} could not be prepared: {e}"))
+            }
+        }
+        if self.access.provision_command(machine).is_some() {
+            self.log(
+                run,
+                RunEvent::StepStarted {
+                    step: JobStep::Provision,
+                },
+            )
+            .await?;
+            let p = self.access.provision(machine).await;
+            let ok = p.exit == Some(0);
+            let ev = RunEvent::Provisioned {
+                command: p.command.clone(),
+                boot: p.boot.clone(),
+                exit: p.exit,
+                output: p.output.clone(),
+            };
+            self.log(run, ev).await?;
+            if !ok {
+                return Err(format!(
+                    "{machine}: provisioning `{}` {}",
+                    p.command,
+                    match p.exit {
+                        Some(code) => format!("exited {code}"),
+                        None => format!("did not finish: {}", p.output.trim()),
+                    }
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The health gate refused the machine: it goes `bad` with the reason.
+    async fn machine_unhealthy(&self, machine: &str, reason: &str) {
+        let Ok(machines) = self.store.machines().await else {
+            return;
+        };
+        let Some(m) = machines.into_iter().find(|m| m.facts.name == machine) else {
+            return;
+        };
+        let event = HealthEvent::CheckFailed {
+            reason: reason.to_string(),
+        };
+        if let Ok(to) = next_health(&m.health, &event, OffsetDateTime::now_utc()) {
+            if let Err(e) = self.store.set_health(machine, &m.health, &to).await {
+                tracing::warn!(%machine, error = %e, "health not recorded");
+            }
+        }
+    }
+
+    /// Release: the SEL position noted, the power policy applied. A
+    /// failure here is logged, not the run's: its results stand.
+    async fn release(&self, machine: &str, run: &str) {
+        let step = RunEvent::StepStarted {
+            step: JobStep::Release,
+        };
+        if let Err(e) = self.log(run, step).await {
+            tracing::warn!(%run, error = %e, "release not logged");
+        }
+        let more_work = match self.store.jobs(Some(JobStateKind::Queued)).await {
+            Ok(queued) => {
+                let facts = self
+                    .store
+                    .machines()
+                    .await
+                    .ok()
+                    .and_then(|ms| ms.into_iter().find(|m| m.facts.name == machine))
+                    .map(|m| m.facts);
+                queued.iter().any(|j| match &facts {
+                    Some(f) => j.requirements.matches(f),
+                    None => true,
+                })
+            }
+            Err(_) => true,
+        };
+        let ev = match self.access.release(machine, more_work).await {
+            Ok((policy, action)) => RunEvent::Released { policy, action },
+            Err(e) => RunEvent::Released {
+                policy: "?".into(),
+                action: format!("failed: {e}"),
+            },
+        };
+        if let Err(e) = self.log(run, ev).await {
+            tracing::warn!(%run, error = %e, "release not logged");
+        }
+    }
+
     async fn run_plan(&self, job: &JobRow, machine: &str, run: &str) -> Result<(), String> {
         let plan = match &job.plan_text {
             Some(text) => Plan::parse(&job.plan, text),
             None => Plan::load(&job.plan),
         }
         .map_err(|e| e.to_string())?;
+        self.prepare(machine, run).await?;
+        let result = self.run_prepared(plan, machine, run).await;
+        if result.is_ok() {
+            self.release(machine, run).await;
+        }
+        result
+    }
+
+    async fn run_prepared(&self, plan: Plan, machine: &str, run: &str) -> Result<(), String> {
         let target = self.access.target(machine).await?;
         let out_dir = self.config.out_root.join(run);
         std::fs::create_dir_all(&out_dir)

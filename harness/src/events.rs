@@ -20,6 +20,22 @@ pub enum Stage {
     Finished,
 }
 
+/// A step of a job under the orchestrator, around its run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStep {
+    /// The health gate (BMC answers, no critical SEL entry since the
+    /// machine's last job) and power: SSH answers, or the machine is
+    /// powered on through its BMC and waited for.
+    Prepare,
+    /// The machine's `[machine.provision]` hook (boot override, command).
+    Provision,
+    /// The BMC's event log over the run, kept with the run.
+    Sweep,
+    /// The machine's power policy applied; its SEL position noted.
+    Release,
+}
+
 /// Something that happened in a run.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -93,6 +109,36 @@ pub enum RunEvent {
         #[serde(with = "duration_ms")]
         elapsed: Duration,
     },
+    /// A job step begins: logged before it acts.
+    StepStarted {
+        step: JobStep,
+    },
+    /// The machine passed its health gate and answers; `note` says what
+    /// it took (powered on through the BMC, …).
+    Prepared {
+        note: String,
+    },
+    /// The provisioning hook ran: its exit status (`None`: killed or timed
+    /// out) and the tail of its output.
+    Provisioned {
+        command: String,
+        boot: Option<String>,
+        exit: Option<i32>,
+        output: String,
+    },
+    /// The BMC's event log over the run (`entries`, of which `critical`)
+    /// was kept as the run's `bmc` evidence; `error` when it could not be
+    /// read.
+    Swept {
+        entries: usize,
+        critical: usize,
+        error: Option<String>,
+    },
+    /// The machine's power policy was applied: `action` says what was done.
+    Released {
+        policy: String,
+        action: String,
+    },
 }
 
 impl RunEvent {
@@ -110,6 +156,11 @@ impl RunEvent {
             RunEvent::Rebooted { .. } => "rebooted",
             RunEvent::Published { .. } => "published",
             RunEvent::RunFinished { .. } => "run_finished",
+            RunEvent::StepStarted { .. } => "step_started",
+            RunEvent::Prepared { .. } => "prepared",
+            RunEvent::Provisioned { .. } => "provisioned",
+            RunEvent::Swept { .. } => "swept",
+            RunEvent::Released { .. } => "released",
         }
     }
 }

@@ -20,7 +20,7 @@ use certlab_suites::{
 use ed25519_dalek::SigningKey;
 use time::OffsetDateTime;
 
-use crate::events::{RunEvent, Stage};
+use crate::events::{JobStep, RunEvent, Stage};
 use crate::store::{NewRun, Store, StoreError};
 use crate::sut::SutControl;
 
@@ -389,6 +389,41 @@ pub async fn certify(
         cases.push(result);
     }
 
+    // The sweep: what the BMC logged over the run is kept with it (as
+    // `bmc` evidence beside discovery's, so it is in results.json).
+    let mut inventory_evidence = discovery.evidence.clone();
+    if let Some(sut) = &spec.sut {
+        events
+            .send(RunEvent::StepStarted {
+                step: JobStep::Sweep,
+            })
+            .await?;
+        if let Some(swept) = sut.sweep().await {
+            let ev = match swept.and_then(|sw| {
+                let content = sink.put(&sw.text)?;
+                Ok((sw, content))
+            }) {
+                Ok((sw, content)) => {
+                    inventory_evidence.push(certlab_reports::Evidence::Bmc {
+                        source: "sel".to_string(),
+                        content,
+                    });
+                    RunEvent::Swept {
+                        entries: sw.entries,
+                        critical: sw.critical,
+                        error: None,
+                    }
+                }
+                Err(e) => RunEvent::Swept {
+                    entries: 0,
+                    critical: 0,
+                    error: Some(e),
+                },
+            };
+            events.send(ev).await?;
+        }
+    }
+
     events
         .send(RunEvent::StageChanged {
             stage: Stage::Publish,
@@ -410,7 +445,7 @@ pub async fn certify(
         profile: hardware_summary(&profile),
         started,
         finished: OffsetDateTime::now_utc(),
-        inventory: discovery.evidence.clone(),
+        inventory: inventory_evidence,
         summary: Summary::of(&cases),
         cases,
     };

@@ -7,6 +7,7 @@
 //! RFC 3339 UTC (so text order is time order), TEXT JSON payloads, `$N` placeholders.
 
 mod bmc_calls;
+mod daemons;
 mod host_keys;
 mod lab_state;
 mod notify;
@@ -25,6 +26,7 @@ use rows::*;
 pub use url::{redact_url, resolve_url};
 
 pub use bmc_calls::{BmcCallError, BmcCallStats};
+pub use daemons::DaemonRow;
 pub use host_keys::{KnownHostKey, StoreHostKeys};
 pub use lab_state::{JobRow, Leased, MachineRow, NewJob, SyncReport};
 pub use notify::{LabListener, LAB_CHANNEL};

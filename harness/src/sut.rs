@@ -33,6 +33,37 @@ pub trait SutControl: Send + Sync {
     /// happened: `(source, bytes)` pairs (`console`, `sel`) kept as the
     /// case's evidence.
     fn crash_evidence(&self) -> BoxFuture<'_, Vec<(String, Vec<u8>)>>;
+    /// The BMC's event log since the run began (the sweep at its end);
+    /// `None` when the machine has no such log.
+    fn sweep(&self) -> BoxFuture<'_, Option<Result<SelSweep, String>>> {
+        Box::pin(async { None })
+    }
+}
+
+/// The SEL entries of a run, as kept with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SelSweep {
+    /// One line per entry: id, time, severity, sensor type, message.
+    pub text: Vec<u8>,
+    pub entries: usize,
+    pub critical: usize,
+}
+
+/// SEL entries as text, one tab-separated line each.
+pub fn sel_text(entries: &[certlab_lab::bmc::SelEntry]) -> String {
+    entries
+        .iter()
+        .map(|e| {
+            format!(
+                "{}\t{}\t{:?}\t{}\t{}\n",
+                e.id,
+                e.timestamp.map(|t| t.to_string()).unwrap_or_default(),
+                e.severity,
+                e.sensor_type.as_deref().unwrap_or(""),
+                e.message
+            )
+        })
+        .collect()
 }
 
 /// [`SutControl`] over a machine's target (for the boot id and the OS
@@ -230,21 +261,7 @@ impl SutControl for BmcSut {
             let start = self.sel_start.lock().await.clone();
             match self.bmc.sel_since(start).await {
                 Ok(page) => {
-                    let text: String = page
-                        .entries
-                        .iter()
-                        .map(|e| {
-                            format!(
-                                "{}\t{}\t{:?}\t{}\t{}\n",
-                                e.id,
-                                e.timestamp.map(|t| t.to_string()).unwrap_or_default(),
-                                e.severity,
-                                e.sensor_type.as_deref().unwrap_or(""),
-                                e.message
-                            )
-                        })
-                        .collect();
-                    out.push(("sel".to_string(), text.into_bytes()));
+                    out.push(("sel".to_string(), sel_text(&page.entries).into_bytes()));
                 }
                 Err(e) => out.push((
                     "sel".to_string(),
@@ -252,6 +269,24 @@ impl SutControl for BmcSut {
                 )),
             }
             out
+        })
+    }
+
+    fn sweep(&self) -> BoxFuture<'_, Option<Result<SelSweep, String>>> {
+        Box::pin(async move {
+            let start = self.sel_start.lock().await.clone();
+            Some(match self.bmc.sel_since(start).await {
+                Ok(page) => Ok(SelSweep {
+                    text: sel_text(&page.entries).into_bytes(),
+                    entries: page.entries.len(),
+                    critical: page
+                        .entries
+                        .iter()
+                        .filter(|e| e.severity == certlab_lab::bmc::Health::Critical)
+                        .count(),
+                }),
+                Err(e) => Err(format!("the SEL could not be read: {e}")),
+            })
         })
     }
 }

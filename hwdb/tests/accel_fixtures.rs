@@ -440,6 +440,53 @@ fn multi_gpu_logs_give_every_gpu() {
     );
 }
 
+/// Device and host maxima apart (nvidia-smi v12+): the real RTX 4090 is a
+/// Gen4 device behind a Gen3 host port; older logs do not say.
+#[test]
+fn device_and_host_link_maxima() {
+    let cases: &[(&str, Tool, Option<u32>, Option<u32>)] = &[
+        (
+            "nvidia-smi-xml/netdata-rtx-4090-driver-535.xml",
+            Tool::NvidiaSmiXml,
+            Some(4),
+            Some(3),
+        ),
+        (
+            "nvidia-smi-xml/telegraf-a100-sxm4-v12.xml",
+            Tool::NvidiaSmiXml,
+            Some(4),
+            Some(4),
+        ),
+        (
+            "nvidia-smi-xml/telegraf-tesla-t4.xml",
+            Tool::NvidiaSmiXml,
+            None,
+            None,
+        ),
+        (
+            "nvidia-smi-q/gpud-nvidia-smi-query.535.129.03.out.0.valid.a10.txt",
+            Tool::NvidiaSmiQ,
+            Some(4),
+            None,
+        ),
+        (
+            "nvidia-smi-q/gpud-nvidia-smi-query.560.35.03.out.0.valid.txt",
+            Tool::NvidiaSmiQ,
+            Some(3),
+            Some(3),
+        ),
+    ];
+    for (f, tool, dev, host) in cases {
+        let t = std::fs::read_to_string(fixtures().join(f)).unwrap();
+        let d = &accel::parse(*tool, &t).unwrap()[0];
+        assert_eq!(
+            (d.pcie.gen_max_device, d.pcie.gen_max_host),
+            (*dev, *host),
+            "{f}"
+        );
+    }
+}
+
 #[test]
 fn the_dtd_versions_of_the_fixtures() {
     let mut versions: Vec<Option<u32>> = files("nvidia-smi-xml")

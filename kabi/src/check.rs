@@ -353,14 +353,14 @@ impl<'a> Checker<'a> {
     /// Resolves a symbol as the loader would: vmlinux first, then the set,
     /// then the kernel's own modules that the set does not replace.
     fn resolve(&self, symbol: &str) -> Resolved<'a> {
-        let k = self.kernel.export(symbol);
-        if let Some(e) = k.filter(|e| e.is_vmlinux()) {
+        let k = self.kernel.symvers.get_with_origin(symbol);
+        if let Some((e, true)) = k {
             return Resolved::Kernel(e);
         }
         if let Some(&(i, e)) = self.providers.get(symbol) {
             return Resolved::Set(i, e);
         }
-        match k {
+        match k.map(|(e, _)| e) {
             Some(e) if self.replaced.contains(e.module.as_str()) => {
                 Resolved::Unresolved(Some(e.module.as_str()))
             }

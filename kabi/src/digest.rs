@@ -9,7 +9,7 @@
 //! keeps size, both times and inode (a clock set back by root while the
 //! file is rewritten).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::io::{Read, Write as _};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -42,7 +42,7 @@ pub fn sha256_paths<P: AsRef<Path>>(
         let files = if meta.is_dir() {
             let mut files = Vec::new();
             walk(p, &mut files)?;
-            files.sort_by(|a, b| a.0.cmp(&b.0));
+            files.sort_unstable_by(|a, b| cmp_paths(&a.0, &b.0));
             files
         } else {
             vec![(PathBuf::new(), Identity::of(&meta))]
@@ -55,10 +55,12 @@ pub fn sha256_paths<P: AsRef<Path>>(
     }
 
     // Digests known from the last run.
-    let known: Vec<HashMap<PathBuf, (Identity, String)>> = inputs
+    let texts: Vec<String> = inputs
         .iter()
-        .map(|i| cache.map(|c| c.load(&i.root)).unwrap_or_default())
+        .map(|i| cache.map(|c| c.read(&i.root)).unwrap_or_default())
         .collect();
+    let known: Vec<FxHashMap<&str, (Identity, &str)>> =
+        texts.iter().map(|t| DigestCache::parse(t)).collect();
     let mut digests: Vec<Vec<Option<String>>> = inputs
         .iter()
         .zip(&known)
@@ -66,9 +68,9 @@ pub fn sha256_paths<P: AsRef<Path>>(
             i.files
                 .iter()
                 .map(|(rel, id)| {
-                    k.get(rel)
+                    k.get(rel.to_str()?)
                         .filter(|(kid, _)| kid == id)
-                        .map(|(_, d)| d.clone())
+                        .map(|(_, d)| d.to_string())
                 })
                 .collect()
         })
@@ -133,17 +135,18 @@ impl Input {
     }
 }
 
-/// What says a file is unchanged.
+/// What says a file is unchanged (also the key of the parsed-module cache,
+/// [`crate::parsed`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Identity {
-    size: u64,
-    mtime_ns: i128,
-    ctime_ns: i128,
-    ino: u64,
+pub(crate) struct Identity {
+    pub(crate) size: u64,
+    pub(crate) mtime_ns: i128,
+    pub(crate) ctime_ns: i128,
+    pub(crate) ino: u64,
 }
 
 impl Identity {
-    fn of(m: &std::fs::Metadata) -> Self {
+    pub(crate) fn of(m: &std::fs::Metadata) -> Self {
         Identity {
             size: m.len(),
             mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
@@ -151,6 +154,15 @@ impl Identity {
             ino: m.ino(),
         }
     }
+}
+
+/// `a.cmp(b)` for relative paths as [`walk`] makes them (no `.`, no empty
+/// components): component by component, without `Path`'s parsing.
+fn cmp_paths(a: &Path, b: &Path) -> std::cmp::Ordering {
+    fn parts(p: &Path) -> impl Iterator<Item = &[u8]> {
+        p.as_os_str().as_encoded_bytes().split(|&c| c == b'/')
+    }
+    parts(a).cmp(parts(b))
 }
 
 /// Every regular file under `root` (relative path, identity), symlinks not followed.
@@ -270,14 +282,16 @@ impl DigestCache {
         self.dir.join(format!("{}.tsv", &h[..32]))
     }
 
+    /// The cache file of an input; empty when there is none.
+    fn read(&self, root: &Path) -> String {
+        std::fs::read_to_string(self.file(root)).unwrap_or_default()
+    }
+
     /// Lines `sha256 size mtime_ns ctime_ns ino relative/path` (tabs).
-    fn load(&self, root: &Path) -> HashMap<PathBuf, (Identity, String)> {
-        let Ok(text) = std::fs::read_to_string(self.file(root)) else {
-            return HashMap::new();
-        };
+    fn parse(text: &str) -> FxHashMap<&str, (Identity, &str)> {
         let mut lines = text.lines();
         if lines.next() != Some(HEADER) {
-            return HashMap::new();
+            return FxHashMap::default();
         }
         lines
             .filter_map(|l| {
@@ -292,7 +306,7 @@ impl DigestCache {
                     ctime_ns: f.next()?.parse().ok()?,
                     ino: f.next()?.parse().ok()?,
                 };
-                Some((PathBuf::from(f.next()?), (id, digest.to_string())))
+                Some((f.next()?, (id, digest)))
             })
             .collect()
     }
@@ -345,6 +359,17 @@ mod tests {
             h.update(format!("{}\0{}\n", rel.display(), file(&path.join(&rel))));
         }
         hex::encode(h.finalize())
+    }
+
+    #[test]
+    fn paths_sort_as_path_sorts_them() {
+        let mut names = vec![
+            "a/b", "a.b", "a-b/c", "ab", "a", "a/b/c", "b", "a/b.c", "a/b-c/d", "A", "é/x", "e",
+        ];
+        let mut want: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        want.sort_by(|a, b| Path::new(a).cmp(Path::new(b)));
+        names.sort_by(|a, b| cmp_paths(Path::new(a), Path::new(b)));
+        assert_eq!(names, want);
     }
 
     #[test]

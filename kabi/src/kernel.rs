@@ -11,6 +11,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::compress::{decoder, over_limit_message, Bounded, Compression, LimitedReader, Limits};
+use crate::digest::Identity;
 use crate::error::{Error, Result};
 use crate::module::{is_module_name, Module, ModuleCache};
 use crate::symvers::{Export, Symvers};
@@ -272,10 +273,17 @@ impl Gathered {
         let mut modules = Vec::new();
         let mut symvers = Vec::new();
         let mut images: Vec<PathBuf> = Vec::new();
-        walk(dir, &mut |p: &Path| {
+        // With the cache, each module's identity comes from its directory
+        // entry (a stat relative to the open directory).
+        let mut ids = Vec::new();
+        let with_ids = self.cache.is_some();
+        walk(dir, &mut |p: &Path, entry: &std::fs::DirEntry| {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
             if is_module_name(name) {
                 modules.push(p.to_path_buf());
+                if with_ids {
+                    ids.push(entry.metadata().ok().map(|m| Identity::of(&m)));
+                }
             } else if crate::vmlinuz::is_image_name(name) && images.is_empty() {
                 images.push(p.to_path_buf());
             } else if name == "Module.symvers"
@@ -298,10 +306,13 @@ impl Gathered {
             self.image = Some((p.display().to_string(), bytes));
         }
         let (cache, limits) = (self.cache.as_ref(), &self.limits);
-        let parsed: Vec<Result<Module>> = modules
-            .par_iter()
-            .map(|p| crate::module::read_file(p, cache, limits))
-            .collect();
+        let parsed: Vec<Result<Module>> = match cache {
+            Some(c) => crate::parsed::read_all(c, dir, &modules, &ids, limits),
+            None => modules
+                .par_iter()
+                .map(|p| crate::module::read_file(p, None, limits))
+                .collect(),
+        };
         for m in parsed {
             self.modules.push(m?);
         }
@@ -489,8 +500,9 @@ fn release_of_path(p: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Calls `f` on every regular file under `dir`, not following symlinks.
-fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) -> Result<()> {
+/// Calls `f` on every regular file under `dir` (its path and directory
+/// entry), not following symlinks.
+fn walk(dir: &Path, f: &mut dyn FnMut(&Path, &std::fs::DirEntry)) -> Result<()> {
     let mut stack: Vec<PathBuf> = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         let rd = std::fs::read_dir(&d).map_err(|e| Error::io(d.display(), e))?;
@@ -502,7 +514,7 @@ fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) -> Result<()> {
             if ft.is_dir() {
                 stack.push(entry.path());
             } else if ft.is_file() {
-                f(&entry.path());
+                f(&entry.path(), &entry);
             }
         }
     }

@@ -23,6 +23,7 @@ pub mod junit;
 pub mod kernel;
 mod mmap;
 pub mod module;
+mod parsed;
 pub mod rpm;
 mod sparse;
 pub mod symvers;

@@ -65,45 +65,79 @@ pub struct Version {
 }
 
 /// The `.modinfo` strings, in file order (keys may repeat, e.g. `import_ns`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Held as one text (`key=value` after `key=value`) and the spans of each
+/// entry: one allocation per module instead of two per entry. Serialized
+/// as `{"entries": [[key, value], …]}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Modinfo {
-    pub entries: Vec<(String, String)>,
+    text: String,
+    /// (start, position of `=`, end) of each entry in `text`.
+    spans: Vec<(usize, usize, usize)>,
 }
 
 impl Modinfo {
     /// Parses the NUL-separated `key=value` strings of a `.modinfo` section.
     pub fn parse(data: &[u8]) -> Self {
-        let entries = data
-            .split(|&b| b == 0)
-            .filter_map(|s| {
-                let eq = s.iter().position(|&b| b == b'=')?;
-                match std::str::from_utf8(s) {
-                    Ok(s) => Some((s[..eq].to_string(), s[eq + 1..].to_string())),
-                    Err(_) => {
-                        let s = String::from_utf8_lossy(s);
-                        let (k, v) = s.split_once('=')?;
-                        Some((k.to_string(), v.to_string()))
+        let mut m = Modinfo {
+            text: String::with_capacity(data.len()),
+            spans: Vec::new(),
+        };
+        for s in data.split(|&b| b == 0) {
+            let Some(eq) = s.iter().position(|&b| b == b'=') else {
+                continue;
+            };
+            match std::str::from_utf8(s) {
+                Ok(s) => m.push(&s[..eq], &s[eq + 1..]),
+                Err(_) => {
+                    let s = String::from_utf8_lossy(s);
+                    if let Some((k, v)) = s.split_once('=') {
+                        m.push(k, v);
                     }
                 }
-            })
-            .collect();
-        Modinfo { entries }
+            }
+        }
+        m
+    }
+
+    /// Adds an entry at the end.
+    pub fn push(&mut self, key: &str, value: &str) {
+        let start = self.text.len();
+        self.text.push_str(key);
+        let eq = self.text.len();
+        self.text.push('=');
+        self.text.push_str(value);
+        self.spans.push((start, eq, self.text.len()));
+    }
+
+    /// Every `(key, value)`, in file order.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.spans.iter().map(|&(start, eq, end)| {
+            (
+                self.text.get(start..eq).unwrap_or_default(),
+                self.text.get(eq + 1..end).unwrap_or_default(),
+            )
+        })
+    }
+
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
     }
 
     /// The first value of `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.entries
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.entries().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 
     /// Every value of `key`, in order.
     pub fn get_all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.entries
-            .iter()
-            .filter(move |(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.entries()
+            .filter(move |(k, _)| *k == key)
+            .map(|(_, v)| v)
     }
 
     pub fn license(&self) -> Option<&str> {
@@ -128,6 +162,39 @@ impl Modinfo {
 
     pub fn intree(&self) -> bool {
         self.get("intree") == Some("Y")
+    }
+}
+
+impl Serialize for Modinfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        struct Entries<'a>(&'a Modinfo);
+        impl Serialize for Entries<'_> {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.entries())
+            }
+        }
+        let mut st = s.serialize_struct("Modinfo", 1)?;
+        st.serialize_field("entries", &Entries(self))?;
+        st.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Modinfo {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Raw {
+            entries: Vec<(String, String)>,
+        }
+        let raw = Raw::deserialize(d)?;
+        let mut m = Modinfo::default();
+        for (k, v) in &raw.entries {
+            m.push(k, v);
+        }
+        Ok(m)
     }
 }
 
@@ -217,9 +284,11 @@ impl Module {
 /// A content-addressed cache of parsed compressed modules: a directory the
 /// caller chooses (the CLI uses `~/.cache/certlab/kabi-cache`), one JSON
 /// file per module keyed by the sha256 of the compressed file, so a second
-/// run over unchanged `.ko.xz` files skips decompression. Uncompressed
-/// modules are not cached: parsing them in place is cheaper than the hash.
-/// A cache entry that cannot be written is skipped, never an error.
+/// run over unchanged `.ko.xz` files skips decompression. The modules of a
+/// directory are also kept parsed, keyed by each file's identity
+/// ([`crate::parsed`], `parsed/`), so a second run over an unchanged tree
+/// reads no module at all. A cache entry that cannot be written is
+/// skipped, never an error.
 #[derive(Debug, Clone)]
 pub struct ModuleCache {
     dir: std::path::PathBuf,
@@ -231,6 +300,11 @@ const CACHE_FORMAT: &str = "m1";
 impl ModuleCache {
     pub fn new(dir: impl Into<std::path::PathBuf>) -> Self {
         ModuleCache { dir: dir.into() }
+    }
+
+    /// The cache directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// The cache of input digests kept beside the modules (`digests/`).
@@ -648,4 +722,36 @@ pub fn btf_section<'a>(bytes: &'a [u8], path: &str) -> Result<Option<std::borrow
         std::borrow::Cow::Borrowed(b) => std::borrow::Cow::Borrowed(&b[off..end]),
         std::borrow::Cow::Owned(v) => std::borrow::Cow::Owned(v[off..end].to_vec()),
     }))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modinfo_keeps_order_repeats_and_its_json_shape() {
+        let raw = b"license=GPL\0\0import_ns=A\0junk\0import_ns=B\0description=a=b\0bad=\xff\0";
+        let m = Modinfo::parse(raw);
+        let want = [
+            ("license", "GPL"),
+            ("import_ns", "A"),
+            ("import_ns", "B"),
+            ("description", "a=b"),
+            ("bad", "\u{fffd}"),
+        ];
+        assert_eq!(m.entries().collect::<Vec<_>>(), want);
+        assert_eq!(m.len(), 5);
+        assert_eq!(m.license(), Some("GPL"));
+        assert_eq!(m.get("description"), Some("a=b"));
+        assert_eq!(m.import_ns().collect::<Vec<_>>(), ["A", "B"]);
+        assert_eq!(m.get("vermagic"), None);
+        let json = serde_json::to_string(&m).unwrap();
+        assert_eq!(
+            json,
+            r#"{"entries":[["license","GPL"],["import_ns","A"],["import_ns","B"],["description","a=b"],["bad","�"]]}"#
+        );
+        assert_eq!(serde_json::from_str::<Modinfo>(&json).unwrap(), m);
+        assert!(Modinfo::parse(b"").is_empty());
+    }
 }

@@ -105,11 +105,19 @@ pub enum SymversLayout {
     Current,
 }
 
+/// Where an export is in the table, and whether vmlinux exports it (kept
+/// in the index so the check's lookup need not read the export's module).
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    at: usize,
+    vmlinux: bool,
+}
+
 /// A parsed Module.symvers: the exports in file order plus an index by name.
 #[derive(Debug, Clone, Default)]
 pub struct Symvers {
     exports: Vec<Export>,
-    index: FxHashMap<String, usize>,
+    index: FxHashMap<String, Slot>,
     /// The layout the file was written in (`None` for an empty file).
     pub layout: Option<SymversLayout>,
 }
@@ -129,7 +137,11 @@ impl Symvers {
         if self.index.contains_key(&export.name) {
             return false;
         }
-        self.index.insert(export.name.clone(), self.exports.len());
+        let slot = Slot {
+            at: self.exports.len(),
+            vmlinux: export.is_vmlinux(),
+        };
+        self.index.insert(export.name.clone(), slot);
         self.exports.push(export);
         true
     }
@@ -210,7 +222,13 @@ impl Symvers {
     }
 
     pub fn get(&self, name: &str) -> Option<&Export> {
-        self.index.get(name).and_then(|&i| self.exports.get(i))
+        self.index.get(name).and_then(|s| self.exports.get(s.at))
+    }
+
+    /// [`Symvers::get`], and whether vmlinux exports the symbol.
+    pub fn get_with_origin(&self, name: &str) -> Option<(&Export, bool)> {
+        let s = self.index.get(name)?;
+        Some((self.exports.get(s.at)?, s.vmlinux))
     }
 
     pub fn exports(&self) -> &[Export] {

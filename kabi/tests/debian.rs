@@ -166,3 +166,79 @@ fn reading_only_the_needed_parts_equals_parsing_the_whole_file() {
         );
     }
 }
+
+/// Modules as JSON, one string each.
+fn modules_json(modules: &[certlab_kabi::Module]) -> Vec<String> {
+    modules
+        .iter()
+        .map(|m| serde_json::to_string(m).unwrap())
+        .collect()
+}
+
+/// The parsed-module cache files (`parsed/`) of a module cache and their
+/// modification times.
+fn parsed_files(cache: &std::path::Path) -> Vec<(std::path::PathBuf, std::time::SystemTime)> {
+    let mut v: Vec<_> = std::fs::read_dir(cache.join("parsed"))
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            let t = std::fs::metadata(&p).unwrap().modified().unwrap();
+            (p, t)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn the_parsed_module_cache_gives_the_modules_a_parse_gives() {
+    use certlab_kabi::{load_modules, load_modules_cached, ModuleCache};
+    // All 4,023 modules: cold (parsed, recorded), then warm (decoded from
+    // the record, the cache file left as it was).
+    let k = kernel(NEW);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ModuleCache::new(dir.path().join("cache"));
+    let want = modules_json(&k.modules);
+    let cold = load_modules_cached(&common::modules(NEW), Some(&cache)).unwrap();
+    assert_eq!(modules_json(&cold), want, "cold");
+    let files = parsed_files(&dir.path().join("cache"));
+    assert_eq!(files.len(), 1, "one record file for the directory");
+    let warm = load_modules_cached(&common::modules(NEW), Some(&cache)).unwrap();
+    assert_eq!(modules_json(&warm), want, "warm");
+    assert_eq!(
+        parsed_files(&dir.path().join("cache")),
+        files,
+        "a warm run parses nothing, so it rewrites nothing"
+    );
+
+    // A module replaced in place (new size and ctime) is parsed again; a
+    // new one is parsed; a removed one is gone.
+    let real = common::modules(NEW).join("kernel/drivers/net");
+    let mods = dir.path().join("mods");
+    std::fs::create_dir_all(mods.join("phy")).unwrap();
+    for r in ["mii.ko", "dummy.ko", "phy/libphy.ko"] {
+        std::fs::copy(real.join(r), mods.join(r)).unwrap();
+    }
+    let cached = |why: &str| {
+        let got = load_modules_cached(&mods, Some(&cache)).unwrap();
+        assert_eq!(
+            modules_json(&got),
+            modules_json(&load_modules(&mods).unwrap()),
+            "{why}"
+        );
+        got
+    };
+    cached("cold");
+    cached("warm");
+    std::fs::copy(real.join("macvlan.ko"), mods.join("dummy.ko")).unwrap();
+    let changed = cached("a module replaced");
+    assert!(changed.iter().any(|m| m.name == "macvlan"));
+    assert!(!changed.iter().any(|m| m.name == "dummy"));
+    std::fs::copy(real.join("ifb.ko"), mods.join("ifb.ko")).unwrap();
+    std::fs::remove_file(mods.join("mii.ko")).unwrap();
+    let names: Vec<String> = cached("one added, one removed")
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    assert_eq!(names, ["macvlan", "ifb", "libphy"]);
+}

@@ -74,8 +74,61 @@ pub struct Machine {
     /// A machine simulated in-process (`[machine.sim]`), instead of `bmc`
     /// and `ssh`.
     pub sim: Option<crate::sim::SimSpec>,
+    /// What the orchestrator does with the machine's power after a job
+    /// (`power_policy`; default `keep`).
+    pub power_policy: PowerPolicy,
+    /// A command the orchestrator runs before each job on the machine
+    /// (`[machine.provision]`): re-imaging through PXE, MAAS, Ironic…
+    pub provision: Option<Provision>,
     /// Line of the machine's `[[machine]]` table in the file.
     pub line: usize,
+}
+
+/// `power_policy`: the machine's power when a job on it ends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PowerPolicy {
+    /// Left as the job left it.
+    #[default]
+    Keep,
+    /// Powered off through its BMC after every job.
+    Off,
+    /// Powered off through its BMC after a job when no other job is
+    /// queued for it.
+    OffWhenIdle,
+}
+
+impl PowerPolicy {
+    pub const ALL: [PowerPolicy; 3] = [
+        PowerPolicy::Keep,
+        PowerPolicy::Off,
+        PowerPolicy::OffWhenIdle,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PowerPolicy::Keep => "keep",
+            PowerPolicy::Off => "off",
+            PowerPolicy::OffWhenIdle => "off-when-idle",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PowerPolicy> {
+        PowerPolicy::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+/// `[machine.provision]`: an optional one-time boot override (`boot =
+/// "pxe"|"disk"|"bios"`, set through the BMC), then a command run on the orchestrator's host (with
+/// `sh -c`) before each job on the machine, with `CERTLAB_MACHINE`,
+/// `CERTLAB_BMC_HOST` and `CERTLAB_SSH_HOST` in its environment (never a
+/// password). A non-zero exit is an infrastructure error of the job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provision {
+    pub command: String,
+    /// A one-time boot override set through the BMC first (`boot`).
+    pub boot: Option<crate::bmc::BootDevice>,
+    /// At most this long (`timeout_s`, default 1800).
+    pub timeout: std::time::Duration,
 }
 
 /// CPU architecture of a machine (`uname -m` spelling).

@@ -317,3 +317,62 @@ fn exposure_warnings_name_http_insecure_tls_and_unprotected_password_files() {
         assert!(!w[0].contains("Sup3r-secret"), "{w:?}");
     }
 }
+
+#[test]
+fn power_policy_and_provision_are_read_and_checked() {
+    let text = r#"[[machine]]
+name = "n1"
+arch = "aarch64"
+power_policy = "off-when-idle"
+[machine.provision]
+command = "maas-deploy $CERTLAB_MACHINE"
+boot = "pxe"
+timeout_s = 600
+
+[[machine]]
+name = "n2"
+arch = "x86_64"
+"#;
+    let lab = Lab::parse(text, "lab.toml").unwrap();
+    let n1 = lab.machine("n1").unwrap();
+    assert_eq!(n1.power_policy, PowerPolicy::OffWhenIdle);
+    let p = n1.provision.as_ref().unwrap();
+    assert_eq!(p.command, "maas-deploy $CERTLAB_MACHINE");
+    assert_eq!(p.boot, Some(certlab_lab::bmc::BootDevice::Pxe));
+    assert_eq!(p.timeout, std::time::Duration::from_secs(600));
+    let n2 = lab.machine("n2").unwrap();
+    assert_eq!((n2.power_policy, &n2.provision), (PowerPolicy::Keep, &None));
+
+    let bad = r#"[[machine]]
+name = "n1"
+arch = "aarch64"
+power_policy = "sleep"
+[machine.provision]
+boot = "usb"
+timeout_s = 0
+password = "x"
+"#;
+    let err = Lab::parse(bad, "lab.toml").unwrap_err();
+    let lines: Vec<(usize, String)> = err
+        .problems()
+        .iter()
+        .map(|p| (p.line, p.message.clone()))
+        .collect();
+    let has = |line: usize, needle: &str| {
+        assert!(
+            lines.iter().any(|(l, m)| *l == line && m.contains(needle)),
+            "no problem on line {line} containing {needle:?} in {lines:#?}"
+        )
+    };
+    has(
+        4,
+        "unknown power_policy `sleep` (expected one of: keep, off, off-when-idle)",
+    );
+    has(5, "missing required key `command`");
+    has(6, "unknown boot device `usb`");
+    has(
+        7,
+        "`timeout_s` must be an integer of seconds from 1 to 86400, not 0",
+    );
+    has(8, "passwords are never written");
+}

@@ -34,7 +34,9 @@ pub struct RunRecord {
     pub started: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub finished: OffsetDateTime,
-    /// Raw facts collected during discovery, each kept as evidence.
+    /// Raw facts collected during discovery, each kept as evidence; under
+    /// the orchestrator also the BMC's event log over the run (`Bmc`,
+    /// source `sel`: the sweep).
     pub inventory: Vec<Evidence>,
     pub cases: Vec<CaseResult>,
     pub summary: Summary,
@@ -195,7 +197,7 @@ pub enum Evidence {
     Missing { path: String, error: String },
     /// What the machine's BMC recorded (`source`: `console` — the serial
     /// console's text — or `sel`, the system event log), as kept when the
-    /// machine crashed.
+    /// machine crashed, or swept at the run's end.
     Bmc {
         source: String,
         content: ArtifactRef,

@@ -16,6 +16,8 @@ use crate::cmd::lab::LabFile;
 use crate::common::{data_dir, db_url, runtime, DbArg};
 use crate::error::{failure, CliError, Result};
 use crate::exit;
+use crate::format::Format;
+use time::format_description::well_known::Rfc3339;
 
 #[derive(Debug, clap::Args)]
 pub struct DaemonArgs {
@@ -133,6 +135,62 @@ pub fn run(a: DaemonArgs) -> Result<i32> {
         .await
         .map_err(CliError::infra)?;
         store.close().await;
+        Ok(exit::OK)
+    })
+}
+
+/// A daemon without a heartbeat for this long is `silent`.
+const SILENT_AFTER: Duration = Duration::from_secs(60);
+
+/// `certlab lab daemons`.
+pub fn list(db: DbArg, format: Format) -> Result<i32> {
+    runtime()?.block_on(async move {
+        let store = Store::open(&db_url(&db)?).await?;
+        let daemons = store.daemons().await?;
+        store.close().await;
+        let now = OffsetDateTime::now_utc();
+        let rfc = |t: OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
+        let rows: Vec<serde_json::Value> = daemons
+            .iter()
+            .map(|d| {
+                let state = if d.stopped.is_some() {
+                    "stopped"
+                } else if now - d.heartbeat > SILENT_AFTER {
+                    "silent"
+                } else {
+                    "running"
+                };
+                serde_json::json!({
+                    "id": d.id,
+                    "host": d.host,
+                    "pid": d.pid,
+                    "started": rfc(d.started),
+                    "heartbeat": rfc(d.heartbeat),
+                    "stopped": d.stopped.map(rfc),
+                    "state": state,
+                })
+            })
+            .collect();
+        if format == Format::Json {
+            println!("{}", serde_json::to_string_pretty(&rows)?);
+        } else {
+            println!(
+                "{:<36}  {:<8}  {:<20}  {:<7}  {:<25}  HEARTBEAT",
+                "DAEMON", "STATE", "HOST", "PID", "STARTED"
+            );
+            for r in &rows {
+                let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+                println!(
+                    "{:<36}  {:<8}  {:<20}  {:<7}  {:<25}  {}",
+                    s("id"),
+                    s("state"),
+                    s("host"),
+                    r["pid"],
+                    s("started"),
+                    s("heartbeat")
+                );
+            }
+        }
         Ok(exit::OK)
     })
 }

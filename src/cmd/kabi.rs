@@ -66,10 +66,11 @@ pub enum KabiCmd {
         with: Vec<PathBuf>,
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
-        /// Cache parsed compressed modules (.ko.xz/.zst/.gz) in DIR, keyed by
-        /// the sha256 of each file, so a second run over unchanged files
-        /// skips decompression. Default: $XDG_CACHE_HOME/certlab/kabi-cache,
-        /// else ~/.cache/certlab/kabi-cache.
+        /// Cache parsed modules and input digests in DIR: a directory's
+        /// modules keyed by each file's identity (size, times, inode), so a
+        /// second run over an unchanged tree reads no module; compressed
+        /// modules also by their sha256. Default:
+        /// $XDG_CACHE_HOME/certlab/kabi-cache, else ~/.cache/certlab/kabi-cache.
         #[arg(long, value_name = "DIR", conflicts_with = "no_cache")]
         cache: Option<PathBuf>,
         /// Do not read or write the module cache.
@@ -366,21 +367,8 @@ pub(crate) fn check(
     })
 }
 
-/// [`check`] once the digests are under way; `digests` waits for them.
-fn check_inner(
-    kernel_specs: &[String],
-    allowlist: Option<&Path>,
-    with: &[PathBuf],
-    format: Format,
-    inputs: &[PathBuf],
-    cache: Option<&ModuleCache>,
-    digests: impl FnOnce() -> Result<Vec<InputDigest>, CliError>,
-) -> Result<(i32, String), CliError> {
-    let kernels = kernel_specs
-        .iter()
-        .map(|s| Kernel::load_cached(&kernel_paths(s), cache))
-        .collect::<Result<Vec<_>, _>>()?;
-    let list = allowlist.map(|p| Allowlist::read(p, None)).transpose()?;
+/// The modules of every input, in order; an input without any is an error.
+fn read_inputs(inputs: &[PathBuf], cache: Option<&ModuleCache>) -> Result<Vec<Module>, CliError> {
     let mut modules: Vec<Module> = Vec::new();
     for p in inputs {
         let found = load_modules_cached(p, cache)?;
@@ -393,13 +381,47 @@ fn check_inner(
         }
         modules.extend(found);
     }
+    Ok(modules)
+}
+
+/// [`check`] once the digests are under way; `digests` waits for them.
+fn check_inner(
+    kernel_specs: &[String],
+    allowlist: Option<&Path>,
+    with: &[PathBuf],
+    format: Format,
+    inputs: &[PathBuf],
+    cache: Option<&ModuleCache>,
+    digests: impl FnOnce() -> Result<Vec<InputDigest>, CliError>,
+) -> Result<(i32, String), CliError> {
+    // The kernels (Module.symvers) are read while the modules are: the
+    // errors are reported in the order of the command line all the same.
+    let (kernels, list, mut modules) = std::thread::scope(|scope| {
+        let kernels = scope.spawn(|| {
+            kernel_specs
+                .iter()
+                .map(|s| Kernel::load_cached(&kernel_paths(s), cache))
+                .collect::<Result<Vec<_>, _>>()
+        });
+        let modules = read_inputs(inputs, cache);
+        let kernels = kernels.join().unwrap_or_else(|_| {
+            Err(certlab_kabi::Error::Unrecognised {
+                path: kernel_specs.join(" "),
+                msg: "reading the kernel failed".to_string(),
+            })
+        });
+        let kernels = kernels?;
+        let list = allowlist.map(|p| Allowlist::read(p, None)).transpose()?;
+        Ok::<_, CliError>((kernels, list, modules?))
+    })?;
     // Modules shipped together resolve each other's symbols: the checked
     // ones first, then the --with ones, in one list (no copies).
     let checked = modules.len();
     for p in with {
         modules.extend(load_modules_cached(p, cache)?);
     }
-    let (alongside, modules) = (&modules[..], &modules[..checked]);
+    let all = modules;
+    let (alongside, modules) = (&all[..], &all[..checked]);
 
     let mut reports: Vec<ModuleReport> = Vec::new();
     for k in &kernels {
@@ -511,6 +533,9 @@ fn check_inner(
         }
         Format::Junit => certlab_kabi::junit::check_junit(&reports),
     };
+    // Half a million names are freed on another thread while the report
+    // is printed (a one-shot command exits before it is done).
+    let _ = std::thread::Builder::new().spawn(move || drop((reports, all, kernels)));
     Ok((code, text))
 }
 

@@ -38,6 +38,15 @@ pub enum LabCmd {
     /// The orchestrator: carry out queued jobs on the lab's machines until
     /// SIGTERM/SIGINT (see `certlab job`).
     Daemon(crate::cmd::daemon::DaemonArgs),
+    /// The daemons that drive the lab store: host, pid, when each started,
+    /// its last heartbeat and whether it is running, stopped or silent
+    /// (no heartbeat for a minute: killed, or its host is gone).
+    Daemons {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long, default_value = "human", value_parser = text_format())]
+        format: Format,
+    },
     /// Check lab.toml and report every problem with its file and line.
     Validate {
         #[command(flatten)]
@@ -119,6 +128,7 @@ pub fn run(cmd: LabCmd) -> Result<i32> {
         LabCmd::Sim(SimCmd::Profiles { format }) => sim_profiles(format),
         LabCmd::Bmc(c) => crate::cmd::bmc::run(c),
         LabCmd::Daemon(a) => crate::cmd::daemon::run(a),
+        LabCmd::Daemons { db, format } => crate::cmd::daemon::list(db, format),
         LabCmd::Validate { lab, format } => validate(&lab, format),
         LabCmd::List { lab, format } => list(&lab, format),
         LabCmd::Exec {

@@ -14,6 +14,7 @@ pub mod kabi;
 pub mod lab;
 pub mod perf;
 pub mod portal;
+pub mod portal_log;
 pub mod portal_seed;
 pub mod ras;
 pub mod runs;

@@ -5,9 +5,13 @@
 //! [`certlab_suites::perf::compare_sets`]. Exit codes: 0 when no metric
 //! regressed, 1 when one did, 3 when an input cannot be read or is not a
 //! sample set (the message names the file and what is wrong).
+//!
+//! `perf samples` turns benchmark outputs (fio, iperf3, stress-ng) into a
+//! sample set, so runs made outside certlab can be compared too.
 
 use std::path::{Path, PathBuf};
 
+use certlab_suites::perf;
 use certlab_suites::perf::samples::{self, SampleSet};
 use certlab_suites::perf::stats::DEFAULT_THRESHOLD_PCT;
 use certlab_suites::perf::{compare_sets, Better, MetricComparison, Verdict};
@@ -48,6 +52,21 @@ pub enum PerfCmd {
         #[arg(long, default_value = "human", value_parser = text_format())]
         format: Format,
     },
+    /// Make a sample set (the JSON `perf compare` reads) from benchmark
+    /// outputs, each file one sample of every figure in it: metrics named
+    /// fio/JOB.DIRECTION.FIGURE, iperf3/…, stress-ng/STRESSOR.…, in the
+    /// order given.
+    Samples {
+        /// `fio --output-format=json` reports.
+        #[arg(long, value_name = "FILE", num_args = 1..)]
+        fio: Vec<PathBuf>,
+        /// `iperf3 -J` reports.
+        #[arg(long, value_name = "FILE", num_args = 1..)]
+        iperf3: Vec<PathBuf>,
+        /// stress-ng `--metrics[-brief]` console logs or `--yaml` files.
+        #[arg(long = "stress-ng", value_name = "FILE", num_args = 1..)]
+        stress_ng: Vec<PathBuf>,
+    },
 }
 
 fn threshold(s: &str) -> std::result::Result<f64, String> {
@@ -60,6 +79,48 @@ fn threshold(s: &str) -> std::result::Result<f64, String> {
 /// Runs a `perf` subcommand.
 pub fn run(cmd: PerfCmd) -> Result<i32> {
     match cmd {
+        PerfCmd::Samples {
+            fio,
+            iperf3,
+            stress_ng,
+        } => {
+            if fio.is_empty() && iperf3.is_empty() && stress_ng.is_empty() {
+                return Err(CliError::infra(anyhow::anyhow!(
+                    "name at least one --fio, --iperf3 or --stress-ng file"
+                )));
+            }
+            let mut set = SampleSet::default();
+            let tools: [(&str, &[PathBuf]); 3] = [
+                ("fio", &fio),
+                ("iperf3", &iperf3),
+                ("stress-ng", &stress_ng),
+            ];
+            for (tool, files) in tools {
+                for path in files {
+                    let text = std::fs::read_to_string(path).map_err(|e| {
+                        CliError::bad_input(anyhow::anyhow!(
+                            "cannot read the {tool} output {}: {e}",
+                            path.display()
+                        ))
+                    })?;
+                    let parsed = match tool {
+                        "fio" => perf::fio::parse(&text),
+                        "iperf3" => perf::iperf3::parse(&text),
+                        _ if is_stress_ng_yaml(&text) => perf::stressng::parse_yaml(&text),
+                        _ => perf::stressng::parse_text(&text),
+                    }
+                    .map_err(|e| CliError::bad_input(anyhow::anyhow!("{}: {e}", path.display())))?;
+                    samples::add_run(&mut set, tool, parsed).map_err(|e| {
+                        CliError::bad_input(anyhow::anyhow!("{}: {e}", path.display()))
+                    })?;
+                }
+            }
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&set).map_err(CliError::infra)?
+            );
+            Ok(exit::OK)
+        }
         PerfCmd::Compare {
             baseline,
             candidate,
@@ -100,6 +161,12 @@ pub fn run(cmd: PerfCmd) -> Result<i32> {
             })
         }
     }
+}
+
+/// A stress-ng `--yaml` file (a YAML document with a `metrics:` list), as
+/// opposed to its console log.
+fn is_stress_ng_yaml(text: &str) -> bool {
+    text.lines().any(|l| l.trim_end() == "metrics:")
 }
 
 fn read_set(path: &Path, side: &str) -> Result<SampleSet> {

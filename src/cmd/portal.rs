@@ -27,6 +27,8 @@ pub enum PortalCmd {
     /// Organisations' bundle signing keys.
     #[command(subcommand)]
     Key(KeyCmd),
+    /// Check a portal's whole transparency log and its signed head.
+    VerifyLog(crate::cmd::portal_log::VerifyLogArgs),
     /// Fill the store with realistic demo certifications (for demos and benchmarks).
     SeedDemo {
         /// How many certifications to add.
@@ -102,12 +104,17 @@ pub enum KeyCmd {
 const MIN_PASSWORD: usize = 12;
 
 pub fn run(cmd: PortalCmd) -> Result<i32> {
+    let cmd = match cmd {
+        PortalCmd::VerifyLog(args) => return crate::cmd::portal_log::verify(args),
+        other => other,
+    };
     let common = match &cmd {
         PortalCmd::Org(OrgCmd::Create { common, .. })
         | PortalCmd::User(UserCmd::Create { common, .. })
         | PortalCmd::Token(TokenCmd::Create { common, .. })
         | PortalCmd::Key(KeyCmd::Add { common, .. })
         | PortalCmd::SeedDemo { common, .. } => common,
+        PortalCmd::VerifyLog(_) => return Err(failure(exit::INFRA, "verify-log has no store")),
     };
     let url = db_url(&common.db)?;
     let json = common.format == Format::Json;
@@ -172,6 +179,9 @@ pub fn run(cmd: PortalCmd) -> Result<i32> {
                     serde_json::json!({ "email": email, "token": token }),
                     format!("API token for {email} (shown once, keep it secret):\n{token}"),
                 )
+            }
+            PortalCmd::VerifyLog(_) => {
+                return Err(failure(exit::INFRA, "verify-log has no store"))
             }
             PortalCmd::Key(KeyCmd::Add { org, .. }) => {
                 let key = key.ok_or_else(|| failure(exit::INFRA, "no key"))?;

@@ -106,7 +106,7 @@ pub fn submit(file: &Path, portal: &str, token: &str, format: Format) -> Result<
 
 /// An HTTP client trusting the system's CA certificates, following no
 /// redirects, with a deadline per request.
-fn client() -> Result<reqwest::Client> {
+pub(crate) fn client() -> Result<reqwest::Client> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_native_certs::load_native_certs().certs {

@@ -13,6 +13,7 @@ use crate::context::{CaseCtx, CaseError, CaseOutcome};
 pub const BUILTIN_PLANS: &[(&str, &str)] = &[
     ("server-basic", include_str!("../plans/server-basic.toml")),
     ("gpu-cert", include_str!("../plans/gpu-cert.toml")),
+    ("server-cert", include_str!("../plans/server-cert.toml")),
 ];
 
 /// Whether a case applies to a machine.
@@ -241,6 +242,28 @@ mod tests {
         assert_eq!(p.id, "server-basic");
         assert!(p.cases.len() >= 12, "{}", p.cases.len());
         assert!(p.digest.starts_with("sha256:") && p.digest.len() == 71);
+    }
+
+    #[test]
+    fn server_cert_holds_every_server_basic_case_and_the_newer_suites() {
+        let basic = Plan::load("server-basic").unwrap();
+        let cert = Plan::load("server-cert").unwrap();
+        for case in &basic.cases {
+            let same = cert.cases.iter().find(|c| c.id == case.id);
+            let same = same.unwrap_or_else(|| panic!("server-cert lacks {}", case.id));
+            assert_eq!(same.blocker, case.blocker, "{}", case.id);
+        }
+        for id in ["integrity.packages", "gpu.ecc", "perf.fio-seqread"] {
+            assert!(cert.cases.iter().any(|c| c.id == id), "{id}");
+        }
+        // Every built-in plan loads, and ids are unique within each.
+        for (name, _) in BUILTIN_PLANS {
+            let p = Plan::load(name).unwrap();
+            let mut ids: Vec<&str> = p.cases.iter().map(|c| c.id.as_str()).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            assert_eq!(ids.len(), p.cases.len(), "{name}");
+        }
     }
 
     #[test]

@@ -217,6 +217,32 @@ fn pcie_link_fails_narrow_links_and_notes_idle_link_rates() {
         "{}",
         o.reason
     );
+    // A Gen4 device behind a Gen3 host port (as the real RTX 4090 XML
+    // reports): the A10 log with its `Host Max` N/A set to 3 (the only edit).
+    let host = "                Host Max                  : N/A";
+    let at = a10.find(host).unwrap();
+    let mut gen3 = a10.clone();
+    gen3.replace_range(
+        at..at + host.len(),
+        "                Host Max                  : 3",
+    );
+    let (o, _) = run("gpu-pcie-link", &nvidia(&gen3), &profile(0x10de));
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.reason);
+    assert!(
+        o.reason
+            .contains("the host side allows Gen3, the device Gen4"),
+        "{}",
+        o.reason
+    );
+    // The real 8 RTX 4090s (Gen1 of Gen4 at idle, host and device Gen4): pass.
+    let (o, _) = run(
+        "gpu-pcie-link",
+        &nvidia(&accel_fixture(
+            "nvidia-smi-q/gpud-nvidia-smi-query.535.154.05.out.1.valid.txt",
+        )),
+        &profile(0x10de),
+    );
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.reason);
 }
 
 #[test]

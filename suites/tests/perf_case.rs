@@ -16,11 +16,20 @@ use certlab_suites::{checks, CaseCtx, CaseOutcome, MemorySink};
 const SEQREAD: &str = include_str!("fixtures/perf/fio/fio-3.33-seqread.json");
 const SEQREAD_4K: &str = include_str!("fixtures/perf/fio/fio-3.33-seqread-4k.json");
 const WRITE_EPERM: &str = include_str!("fixtures/perf/fio/fio-3.33-write-error.json");
+const STRESS_CPU: &str = include_str!("fixtures/perf/stress-ng/stress-ng-cpu-metrics.stdout");
+const STRESS_CPU_2: &str = include_str!("fixtures/perf/stress-ng/stress-ng-cpu-brief-2s.stdout");
+const IPERF_LOOPBACK: &str = include_str!("fixtures/perf/iperf3/iperf3-3.12-tcp-loopback.json");
+const IPERF_LAN: &str = include_str!("fixtures/perf/iperf3/iperf3-3.0.11-tcp.json");
+const IPERF_REFUSED: &str = include_str!("fixtures/perf/iperf3/iperf3-3.12-refused.json");
 const DF_EXT4: &str = include_str!("fixtures/seqread/df-ext4.stdout");
 const DF_TMPFS: &str = include_str!("fixtures/seqread/df-stat-tmpfs.stdout");
 
 fn run(target: &dyn Target, params: &str) -> (CaseOutcome, Vec<Evidence>) {
-    let check = checks::lookup("perf-fio").expect("perf-fio is registered");
+    run_case("perf-fio", target, params)
+}
+
+fn run_case(name: &str, target: &dyn Target, params: &str) -> (CaseOutcome, Vec<Evidence>) {
+    let check = checks::lookup(name).unwrap_or_else(|| panic!("{name} is not registered"));
     let params: toml::Table = toml::from_str(params).unwrap();
     let sink = MemorySink::default();
     let (inv, profile) = (Inventory::default(), HardwareProfile::default());
@@ -104,9 +113,11 @@ fn a_steady_figure_passes_after_the_minimum_runs_all_kept() {
     assert_eq!(commands(&e, "rm -rf /var/tmp/certlab-fio.Xy12Ab"), 1);
 }
 
-/// A scripted machine whose fio answers cycle through `reports`.
+/// A scripted machine whose answers to commands starting with `prefix`
+/// cycle through `reports`.
 struct Cycling {
     inner: Scripted,
+    prefix: &'static str,
     reports: Vec<&'static str>,
     n: AtomicUsize,
 }
@@ -116,7 +127,7 @@ impl Target for Cycling {
         "sut"
     }
     fn exec(&self, command: &str, timeout: Duration) -> Result<ExecOutput, TargetError> {
-        if command.starts_with("fio ") {
+        if command.starts_with(self.prefix) {
             let i = self.n.fetch_add(1, Ordering::SeqCst) % self.reports.len();
             return Ok(ExecOutput {
                 exit: Some(0),
@@ -148,6 +159,7 @@ fn a_figure_that_does_not_settle_fails_at_the_cap() {
     // 1.42 GB/s, a coefficient of variation near 9 %.
     let t = Cycling {
         inner: machine(0, SEQREAD),
+        prefix: "fio ",
         reports: vec![SEQREAD, SEQREAD_4K],
         n: AtomicUsize::new(0),
     };
@@ -160,6 +172,7 @@ fn a_figure_that_does_not_settle_fails_at_the_cap() {
     // With a looser threshold the same runs pass at the minimum.
     let t = Cycling {
         inner: machine(0, SEQREAD),
+        prefix: "fio ",
         reports: vec![SEQREAD, SEQREAD_4K],
         n: AtomicUsize::new(0),
     };
@@ -216,4 +229,234 @@ fn on_this_machine_it_measures_or_says_why_not() {
     }
     println!("perf-fio here: {}: {}", o.verdict, o.reason);
     assert_eq!(leftovers(), before, "the working directory was left behind");
+}
+
+// ---- perf-stress-ng --------------------------------------------------------
+
+fn stress_machine(report: &str) -> Scripted {
+    Scripted::new("sut")
+        .command("command -v stress-ng", 0, "/usr/bin/stress-ng\n", "")
+        .command("stress-ng --cpu", 0, report, "")
+}
+
+#[test]
+fn stress_ng_missing_is_a_skip_with_the_reason() {
+    let m = Scripted::new("sut").command("command -v stress-ng", 1, "", "");
+    let (o, _) = run_case("perf-stress-ng", &m, "");
+    assert_eq!(o.verdict, Verdict::Skip);
+    assert!(
+        o.reason.contains("stress-ng is not installed"),
+        "{}",
+        o.reason
+    );
+}
+
+#[test]
+fn stress_ng_steady_rate_passes_with_every_run_kept() {
+    let (o, e) = run_case(
+        "perf-stress-ng",
+        &stress_machine(STRESS_CPU),
+        "timeout_s = 3",
+    );
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.reason);
+    assert!(
+        o.reason.starts_with(
+            "3 runs of stress-ng --cpu 1 for 3 s: cpu.bogo_ops_per_sec_real mean 1671.9"
+        ),
+        "{}",
+        o.reason
+    );
+    assert_eq!(
+        commands(&e, "stress-ng --cpu 1 --timeout 3s --metrics-brief"),
+        3
+    );
+    assert_eq!(o.metrics.len(), 6, "{:?}", o.metrics);
+}
+
+#[test]
+fn stress_ng_rate_that_wanders_fails_at_the_cap() {
+    // Two real runs, 1671.90 and 1624.94 bogo ops/s: a CV near 1.6 %.
+    let cycling = || Cycling {
+        inner: stress_machine(STRESS_CPU),
+        prefix: "stress-ng --cpu",
+        reports: vec![STRESS_CPU, STRESS_CPU_2],
+        n: AtomicUsize::new(0),
+    };
+    let (o, _) = run_case(
+        "perf-stress-ng",
+        &cycling(),
+        "max_runs = 5\nmax_cv_pct = 1.0",
+    );
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.reason);
+    assert!(
+        o.reason.contains("does not settle") && o.reason.contains("5 runs"),
+        "{}",
+        o.reason
+    );
+    let (o, _) = run_case(
+        "perf-stress-ng",
+        &cycling(),
+        "max_runs = 5\nmax_cv_pct = 3.0",
+    );
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.reason);
+    assert_eq!(o.metrics.len(), 6);
+}
+
+#[test]
+fn stress_ng_refuses_a_stressor_name_it_would_have_to_quote() {
+    let m = stress_machine(STRESS_CPU);
+    let check = checks::lookup("perf-stress-ng").unwrap();
+    let params: toml::Table = toml::from_str("stressor = \"cpu; reboot\"").unwrap();
+    let sink = MemorySink::default();
+    let (inv, profile) = (Inventory::default(), HardwareProfile::default());
+    let ctx = CaseCtx::new(&m, &profile, &inv, &params, &sink, Duration::from_secs(5));
+    let e = check.run(&ctx).unwrap_err();
+    assert!(e.to_string().contains("cpu; reboot"), "{e}");
+}
+
+#[test]
+fn stress_ng_on_this_machine() {
+    let local = Local::new(None);
+    let has = local
+        .exec("command -v stress-ng", Duration::from_secs(10))
+        .unwrap()
+        .success();
+    assert!(
+        has,
+        "stress-ng is not installed on this machine: `scripts/bootstrap --test` installs it"
+    );
+    let (o, e) = run_case(
+        "perf-stress-ng",
+        &local,
+        "timeout_s = 1\nmin_runs = 3\nmax_runs = 4\nmax_cv_pct = 50.0",
+    );
+    assert!(
+        matches!(o.verdict, Verdict::Pass | Verdict::Fail),
+        "{}: {}",
+        o.verdict,
+        o.reason
+    );
+    let n = o
+        .metrics
+        .iter()
+        .filter(|m| m.name == "cpu.bogo_ops_per_sec_real")
+        .count();
+    assert!((3..=4).contains(&n), "{n}: {}", o.reason);
+    assert_eq!(commands(&e, "stress-ng --cpu"), n);
+    println!("perf-stress-ng here: {}: {}", o.verdict, o.reason);
+}
+
+// ---- perf-iperf3 -----------------------------------------------------------
+
+fn iperf_machine(exit: i32, report: &str) -> Scripted {
+    Scripted::new("sut")
+        .command("command -v iperf3", 0, "/usr/bin/iperf3\n", "")
+        .command("s=; d=$(mktemp -d)", exit, report, "")
+        .command("iperf3 -c", exit, report, "")
+}
+
+#[test]
+fn iperf3_missing_is_a_skip_with_the_reason() {
+    let m = Scripted::new("sut").command("command -v iperf3", 1, "", "");
+    let (o, _) = run_case("perf-iperf3", &m, "");
+    assert_eq!(o.verdict, Verdict::Skip);
+    assert!(o.reason.contains("iperf3 is not installed"), "{}", o.reason);
+}
+
+#[test]
+fn iperf3_steady_loopback_passes_and_a_peer_is_used_when_named() {
+    let (o, e) = run_case(
+        "perf-iperf3",
+        &iperf_machine(0, IPERF_LOOPBACK),
+        "duration_s = 2",
+    );
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.reason);
+    assert!(
+        o.reason
+            .starts_with("3 runs of iperf3 loopback, 1 stream(s) for 2 s"),
+        "{}",
+        o.reason
+    );
+    // sent, received, retransmits per run.
+    assert_eq!(o.metrics.len(), 9, "{:?}", o.metrics);
+    assert_eq!(commands(&e, "s=; d=$(mktemp -d)"), 3);
+    let (o, e) = run_case(
+        "perf-iperf3",
+        &iperf_machine(0, IPERF_LAN),
+        "peer = \"192.0.2.7\"",
+    );
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.reason);
+    assert!(
+        o.reason.contains("iperf3 to 192.0.2.7") && o.reason.contains("mean 934.3 Mbit/s"),
+        "{}",
+        o.reason
+    );
+    assert_eq!(commands(&e, "iperf3 -c 192.0.2.7 -t 5 -P 1 -J"), 3);
+}
+
+#[test]
+fn iperf3_rate_that_does_not_settle_fails_at_the_cap() {
+    let t = Cycling {
+        inner: iperf_machine(0, IPERF_LAN),
+        prefix: "iperf3 -c",
+        reports: vec![IPERF_LAN, IPERF_LOOPBACK],
+        n: AtomicUsize::new(0),
+    };
+    let (o, _) = run_case("perf-iperf3", &t, "peer = \"192.0.2.7\"\nmax_runs = 4");
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.reason);
+    assert!(o.reason.contains("does not settle"), "{}", o.reason);
+}
+
+#[test]
+fn iperf3_refused_is_an_infrastructure_error() {
+    let m = iperf_machine(1, IPERF_REFUSED);
+    let check = checks::lookup("perf-iperf3").unwrap();
+    let params: toml::Table = toml::from_str("peer = \"192.0.2.7\"").unwrap();
+    let sink = MemorySink::default();
+    let (inv, profile) = (Inventory::default(), HardwareProfile::default());
+    let ctx = CaseCtx::new(&m, &profile, &inv, &params, &sink, Duration::from_secs(5));
+    let e = check.run(&ctx).unwrap_err();
+    assert!(e.to_string().contains("Connection refused"), "{e}");
+    assert!(!ctx.take_evidence().is_empty());
+}
+
+#[test]
+fn iperf3_over_loopback_on_this_machine() {
+    let local = Local::new(None);
+    let has = local
+        .exec("command -v iperf3", Duration::from_secs(10))
+        .unwrap()
+        .success();
+    assert!(
+        has,
+        "iperf3 is not installed on this machine: `scripts/bootstrap --test` installs it"
+    );
+    let (o, e) = run_case(
+        "perf-iperf3",
+        &local,
+        "duration_s = 1\nmin_runs = 3\nmax_runs = 4\nmax_cv_pct = 50.0",
+    );
+    assert!(
+        matches!(o.verdict, Verdict::Pass | Verdict::Fail),
+        "{}: {}",
+        o.verdict,
+        o.reason
+    );
+    let n = o
+        .metrics
+        .iter()
+        .filter(|m| m.name == "received.bits_per_second")
+        .count();
+    assert!((3..=4).contains(&n), "{n}: {}", o.reason);
+    assert_eq!(commands(&e, "s=; d=$(mktemp -d)"), n);
+    // Every server it started is gone.
+    let left = local
+        .exec("pgrep -x iperf3 || true", Duration::from_secs(10))
+        .unwrap();
+    assert!(
+        left.stdout_str().trim().is_empty(),
+        "left running: {}",
+        left.stdout_str()
+    );
+    println!("perf-iperf3 here: {}: {}", o.verdict, o.reason);
 }

@@ -225,6 +225,18 @@ fn fio_jobs_of_one_name_are_told_apart() {
 }
 
 #[test]
+fn fio_notes_before_the_report_are_skipped() {
+    // fio prints some notes on stdout ahead of the JSON (this one is its
+    // text for a synchronous engine with iodepth > 1).
+    let text = format!(
+        "note: both iodepth >= 1 and synchronous I/O engine are selected, queue depth will be capped at 1\n{}",
+        fixture("fio/fio-3.33-randrw.json")
+    );
+    let ms = fio::parse(&text).unwrap();
+    assert_metric(&ms, "randrw.read.bw", 35_751_000.0, "B/s", Better::Higher);
+}
+
+#[test]
 fn fio_refuses_what_is_not_its_report() {
     assert!(matches!(fio::parse("{"), Err(ParseError::Json(_))));
     let e = fio::parse(&fixture("iperf3/iperf3-3.12-tcp-loopback.json")).unwrap_err();

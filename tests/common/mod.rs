@@ -2,4 +2,5 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod netns;
 pub mod pg;

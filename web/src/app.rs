@@ -8,7 +8,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::header::{self, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use certlab_reports::{ArtifactStore, VerifyLimits};
 use time::OffsetDateTime;
@@ -17,7 +17,8 @@ use crate::error::{ErrorBody, WebError};
 use crate::metrics::Metrics;
 use crate::ratelimit::{Limiters, RateLimits};
 use crate::store::PortalStore;
-use crate::{api, pages};
+use crate::transparency::{self, LogState};
+use crate::{api, kabi, pages};
 
 /// How the portal runs.
 #[derive(Debug, Clone)]
@@ -63,6 +64,7 @@ struct Inner {
     artifacts: ArtifactStore,
     templates: tera::Tera,
     metrics: Metrics,
+    log: LogState,
     limiters: Limiters,
 }
 
@@ -95,8 +97,10 @@ impl AppState {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
+        let log = LogState::open(&config.data_dir)?;
         let limiters = Limiters::new(&config.rate_limits);
         Ok(AppState(Arc::new(Inner {
+            log,
             store,
             config,
             artifacts,
@@ -124,6 +128,11 @@ impl AppState {
 
     pub(crate) fn metrics(&self) -> &Metrics {
         &self.0.metrics
+    }
+
+    /// The transparency log's key and cached tree.
+    pub fn log(&self) -> &LogState {
+        &self.0.log
     }
 
     pub(crate) fn limiters(&self) -> &Limiters {
@@ -170,18 +179,50 @@ pub fn app(state: AppState) -> Router {
         .route("/certifications/export", get(api::export_certifications))
         .route("/certifications/{id}", get(api::get_certification))
         .route("/components/{pci_id}", get(api::get_component))
+        .route("/log/head", get(transparency::head))
+        .route("/log/key", get(transparency::key))
+        .route("/log/entries", get(transparency::entries))
+        .route("/log/proof/{n}", get(transparency::proof))
+        .route("/log/consistency", get(transparency::consistency))
+        .route("/kabi", get(kabi::list))
+        .route("/kabi/diff", get(kabi::diff))
+        .route(
+            "/kabi/{release}/{arch}",
+            get(kabi::get_one)
+                .put(kabi::put)
+                .layer(DefaultBodyLimit::max(kabi::MAX_LIST_BYTES)),
+        )
+        .route(
+            "/kabi/{release}/{arch}/symvers",
+            put(kabi::put_symvers).layer(DefaultBodyLimit::max(kabi::MAX_LIST_BYTES)),
+        )
+        .route("/kabi/{release}/{arch}/allowlist", get(kabi::allowlist))
+        .route(
+            "/kabi/{release}/{arch}/check",
+            post(kabi::check).layer(DefaultBodyLimit::max(kabi::MAX_MODULE_BYTES)),
+        )
         .fallback(api::not_found);
     Router::new()
         .route("/", get(pages::index))
         .route("/style.css", get(pages::style))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
+        .route("/openapi.json", get(crate::openapi::openapi_json))
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", post(pages::logout))
         .route("/certifications/{id}", get(pages::certification))
         .route("/certifications/{id}/report", get(pages::report))
         .route("/certifications/{id}/bundle", get(pages::bundle))
         .route("/components/{pci_id}", get(pages::component))
+        .route("/log", get(transparency::page))
+        .route("/kabi", get(kabi::index_page))
+        .route("/kabi/{release}/{arch}", get(kabi::release_page))
+        .route(
+            "/kabi/{release}/{arch}/check",
+            post(kabi::check_form).layer(DefaultBodyLimit::max(
+                kabi::MAX_MODULE_BYTES.saturating_add(1 << 20),
+            )),
+        )
         .route("/submissions", get(pages::submissions))
         .route("/submissions/{id}", get(pages::submission))
         .route("/submissions/{id}/review", post(pages::review))

@@ -11,12 +11,15 @@ mod api;
 mod app;
 pub mod auth;
 pub mod error;
+pub mod kabi;
 mod metrics;
+pub mod openapi;
 mod pages;
 pub mod ratelimit;
 pub mod review;
 pub mod store;
 mod submit;
+pub mod transparency;
 mod views;
 
 pub use app::{app, AppState, Config};

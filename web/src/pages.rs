@@ -23,7 +23,7 @@ use crate::submit::{self, Source};
 use crate::views::{CertificationView, ComponentView, SubmissionView};
 use crate::AppState;
 
-const TEMPLATES: [(&str, &str); 10] = [
+const TEMPLATES: [(&str, &str); 13] = [
     ("base.html", include_str!("../templates/base.html")),
     ("error.html", include_str!("../templates/error.html")),
     ("index.html", include_str!("../templates/index.html")),
@@ -45,6 +45,12 @@ const TEMPLATES: [(&str, &str); 10] = [
         include_str!("../templates/submission.html"),
     ),
     ("upload.html", include_str!("../templates/upload.html")),
+    ("log.html", include_str!("../templates/log.html")),
+    ("kabi.html", include_str!("../templates/kabi.html")),
+    (
+        "kabi_index.html",
+        include_str!("../templates/kabi_index.html"),
+    ),
     ("style.css", include_str!("../templates/style.css")),
 ];
 
@@ -66,7 +72,7 @@ fn render(state: &AppState, name: &str, ctx: &tera::Context) -> Result<Html<Stri
 
 /// A context with what every page shows: who is logged in, and the CSRF
 /// token of the logout form.
-fn context(viewer: &Viewer) -> tera::Context {
+pub(crate) fn context(viewer: &Viewer) -> tera::Context {
     let mut ctx = tera::Context::new();
     if let Some(u) = &viewer.user {
         ctx.insert("me", &serde_json::json!({

@@ -12,7 +12,7 @@ fn rfc3339(t: OffsetDateTime) -> String {
     crate::store::ts(t)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SubmissionView {
     pub id: String,
     pub state: &'static str,
@@ -51,7 +51,7 @@ impl SubmissionView {
 }
 
 /// What was run, where, with what outcome: from the submitted `results.json`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RecordSummary {
     pub run_id: String,
     pub plan: String,
@@ -102,7 +102,7 @@ impl RecordSummary {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ChangeView {
     pub seq: u64,
     pub subject: String,
@@ -129,7 +129,7 @@ impl From<&Change> for ChangeView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SubmissionDetail {
     #[serde(flatten)]
     pub submission: SubmissionView,
@@ -137,7 +137,7 @@ pub struct SubmissionDetail {
     pub history: Vec<ChangeView>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ComponentView {
     pub pci_id: String,
     pub class: String,
@@ -158,7 +158,7 @@ impl ComponentView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CertificationView {
     pub id: String,
     pub state: String,
@@ -187,6 +187,7 @@ pub struct CertificationView {
     pub components: Option<Vec<ComponentView>>,
     /// The hardware profile as submitted (detail only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub profile: Option<certlab_reports::HardwareSummary>,
     /// The memory size for people (`512 GiB`), detail only.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -243,7 +244,7 @@ impl CertificationView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CertificationList {
     pub items: Vec<CertificationView>,
     pub total: u64,

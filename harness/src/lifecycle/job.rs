@@ -42,6 +42,10 @@ pub enum JobState {
         resume: Option<Resume>,
         /// Why the previous attempt ended, if there was one.
         last_error: Option<String>,
+        /// The machine whose infrastructure failed the previous attempt:
+        /// the scheduler gives the job to another matching machine when
+        /// the lab has one.
+        avoid: Option<String>,
     },
     /// A machine is reserved for the job; its run row already exists.
     Leased {
@@ -139,6 +143,7 @@ impl JobState {
             attempt: 0,
             resume: None,
             last_error: None,
+            avoid: None,
         }
     }
 
@@ -344,7 +349,12 @@ pub fn next(state: &JobState, event: &JobEvent, now: OffsetDateTime) -> Result<J
             error,
             max_attempts,
         } => {
-            let (JobState::Leased { attempt, .. } | JobState::Running { attempt, .. }) = state
+            let (JobState::Leased {
+                attempt, machine, ..
+            }
+            | JobState::Running {
+                attempt, machine, ..
+            }) = state
             else {
                 return Err(not_applicable());
             };
@@ -362,6 +372,7 @@ pub fn next(state: &JobState, event: &JobEvent, now: OffsetDateTime) -> Result<J
                     attempt: *attempt,
                     resume: None,
                     last_error: Some(error.clone()),
+                    avoid: Some(machine.clone()),
                 })
             }
         }
@@ -403,6 +414,7 @@ pub fn next(state: &JobState, event: &JobEvent, now: OffsetDateTime) -> Result<J
                 attempt: resume.1.saturating_sub(1),
                 resume: Some(resume.0),
                 last_error: Some(format!("lease of {holder} expired at {until}")),
+                avoid: None,
             })
         }
         JobEvent::Cancel { reason } => Ok(JobState::Cancelled {

@@ -147,6 +147,10 @@ pub struct QueuedJob {
     pub submitter: String,
     /// Submission order (a timestamp's text, or a sequence): older first.
     pub age_key: String,
+    /// A machine whose infrastructure failed the job's previous attempt:
+    /// not chosen while another matching machine can serve (its health
+    /// good or not yet known).
+    pub avoid: Option<String>,
 }
 
 /// A machine as the scheduler sees it.
@@ -200,11 +204,22 @@ pub fn schedule(jobs: &[QueuedJob], machines: &[Candidate]) -> Plan {
         .collect();
     let mut plan = Plan::default();
     for job in order {
+        // The machine to avoid, when another matching one can serve.
+        let avoid = job.avoid.as_deref().filter(|avoid| {
+            machines.iter().any(|m| {
+                m.facts.name != *avoid
+                    && job.requirements.matches(&m.facts)
+                    && matches!(m.health, Health::Good { .. } | Health::Unknown { .. })
+            })
+        });
         let mut matching = 0usize;
         let mut why: Option<String> = None;
         let mut chosen = None;
         for (i, m) in machines.iter().enumerate() {
             if job.requirements.unmet(&m.facts).is_some() {
+                continue;
+            }
+            if avoid == Some(m.facts.name.as_str()) {
                 continue;
             }
             matching += 1;
@@ -243,8 +258,13 @@ pub fn schedule(jobs: &[QueuedJob], machines: &[Candidate]) -> Plan {
                 plan.waiting.insert(job.id.clone(), reason);
             }
             None => {
+                let avoiding = avoid
+                    .map(|a| {
+                        format!("{a} avoided (its infrastructure failed the previous attempt); ")
+                    })
+                    .unwrap_or_default();
                 let reason = format!(
-                    "all {matching} matching machine(s) unavailable; first: {}",
+                    "{avoiding}all {matching} matching machine(s) unavailable; first: {}",
                     why.unwrap_or_default()
                 );
                 plan.waiting.insert(job.id.clone(), reason);

@@ -215,11 +215,13 @@ fn infrastructure_faults_requeue_until_the_attempts_are_used() {
             attempt,
             resume,
             last_error,
+            avoid,
             ..
         } => {
             assert_eq!(attempt, 1);
             assert_eq!(resume, None, "another machine starts a new run");
             assert_eq!(last_error.as_deref(), Some("bmc timeout"));
+            assert_eq!(avoid.as_deref(), Some("m1"), "the machine that failed it");
         }
         s => panic!("{s:?}"),
     }
@@ -450,6 +452,7 @@ mod scheduling {
             priority,
             submitter: submitter.into(),
             age_key: format!("{age:06}"),
+            avoid: None,
         }
     }
 
@@ -517,6 +520,54 @@ mod scheduling {
             );
         }
         assert!(plan.waiting["r1"].contains("no machine in the lab matches arch=riscv64"));
+    }
+
+    #[test]
+    fn a_requeued_job_avoids_the_machine_that_failed_it_while_another_can_serve() {
+        let failed = |avoid: &str| QueuedJob {
+            avoid: Some(avoid.into()),
+            ..job("j", "arch=x86_64", 50, "alice", 1)
+        };
+        let mut busy = machine("hy2", "x86_64", "hygon", &[]);
+        busy.state = MachineState::Running {
+            job: "other".into(),
+            run: "r".into(),
+        };
+        // Both idle: the other one.
+        let machines = vec![
+            machine("hy1", "x86_64", "hygon", &[]),
+            machine("hy2", "x86_64", "hygon", &[]),
+        ];
+        let plan = schedule(&[failed("hy1")], &machines);
+        assert_eq!(plan.leases, vec![("j".to_string(), "hy2".to_string())]);
+        // The other one busy: the job waits for it, saying why.
+        let machines = vec![machine("hy1", "x86_64", "hygon", &[]), busy.clone()];
+        let plan = schedule(&[failed("hy1")], &machines);
+        assert!(plan.leases.is_empty(), "{plan:?}");
+        assert!(
+            plan.waiting["j"].starts_with(
+                "hy1 avoided (its infrastructure failed the previous attempt); all 1 matching"
+            ),
+            "{}",
+            plan.waiting["j"]
+        );
+        // The other one out of service (or absent): the avoided one serves.
+        busy.health = Health::Bad {
+            reason: "BMC gone".into(),
+            since: t(0),
+        };
+        let machines = vec![machine("hy1", "x86_64", "hygon", &[]), busy];
+        let plan = schedule(&[failed("hy1")], &machines);
+        assert_eq!(plan.leases, vec![("j".to_string(), "hy1".to_string())]);
+        let plan = schedule(&[failed("hy1")], &machines[..1]);
+        assert_eq!(plan.leases, vec![("j".to_string(), "hy1".to_string())]);
+        // A machine that does not match the requirements does not count.
+        let machines = vec![
+            machine("hy1", "x86_64", "hygon", &[]),
+            machine("kp1", "aarch64", "kunpeng", &[]),
+        ];
+        let plan = schedule(&[failed("hy1")], &machines);
+        assert_eq!(plan.leases, vec![("j".to_string(), "hy1".to_string())]);
     }
 
     #[test]

@@ -164,8 +164,13 @@ fn cols(state: &JobState) -> Result<JobCols, StoreError> {
     };
     match state {
         JobState::Queued {
-            resume, last_error, ..
+            resume,
+            last_error,
+            avoid,
+            ..
         } => {
+            // A queued job has no machine: the column holds the one to avoid.
+            c.machine = avoid.clone();
             c.resume_run = resume.as_ref().map(|r| r.run.clone());
             c.resume_machine = resume.as_ref().map(|r| r.machine.clone());
             c.error = last_error.clone();
@@ -248,6 +253,7 @@ fn job_from_row(row: &AnyRow) -> Result<JobRow, StoreError> {
                     _ => None,
                 },
                 last_error: error,
+                avoid: get(row, w, "machine")?,
             }
         }
         JobStateKind::Leased => JobState::Leased {
@@ -512,6 +518,34 @@ impl Store {
         .map_err(query_err(format!(
             "clear the infrastructure failures of machine `{machine}`"
         )))?;
+        Ok(())
+    }
+
+    /// Where `machine`'s SEL stood after its last job (`None` before the
+    /// orchestrator first read it).
+    pub async fn sel_cursor(&self, machine: &str) -> Result<Option<String>, StoreError> {
+        let what = format!("read the SEL position of machine `{machine}`");
+        let row = sqlx::query("SELECT sel_cursor FROM machines WHERE name = $1")
+            .bind(machine)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_err(&what))?;
+        match row {
+            Some(r) => get(&r, &what, "sel_cursor"),
+            None => Ok(None),
+        }
+    }
+
+    /// Records where `machine`'s SEL stands now.
+    pub async fn set_sel_cursor(&self, machine: &str, cursor: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE machines SET sel_cursor = $2 WHERE name = $1")
+            .bind(machine)
+            .bind(cursor)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err(format!(
+                "record the SEL position of machine `{machine}`"
+            )))?;
         Ok(())
     }
 

@@ -65,9 +65,14 @@ pub struct RemappedRows {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PcieState {
     pub gen_current: Option<u32>,
+    /// The highest generation the link can train at (both ends).
     pub gen_max: Option<u32>,
     pub width_current: Option<u32>,
     pub width_max: Option<u32>,
+    /// The device's own highest generation (`nvidia-smi` v12 and later).
+    pub gen_max_device: Option<u32>,
+    /// The host side's (root port or switch) highest generation.
+    pub gen_max_host: Option<u32>,
 }
 
 /// One accelerator.

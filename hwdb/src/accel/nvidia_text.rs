@@ -159,6 +159,8 @@ fn device(g: &Node, driver_version: Option<String>) -> AccelDevice {
             gen_max: link(&["PCIe Generation", "Max"]),
             width_current: link(&["Link Width", "Current"]),
             width_max: link(&["Link Width", "Max"]),
+            gen_max_device: link(&["PCIe Generation", "Device Max"]),
+            gen_max_host: link(&["PCIe Generation", "Host Max"]),
         },
         temperature_c: g
             .get(&["Temperature", "GPU Current Temp"])

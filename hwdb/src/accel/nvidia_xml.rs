@@ -180,6 +180,8 @@ fn device(g: &Node, driver_version: Option<String>) -> AccelDevice {
             gen_max: link(&["pcie_gen", "max_link_gen"]),
             width_current: link(&["link_widths", "current_link_width"]),
             width_max: link(&["link_widths", "max_link_width"]),
+            gen_max_device: link(&["pcie_gen", "max_device_link_gen"]),
+            gen_max_host: link(&["pcie_gen", "max_host_link_gen"]),
         },
         temperature_c: g
             .get(&["temperature", "gpu_temp"])

@@ -163,6 +163,8 @@ fn device(c: &Map<String, Value>, driver_version: Option<String>) -> AccelDevice
             gen_max: levels.iter().map(|l| l.0).max(),
             width_current: current.map(|l| l.1),
             width_max: levels.iter().map(|l| l.1).max(),
+            gen_max_device: None,
+            gen_max_host: None,
         },
         temperature_c: temp.and_then(|v| number(v, "")),
         power_w: find(c, |k| k.contains("package power") && !k.starts_with("max"))

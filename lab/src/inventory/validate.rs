@@ -7,9 +7,9 @@ use toml::Spanned;
 use super::sim::read_sim;
 use super::tree::{Cx, Kind, Node, Table};
 use super::{
-    expand_home, parse_pin, Arch, BmcEndpoint, BmcProtocol, Machine, RedfishOptions, Scheme,
-    SecretSource, SshEndpoint, TlsMode, DEFAULT_IPMI_PORT, DEFAULT_KEY_FILE, DEFAULT_REDFISH_PORT,
-    DEFAULT_SSH_PORT, LAB_FORMAT_VERSION,
+    expand_home, parse_pin, Arch, BmcEndpoint, BmcProtocol, Machine, PowerPolicy, Provision,
+    RedfishOptions, Scheme, SecretSource, SshEndpoint, TlsMode, DEFAULT_IPMI_PORT,
+    DEFAULT_KEY_FILE, DEFAULT_REDFISH_PORT, DEFAULT_SSH_PORT, LAB_FORMAT_VERSION,
 };
 use crate::sim::Profile;
 use crate::ssh::HostKey;
@@ -163,6 +163,31 @@ fn read_machine(
     let bmc = sub_table(cx, &what, t.get("bmc"), "bmc", &mut ok, read_bmc);
     let ssh = sub_table(cx, &what, t.get("ssh"), "ssh", &mut ok, read_ssh);
     let sim = sub_table(cx, &what, t.get("sim"), "sim", &mut ok, read_sim);
+    let provision = sub_table(
+        cx,
+        &what,
+        t.get("provision"),
+        "provision",
+        &mut ok,
+        read_provision,
+    );
+    let power_policy = match t.str(cx, "power_policy") {
+        None => {
+            ok &= t.get("power_policy").is_none();
+            PowerPolicy::Keep
+        }
+        Some((p, pspan)) => PowerPolicy::parse(&p).unwrap_or_else(|| {
+            cx.error(
+                pspan,
+                format!(
+                    "{what}: unknown power_policy `{p}` (expected one of: {})",
+                    PowerPolicy::ALL.map(PowerPolicy::as_str).join(", ")
+                ),
+            );
+            ok = false;
+            PowerPolicy::Keep
+        }),
+    };
     if let Some(s) = &sim {
         // A simulated machine is reached in-process: an SSH or BMC address
         // beside it would be ignored, which is worse than refused.
@@ -190,7 +215,17 @@ fn read_machine(
     }
     t.finish(
         cx,
-        &["name", "arch", "tags", "pool", "bmc", "ssh", "sim"],
+        &[
+            "name",
+            "arch",
+            "tags",
+            "pool",
+            "bmc",
+            "ssh",
+            "sim",
+            "power_policy",
+            "provision",
+        ],
         password_hint,
     );
     let (name, _) = name?;
@@ -205,7 +240,69 @@ fn read_machine(
         bmc,
         ssh,
         sim,
+        power_policy,
+        provision,
         line,
+    })
+}
+
+fn read_provision(
+    cx: &mut Cx<'_>,
+    machine: &str,
+    span: Range<usize>,
+    entries: &[(Spanned<String>, Node)],
+) -> Option<Provision> {
+    let what = format!("{machine} [machine.provision]");
+    let mut t = Table::new(what.clone(), span, entries);
+    let command = t.required_str(cx, "command");
+    let timeout = match t.get("timeout_s") {
+        None => Some(std::time::Duration::from_secs(1800)),
+        Some(n) => match n.kind {
+            Kind::Int(s) if (1..=86_400).contains(&s) => {
+                Some(std::time::Duration::from_secs(s.unsigned_abs()))
+            }
+            ref other => {
+                cx.error(
+                    n.span.clone(),
+                    format!(
+                        "{what}: `timeout_s` must be an integer of seconds from 1 to 86400, not {}",
+                        match other {
+                            Kind::Int(s) => s.to_string(),
+                            o => o.type_name().to_string(),
+                        }
+                    ),
+                );
+                None
+            }
+        },
+    };
+    let boot = match t.str(cx, "boot") {
+        None => Some(None),
+        Some((b, bspan)) => {
+            let devices = [
+                crate::bmc::BootDevice::Pxe,
+                crate::bmc::BootDevice::Disk,
+                crate::bmc::BootDevice::BiosSetup,
+            ];
+            match devices.into_iter().find(|d| d.as_str() == b) {
+                Some(d) => Some(Some(d)),
+                None => {
+                    cx.error(
+                        bspan,
+                        format!(
+                            "{what}: unknown boot device `{b}` (expected one of: pxe, disk, bios)"
+                        ),
+                    );
+                    None
+                }
+            }
+        }
+    };
+    t.finish(cx, &["command", "boot", "timeout_s"], password_hint);
+    Some(Provision {
+        command: command?.0,
+        boot: boot?,
+        timeout: timeout?,
     })
 }
 

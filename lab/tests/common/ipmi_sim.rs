@@ -26,14 +26,20 @@ pub const INSTALL: &str = "apt-get install openipmi ipmitool";
 pub const USER: &str = "admin";
 pub const PASSWORD: &str = "SimBmcPass-42";
 
-/// `lab/tests/fixtures/ipmi`, from the lab package or the workspace root.
+/// `lab/tests/fixtures/ipmi`, from the lab package, the workspace root or
+/// a sibling crate.
 pub fn fixtures() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let here = root.join("tests/fixtures/ipmi");
     if here.is_dir() {
-        here
+        return here;
+    }
+    let root_pkg = root.join("lab/tests/fixtures/ipmi");
+    if root_pkg.is_dir() {
+        root_pkg
     } else {
-        root.join("lab/tests/fixtures/ipmi")
+        // A sibling crate of the workspace (harness).
+        root.join("../lab/tests/fixtures/ipmi")
     }
 }
 
@@ -73,25 +79,48 @@ pub struct ConsoleServer {
 
 impl ConsoleServer {
     pub fn start() -> ConsoleServer {
+        ConsoleServer::serve(None)
+    }
+
+    /// A console that carries what is appended to `file` (the SUT's serial
+    /// port), from the size it has when ipmi_sim connects.
+    pub fn tail(file: &Path) -> ConsoleServer {
+        ConsoleServer::serve(Some(file.to_path_buf()))
+    }
+
+    fn serve(file: Option<PathBuf>) -> ConsoleServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
+        let size = |f: &Path| std::fs::metadata(f).map_or(0, |m| m.len());
         let thread = std::thread::spawn(move || {
-            let mut conns: Vec<TcpStream> = Vec::new();
+            let mut conns: Vec<(TcpStream, u64)> = Vec::new();
             let mut n = 0u64;
             while !s.load(Ordering::Relaxed) {
                 if let Ok((c, _)) = listener.accept() {
                     c.set_nonblocking(true).ok();
-                    conns.push(c);
+                    let at = file.as_deref().map_or(0, size);
+                    conns.push((c, at));
                 }
                 n += 1;
-                let line = format!("certlab-sut console line {n}\r\n");
-                conns.retain_mut(|c| {
+                let numbered = format!("certlab-sut console line {n}\r\n").into_bytes();
+                let text = file
+                    .as_deref()
+                    .map(|f| std::fs::read(f).unwrap_or_default());
+                conns.retain_mut(|(c, at)| {
                     let mut sink = [0u8; 256];
                     let _ = c.read(&mut sink);
-                    c.write_all(line.as_bytes()).is_ok()
+                    let bytes = match &text {
+                        None => &numbered[..],
+                        Some(t) => {
+                            let from = (*at as usize).min(t.len());
+                            *at = t.len() as u64;
+                            &t[from..]
+                        }
+                    };
+                    c.write_all(bytes).is_ok()
                 });
                 std::thread::sleep(Duration::from_millis(50));
             }
@@ -134,13 +163,22 @@ impl Sim {
     /// An ipmi_sim whose chassis control also runs `hook` (a shell script,
     /// written to `chassis/on-power`) with the new power state, 1 or 0.
     pub fn start_with_hook(hook: Option<&str>) -> Sim {
+        Sim::start_with(hook, None)
+    }
+
+    /// Like [`Sim::start_with_hook`]; with `console`, SOL carries what is
+    /// appended to that file instead of numbered lines.
+    pub fn start_with(hook: Option<&str>, console: Option<&Path>) -> Sim {
         require("ipmi_sim");
         require("sdrcomp");
         require("ipmitool");
         let dir = tempfile::tempdir().unwrap();
         let port = free_udp_port();
         let console_port = free_tcp_port();
-        let sol = ConsoleServer::start();
+        let sol = match console {
+            Some(f) => ConsoleServer::tail(f),
+            None => ConsoleServer::start(),
+        };
         let state = dir.path().join("state");
         let sdr_dir = state.join("ipmi_sim/certlab");
         std::fs::create_dir_all(&sdr_dir).unwrap();

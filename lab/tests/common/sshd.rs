@@ -55,6 +55,17 @@ fn free_port() -> u16 {
 }
 
 /// The pids of `pid`'s descendants (children first come after their parent).
+/// Whether `pid` is stopped (state `T` in `/proc/PID/stat`).
+fn stopped(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rfind(')')
+                .map(|i| s[i + 1..].trim_start().starts_with('T'))
+        })
+        .unwrap_or(true)
+}
+
 fn descendants(pid: u32) -> Vec<u32> {
     let mut parent_of = Vec::new();
     if let Ok(rd) = std::fs::read_dir("/proc") {
@@ -205,6 +216,18 @@ impl Sshd {
     /// Kills sshd and every session it forked, as a machine going down does.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
+            // Stop the listener first: a connection it accepted between the
+            // snapshot of its children and the kill would otherwise survive
+            // (each connection's sshd is its own session, so a group kill
+            // does not reach it).
+            let _ = Command::new("kill")
+                .args(["-STOP", &c.id().to_string()])
+                .stderr(Stdio::null())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while Instant::now() < deadline && !stopped(c.id()) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
             let mut pids = descendants(c.id());
             pids.push(c.id());
             let args: Vec<String> = pids.iter().map(|p| p.to_string()).collect();

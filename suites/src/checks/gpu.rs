@@ -265,15 +265,20 @@ impl Check for MemoryRetirement {
     }
 }
 
-/// Each accelerator's PCIe link is as wide as the device allows.
+/// Each accelerator's PCIe link is as wide as the device allows, and its
+/// host side can reach the device's generation.
 ///
-/// Width is judged, generation is not: an idle GPU lowers its link rate
+/// Width is judged, the current generation is not: an idle GPU lowers its link rate
 /// (to Gen1 on the real outputs of RTX 3060/4090, A10G, Quadro P400) and
 /// raises it under load, so a lower generation at rest says nothing, and
 /// this case does not load the GPU. Width is not lowered at rest by the
 /// tools' reports here, so a narrower link is a seating, riser or slot
 /// fault, or a slot wired narrower than the card. The plan makes the case
-/// a non-blocker: a failure is a warning to look at the slot.
+/// a non-blocker: a failure is a warning to look at the slot. The one
+/// judgement of generation that holds at idle is of the maxima: where the
+/// tool reports the host side's maximum below the device's (`nvidia-smi`
+/// v12+: `Host Max`, `Device Max`), the link can never run at the device's
+/// rate, loaded or not.
 pub struct PcieLink;
 
 impl Check for PcieLink {
@@ -295,6 +300,13 @@ impl Check for PcieLink {
                     notes.push(format!("{l} at Gen{c} of Gen{m}"));
                 }
             }
+            if let (Some(d), Some(h)) = (p.gen_max_device, p.gen_max_host) {
+                if h < d {
+                    narrow.push(format!(
+                        "{l}: the host side allows Gen{h}, the device Gen{d} (the link can never reach the device's rate)"
+                    ));
+                }
+            }
             match (p.width_current, p.width_max) {
                 (Some(c), Some(m)) if c < m => narrow.push(format!("{l}: x{c} of x{m}")),
                 (Some(c), Some(_)) => full.push(format!("{l}: x{c}")),
@@ -310,7 +322,7 @@ impl Check for PcieLink {
         }
         if !narrow.is_empty() {
             return Ok(CaseOutcome::fail(format!(
-                "{} accelerator links trained narrower than the device allows (seating, riser or slot wiring): {}{tail}",
+                "{} accelerator links below what the device allows (width: seating, riser or slot wiring; generation: the host port): {}{tail}",
                 narrow.len(),
                 narrow.join("; ")
             )));

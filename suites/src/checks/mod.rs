@@ -5,6 +5,7 @@
 
 use crate::plan::Check;
 
+pub mod command;
 pub mod cpu;
 pub mod firmware;
 pub mod gpu;
@@ -47,6 +48,10 @@ pub static REGISTRY: &[(&str, &dyn Check)] = &[
     ("gpu-pcie-link", &gpu::PcieLink),
     ("gpu-xid", &gpu::XidEvents),
     ("perf-fio", &perf::Fio),
+    ("perf-stress-ng", &perf::StressNg),
+    ("perf-iperf3", &perf::Iperf3),
+    // Not in the shipped plans: a lab's own probes and the orchestrator's tests.
+    ("command", &command::Command),
 ];
 
 /// The check registered under `name`.

@@ -8,7 +8,8 @@
 //! KiB/s, and fio 3.x adds `bw_bytes` (bytes/s). A direction is skipped when
 //! it moved no data (`iops` and `bw` zero: fio prints every direction of
 //! every job). A job whose `error` is not 0 fails the parse: its figures are
-//! not a measurement.
+//! not a measurement. Notes fio prints on stdout before the report are
+//! skipped.
 
 use serde_json::Value;
 
@@ -23,7 +24,7 @@ const PERCENTILES: [(&str, f64); 4] =
 /// `iops`, `clat_mean`, `clat_p50`, …). Jobs sharing a name (`numjobs`
 /// without `group_reporting`) are told apart as `JOB#1`, `JOB#2`, ….
 pub fn parse(text: &str) -> Result<Vec<Metric>, ParseError> {
-    let v: Value = serde_json::from_str(text)?;
+    let v: Value = serde_json::from_str(json_part(text))?;
     let format = |why: &str| ParseError::Format {
         tool: TOOL,
         why: why.to_string(),
@@ -67,6 +68,23 @@ pub fn parse(text: &str) -> Result<Vec<Metric>, ParseError> {
         return Err(ParseError::NoMetrics { tool: TOOL });
     }
     Ok(out)
+}
+
+/// The report without what fio may print before it on stdout (notes such
+/// as "note: both iodepth >= 1 and synchronous I/O engine are selected, queue
+/// depth will be capped at 1"): from the first line that opens an object.
+fn json_part(text: &str) -> &str {
+    if text.trim_start().starts_with('{') {
+        return text;
+    }
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        if line.trim_end() == "{" {
+            return &text[at..];
+        }
+        at += line.len();
+    }
+    text
 }
 
 fn direction(job: &str, dir: &str, d: &Value, out: &mut Vec<Metric>) -> Result<(), String> {

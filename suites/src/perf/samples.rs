@@ -99,33 +99,44 @@ pub fn parse(text: &str) -> Result<SampleSet, InputError> {
 pub fn from_run_record(record: &certlab_reports::RunRecord) -> Result<SampleSet, InputError> {
     let mut set = SampleSet::default();
     for case in &record.cases {
-        for m in &case.metrics {
-            let name = format!("{}/{}", case.id, m.name);
-            match set.metrics.get_mut(&name) {
-                Some(s) if s.unit != m.unit || s.direction != m.better => {
-                    return Err(InputError::Metric {
-                        name,
-                        why: format!(
-                            "recorded both as {} ({:?}) and as {} ({:?})",
-                            s.unit, s.direction, m.unit, m.better
-                        ),
-                    });
-                }
-                Some(s) => s.samples.push(m.value),
-                None => {
-                    set.metrics.insert(
-                        name,
-                        Series {
-                            unit: m.unit.clone(),
-                            direction: m.better,
-                            samples: vec![m.value],
-                        },
-                    );
-                }
+        add_run(&mut set, &case.id, case.metrics.clone())?;
+    }
+    Ok(set)
+}
+
+/// Adds one run's metrics to `set` as samples, each named `PREFIX/NAME`; a
+/// name seen before with another unit or direction is an error.
+pub fn add_run(
+    set: &mut SampleSet,
+    prefix: &str,
+    metrics: Vec<super::Metric>,
+) -> Result<(), InputError> {
+    for m in metrics {
+        let name = format!("{prefix}/{}", m.name);
+        match set.metrics.get_mut(&name) {
+            Some(s) if s.unit != m.unit || s.direction != m.better => {
+                return Err(InputError::Metric {
+                    name,
+                    why: format!(
+                        "recorded both as {} ({:?}) and as {} ({:?})",
+                        s.unit, s.direction, m.unit, m.better
+                    ),
+                });
+            }
+            Some(s) => s.samples.push(m.value),
+            None => {
+                set.metrics.insert(
+                    name,
+                    Series {
+                        unit: m.unit,
+                        direction: m.better,
+                        samples: vec![m.value],
+                    },
+                );
             }
         }
     }
-    Ok(set)
+    Ok(())
 }
 
 /// One metric's comparison, as `perf compare` reports it.

@@ -18,7 +18,8 @@
 //!    2 % noise is about ten standard deviations; in five-against-five
 //!    comparisons of honest Gaussian noise a sample is set aside in 0.6 % of
 //!    them, and 88 % of such excursions are set aside.
-//! 2. **Student's t-test with pooled variance** on what is left, two-sided:
+//! 2. **Student's t-test with pooled variance** on what is left (Welch's
+//!    when the sides' sizes differ by more than one), two-sided:
 //!    a change is significant at p ≤ [`ALPHA_CLEAN`] when nothing was set
 //!    aside, p ≤ [`ALPHA_SCREENED`] when something was. The stricter level
 //!    without outliers pays for the screen's own mistakes: when it sets aside
@@ -357,17 +358,37 @@ struct PooledT {
     df: f64,
 }
 
+/// Student's t with pooled variance when the sides' sizes are within one of
+/// each other (then it is robust to unequal variances, and its degrees of
+/// freedom are what give five samples their power); otherwise Welch's
+/// standard error and degrees of freedom, since pooling would let the
+/// larger side's spread stand for the smaller side's.
 fn pooled_t(b: &[f64], c: &[f64]) -> PooledT {
     let (nb, nc) = (b.len() as f64, c.len() as f64);
     let mean_b = mean(b).unwrap_or(f64::NAN);
     let mean_c = mean(c).unwrap_or(f64::NAN);
-    let df = nb + nc - 2.0;
-    let var = (sum_sq_dev(b) + sum_sq_dev(c)) / df;
+    let diff = mean_c - mean_b;
+    if b.len().abs_diff(c.len()) <= 1 {
+        let df = nb + nc - 2.0;
+        let var = (sum_sq_dev(b) + sum_sq_dev(c)) / df;
+        return PooledT {
+            mean_b,
+            diff,
+            se: (var * (1.0 / nb + 1.0 / nc)).sqrt(),
+            df,
+        };
+    }
+    let (vb, vc) = (
+        sum_sq_dev(b) / (nb - 1.0) / nb,
+        sum_sq_dev(c) / (nc - 1.0) / nc,
+    );
+    let df = (vb + vc).powi(2) / (vb * vb / (nb - 1.0) + vc * vc / (nc - 1.0));
     PooledT {
         mean_b,
-        diff: mean_c - mean_b,
-        se: (var * (1.0 / nb + 1.0 / nc)).sqrt(),
-        df,
+        diff,
+        se: (vb + vc).sqrt(),
+        // Both sides without spread: any df will do, se is 0.
+        df: if df.is_finite() { df } else { nb + nc - 2.0 },
     }
 }
 
@@ -490,6 +511,31 @@ mod tests {
         );
         assert!(s.baseline_outliers.is_empty() && s.candidate_outliers.is_empty());
         assert_eq!(s.baseline.len(), 5);
+    }
+
+    #[test]
+    fn a_few_noisy_samples_against_many_tight_ones_are_not_over_trusted() {
+        let b = [
+            100.0, 100.1, 99.9, 100.05, 99.95, 100.02, 99.98, 100.01, 99.99, 100.0,
+        ];
+        let c = [103.0, 104.0, 105.0];
+        // Pooling would let the baseline's tight spread stand for the
+        // candidate's (t ≈ 14); Welch's t is 6.9 with about 2 degrees of
+        // freedom: p ≈ 0.02, not enough.
+        let r = compare(&b, &c, Direction::Higher, 5.0);
+        let p = r.p_value.unwrap_or(0.0);
+        assert!(p > 0.01 && p < 0.03, "{p}");
+        assert_eq!(r.verdict, Verdict::Inconclusive, "{r:?}");
+        // With as many candidate samples the change is clear.
+        let r = compare(
+            &b,
+            &[
+                103.0, 104.0, 105.0, 104.0, 103.5, 104.5, 104.0, 103.8, 104.2,
+            ],
+            Direction::Higher,
+            5.0,
+        );
+        assert_eq!(r.verdict, Verdict::Improvement, "{r:?}");
     }
 
     #[test]

@@ -9,6 +9,8 @@
 
 mod accounts;
 mod certifications;
+mod kabi;
+mod log;
 mod rows;
 mod seed;
 mod submissions;
@@ -23,6 +25,8 @@ pub use certifications::{
     CertQuery, Certification, CertificationDetail, Component, ComponentUse, DEFAULT_PER_PAGE,
     MAX_PER_PAGE,
 };
+pub use kabi::{kabi_id, KabiList, NewKabi};
+pub use log::StoredEntry;
 pub use rows::{ts, DbError};
 pub use seed::{DemoCertification, Seeded};
 pub use submissions::{Change, NewSubmission, Submission};

@@ -2,7 +2,8 @@
 //!
 //! All state changes go through [`PortalStore::record_change`], inside the
 //! transaction that makes them: it numbers them in one sequence
-//! (`portal_changes.seq`), which is where a transparency log's append belongs.
+//! (`portal_changes.seq`), and appends the change to the transparency log
+//! (`portal_log`, see `log.rs`) in the same transaction.
 
 use certlab_harness::Backend;
 use certlab_reports::RunRecord;
@@ -447,7 +448,7 @@ impl PortalStore {
     /// A transaction for a state change. On PostgreSQL it takes the changes
     /// table's lock at once, so changes are numbered one at a time; on
     /// SQLite the first write of the transaction does the same.
-    async fn begin(&self, what: &str) -> Result<Transaction<'static, Any>, DbError> {
+    pub(super) async fn begin(&self, what: &str) -> Result<Transaction<'static, Any>, DbError> {
         let mut tx = self.pool.begin().await.map_err(db_err(what))?;
         if self.backend == Backend::Postgres {
             sqlx::query("LOCK TABLE portal_changes IN EXCLUSIVE MODE")
@@ -459,8 +460,8 @@ impl PortalStore {
     }
 
     /// The one place a state change of a submission or a certification is
-    /// recorded: the next number of the one sequence of changes. A
-    /// transparency log appends here.
+    /// recorded: the next number of the one sequence of changes, and the
+    /// next entry of the transparency log.
     pub(crate) async fn record_change(
         &self,
         tx: &mut Transaction<'static, Any>,
@@ -491,6 +492,7 @@ impl PortalStore {
         .execute(&mut **tx)
         .await
         .map_err(db_err(&what))?;
+        super::log::append(tx, change, seq).await?;
         Ok(u64::try_from(seq).unwrap_or(0))
     }
 }
