@@ -18,6 +18,7 @@ pub mod memtest;
 pub mod net;
 pub mod pci;
 pub mod perf;
+pub mod ras;
 pub mod storage;
 pub mod time;
 
@@ -38,6 +39,7 @@ pub static REGISTRY: &[(&str, &dyn Check)] = &[
     ("kernel-log", &kernel::Log),
     ("time-clock", &time::Clock),
     ("ras-edac", &kernel::Edac),
+    ("ras-aer", &ras::Aer),
     ("firmware-versions", &firmware::Versions),
     ("kabi-out-of-tree", &kabi::OutOfTree),
     ("integrity-packages", &integrity::Packages),
