@@ -7,6 +7,8 @@ use crate::plan::Check;
 
 pub mod command;
 pub mod cpu;
+pub mod driver;
+pub mod ethtool;
 pub mod firmware;
 pub mod gpu;
 pub mod gpu_xid;
@@ -34,6 +36,8 @@ pub static REGISTRY: &[(&str, &dyn Check)] = &[
     ("pci-drivers", &pci::Drivers),
     ("pcie-link-width", &pci::LinkWidth),
     ("net-nics", &net::Nics),
+    ("driver-nic-link", &driver::NicLink),
+    ("driver-versions", &driver::Versions),
     ("kernel-taint", &kernel::Taint),
     ("kernel-log", &kernel::Log),
     ("time-clock", &time::Clock),

@@ -1,0 +1,194 @@
+//! Driver suite: NIC link against what both ends advertise, and the driver
+//! and firmware versions of NICs and NVMe controllers.
+
+use certlab_lab::target::shell_quote;
+
+use crate::checks::ethtool::{self, LinkSettings};
+use crate::context::{CaseCtx, CaseError, CaseOutcome};
+use crate::plan::Check;
+use crate::walk;
+
+/// The physical NICs (a `device` link in sysfs, not under `virtual/`) of a
+/// [`walk::NET_WALK`], with their bound driver; `Err` is the skip reason.
+fn physical_nics(ctx: &CaseCtx<'_>) -> Result<Result<Vec<String>, String>, CaseError> {
+    let out = ctx.run(walk::NET_WALK)?;
+    let recs = walk::parse_records(&out.stdout_str());
+    let nics: Vec<String> = recs
+        .iter()
+        .filter(|(_, a)| a.contains_key("has_device") && !a.contains_key("virtual"))
+        .map(|(n, _)| n.clone())
+        .collect();
+    if nics.is_empty() {
+        return Ok(Err(format!(
+            "no physical network interfaces (sysfs lists {}: none has a device link)",
+            recs.iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(Ok(nics))
+}
+
+/// What one NIC's link settings say against the rule "the link runs at the
+/// fastest mode both ends advertise".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkJudgement {
+    Ok(String),
+    Bad(String),
+    /// Cannot be judged, with why.
+    Unknown(String),
+}
+
+/// Judges `ethtool IFACE` of one NIC.
+pub fn judge_link(iface: &str, s: &LinkSettings) -> LinkJudgement {
+    if s.link_detected == Some(false) {
+        return LinkJudgement::Bad(format!("{iface}: no link detected"));
+    }
+    let Some(speed) = s.speed_mbps else {
+        return LinkJudgement::Unknown(format!(
+            "{iface}: the driver reports no speed (Speed: Unknown, as virtual NICs such as virtio_net do)"
+        ));
+    };
+    let Some(best) = s.best_common_mode() else {
+        let why = if s.advertised.is_empty() {
+            "it advertises no link modes"
+        } else {
+            "it and its link partner advertise no mode in common"
+        };
+        return LinkJudgement::Unknown(format!("{iface}: {speed} Mb/s, but {why}"));
+    };
+    let duplex = s.duplex.as_deref().unwrap_or("unknown");
+    let full = duplex == "Full";
+    let whose = if s.partner_advertised.is_some() {
+        "both ends advertise"
+    } else {
+        "it advertises (partner's modes not reported)"
+    };
+    let facts = format!(
+        "{iface}: {speed} Mb/s {duplex} duplex; best mode {whose}: {}",
+        best.name
+    );
+    if speed < best.speed_mbps
+        || (speed == best.speed_mbps && best.full_duplex == Some(true) && !full)
+    {
+        LinkJudgement::Bad(format!("{facts} — link below the best common mode"))
+    } else {
+        LinkJudgement::Ok(facts)
+    }
+}
+
+/// Every physical NIC has link at the fastest mode both ends advertise.
+pub struct NicLink;
+
+impl Check for NicLink {
+    fn run(&self, ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError> {
+        let nics = match physical_nics(ctx)? {
+            Ok(n) => n,
+            Err(why) => return Ok(CaseOutcome::skip(why)),
+        };
+        if !ctx.has_command("ethtool")? {
+            return Ok(CaseOutcome::skip(
+                "ethtool is not installed on the target, so link modes cannot be read",
+            ));
+        }
+        let (mut ok, mut bad, mut unknown) = (Vec::new(), Vec::new(), Vec::new());
+        for nic in &nics {
+            let out = ctx.run(&format!("ethtool {}", shell_quote(nic)))?;
+            let text = out.stdout_str();
+            let settings = match ethtool::parse_settings(&text) {
+                Ok(s) => s,
+                Err(e) => {
+                    unknown.push(format!("{nic}: ethtool exited {:?}: {e}", out.exit));
+                    continue;
+                }
+            };
+            match judge_link(nic, &settings) {
+                LinkJudgement::Ok(s) => ok.push(s),
+                LinkJudgement::Bad(s) => bad.push(s),
+                LinkJudgement::Unknown(s) => unknown.push(s),
+            }
+        }
+        let mut parts = Vec::new();
+        for (label, v) in [
+            ("failing", &bad),
+            ("at full speed", &ok),
+            ("not judged", &unknown),
+        ] {
+            if !v.is_empty() {
+                parts.push(format!("{label}: {}", v.join("; ")));
+            }
+        }
+        let reason = parts.join(" | ");
+        Ok(if !bad.is_empty() {
+            CaseOutcome::fail(reason)
+        } else if !ok.is_empty() {
+            CaseOutcome::pass(reason)
+        } else {
+            CaseOutcome::skip(reason)
+        })
+    }
+}
+
+/// Records the driver and firmware version of every physical NIC
+/// (`ethtool -i`) and NVMe controller (sysfs `firmware_rev`, `model`).
+pub struct Versions;
+
+const NVME_CLASS: &str = "/sys/class/nvme";
+
+impl Check for Versions {
+    fn run(&self, ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError> {
+        let mut found = Vec::new();
+        let mut unreadable = Vec::new();
+        match physical_nics(ctx)? {
+            Ok(nics) if ctx.has_command("ethtool")? => {
+                for nic in &nics {
+                    let out = ctx.run(&format!("ethtool -i {}", shell_quote(nic)))?;
+                    match ethtool::parse_driver_info(&out.stdout_str()) {
+                        Ok(i) => found.push(format!(
+                            "{nic}: driver {} {}, firmware {}, bus {}",
+                            i.driver,
+                            i.version.as_deref().unwrap_or("(no version)"),
+                            i.firmware_version.as_deref().unwrap_or("(none reported)"),
+                            i.bus_info.as_deref().unwrap_or("(none)")
+                        )),
+                        Err(e) => unreadable.push(format!("{nic}: {e}")),
+                    }
+                }
+            }
+            Ok(_) => unreadable.push("NICs: ethtool is not installed".to_string()),
+            Err(why) => unreadable.push(why),
+        }
+        match ctx.list_dir(NVME_CLASS)? {
+            Some(entries) => {
+                for e in entries.iter().filter(|e| e.name.starts_with("nvme")) {
+                    let base = format!("{NVME_CLASS}/{}", e.name);
+                    let model = ctx.read(&format!("{base}/model"))?;
+                    let fw = ctx.read(&format!("{base}/firmware_rev"))?;
+                    match (model, fw) {
+                        (Some(m), Some(f)) => {
+                            found.push(format!("{}: {} firmware {}", e.name, m.trim(), f.trim()))
+                        }
+                        _ => {
+                            unreadable.push(format!("{}: model or firmware_rev unreadable", e.name))
+                        }
+                    }
+                }
+            }
+            None => unreadable.push(format!("no NVMe controllers ({NVME_CLASS} absent)")),
+        }
+        let mut reason = found.join("; ");
+        if !unreadable.is_empty() {
+            if !reason.is_empty() {
+                reason.push_str(" | ");
+            }
+            reason.push_str("not recorded: ");
+            reason.push_str(&unreadable.join("; "));
+        }
+        Ok(if found.is_empty() {
+            CaseOutcome::skip(reason)
+        } else {
+            CaseOutcome::pass(reason)
+        })
+    }
+}

@@ -1,0 +1,367 @@
+//! The driver suite: its parsers on every real output in
+//! `tests/fixtures/ethtool` (see its PROVENANCE.tsv), and its cases on
+//! Scripted targets fed those outputs, every verdict with evidence.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use certlab_hwdb::{HardwareProfile, Inventory};
+use certlab_lab::{Scripted, Target};
+use certlab_reports::{Evidence, Verdict};
+use certlab_suites::checks::ethtool::{parse_driver_info, parse_settings};
+use certlab_suites::{checks, CaseCtx, CaseOutcome, MemorySink};
+
+fn fixture(rel: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn run(name: &str, target: &dyn Target) -> (CaseOutcome, Vec<Evidence>) {
+    let check = checks::lookup(name).unwrap_or_else(|| panic!("no check {name}"));
+    let sink = MemorySink::default();
+    let params = toml::Table::new();
+    let (inv, profile) = (Inventory::default(), HardwareProfile::default());
+    let ctx = CaseCtx::new(
+        target,
+        &profile,
+        &inv,
+        &params,
+        &sink,
+        Duration::from_secs(30),
+    );
+    let out = check
+        .run(&ctx)
+        .unwrap_or_else(|e| panic!("{name}: infrastructure error {e}"));
+    let evidence = ctx.take_evidence();
+    assert!(
+        !evidence.is_empty(),
+        "{name}: {} without evidence: {}",
+        out.verdict,
+        out.reason
+    );
+    (out, evidence)
+}
+
+fn commands(ev: &[Evidence]) -> Vec<String> {
+    ev.iter()
+        .filter_map(|e| match e {
+            Evidence::Command { cmd, .. } => Some(cmd.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+// ---- parsers, on every real output -------------------------------------
+
+/// (file, iface, speed, duplex, link, advertised count, partner count, best common mode)
+#[allow(clippy::type_complexity)]
+const SETTINGS: &[(
+    &str,
+    &str,
+    Option<u64>,
+    &str,
+    bool,
+    usize,
+    Option<usize>,
+    Option<&str>,
+)] = &[
+    (
+        "ethtool/jc/ethtool--default1.out",
+        "enp0s3",
+        Some(1000),
+        "Full",
+        true,
+        5,
+        None,
+        Some("1000baseT/Full"),
+    ),
+    (
+        "ethtool/jc/ethtool--default2.out",
+        "enp1s0",
+        Some(40000),
+        "Full",
+        true,
+        6,
+        None,
+        Some("40000baseCR4/Full"),
+    ),
+    (
+        "ethtool/jc/ethtool--link-partner-advertised-link-modes.out",
+        "eth0",
+        Some(100),
+        "Full",
+        true,
+        6,
+        Some(4),
+        Some("100baseT/Full"),
+    ),
+    (
+        "ethtool/node_exporter/eth0/settings",
+        "eth0",
+        Some(1000),
+        "Full",
+        true,
+        5,
+        None,
+        Some("1000baseT/Full"),
+    ),
+    (
+        "ethtool/hotsos/ethtool_ens3",
+        "ens3",
+        None,
+        "Unknown! (255)",
+        true,
+        0,
+        None,
+        None,
+    ),
+];
+
+#[test]
+fn ethtool_settings_parse_on_every_real_output() {
+    for &(file, iface, speed, duplex, link, adv, partner, best) in SETTINGS {
+        let s = parse_settings(&fixture(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(s.iface.as_deref(), Some(iface), "{file}");
+        assert_eq!(s.speed_mbps, speed, "{file}");
+        assert_eq!(s.duplex.as_deref(), Some(duplex), "{file}");
+        assert_eq!(s.link_detected, Some(link), "{file}");
+        assert_eq!(s.advertised.len(), adv, "{file}: {:?}", s.advertised);
+        assert_eq!(
+            s.partner_advertised.as_ref().map(Vec::len),
+            partner,
+            "{file}"
+        );
+        assert_eq!(
+            s.best_common_mode().map(|m| m.name.as_str()),
+            best,
+            "{file}"
+        );
+    }
+    // Supported modes the NIC does not advertise are kept apart.
+    let s = parse_settings(&fixture("ethtool/jc/ethtool--default2.out")).unwrap();
+    assert_eq!(s.supported.len(), 8);
+    assert!(s.supported.iter().any(|m| m.name == "56000baseCR4/Full"));
+    assert!(!s.advertised.iter().any(|m| m.name == "56000baseCR4/Full"));
+    assert_eq!(s.auto_negotiation, Some(false));
+    // The node_exporter fixture's supported list wraps onto a line with 10G.
+    let s = parse_settings(&fixture("ethtool/node_exporter/eth0/settings")).unwrap();
+    assert_eq!(s.supported.last().unwrap().name, "10000baseT/Full");
+}
+
+#[test]
+fn ethtool_driver_info_parses_on_every_real_output() {
+    let i = parse_driver_info(&fixture("ethtool/node_exporter/eth0/driver")).unwrap();
+    assert_eq!(i.driver, "e1000e");
+    assert_eq!(i.version.as_deref(), Some("5.11.0-22-generic"));
+    assert_eq!(i.firmware_version.as_deref(), Some("0.5-4"));
+    assert_eq!(i.bus_info.as_deref(), Some("0000:00:1f.6"));
+    let i = parse_driver_info(&fixture("ethtool/hotsos/ethtool_-i_ens3")).unwrap();
+    assert_eq!(i.driver, "virtio_net");
+    assert_eq!(i.version.as_deref(), Some("1.0.0"));
+    assert_eq!(
+        i.firmware_version, None,
+        "an empty firmware-version is none"
+    );
+    assert_eq!(i.bus_info.as_deref(), Some("0000:00:03.0"));
+}
+
+// ---- driver.nic-link ----------------------------------------------------
+
+const WALK: &str = ": certlab net-walk";
+
+fn walk_one(iface: &str) -> String {
+    format!("@ lo\noperstate=unknown\nvirtual=1\n@ {iface}\noperstate=up\ncarrier=1\nhas_device=1\ndevice=0000:00:1f.6\ndriver=e1000e\n")
+}
+
+fn nic(iface: &str, settings: &str) -> Scripted {
+    Scripted::new("sut")
+        .command(WALK, 0, &walk_one(iface), "")
+        .command("command -v ethtool", 0, "/usr/sbin/ethtool\n", "")
+        .command(&format!("ethtool {iface}"), 0, settings, "")
+}
+
+#[test]
+fn nic_link_fails_below_the_best_common_mode() {
+    // The real node_exporter sample advertises 1000baseT/Full; the same
+    // output with the speed edited to 100 Mb/s is a link that trained low.
+    let real = fixture("ethtool/node_exporter/eth0/settings");
+    let low = real.replace("Speed: 1000Mb/s", "Speed: 100Mb/s");
+    assert_ne!(low, real);
+    let (o, ev) = run("driver-nic-link", &nic("eth0", &low));
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.reason);
+    assert!(
+        o.reason.contains("eth0: 100 Mb/s Full duplex"),
+        "{}",
+        o.reason
+    );
+    assert!(o.reason.contains("1000baseT/Full"), "{}", o.reason);
+    assert!(commands(&ev).contains(&"ethtool eth0".to_string()));
+
+    // Half duplex where both ends advertise the speed at full duplex.
+    let real = fixture("ethtool/jc/ethtool--link-partner-advertised-link-modes.out");
+    let half = real.replace("Duplex: Full", "Duplex: Half");
+    let (o, _) = run("driver-nic-link", &nic("eth0", &half));
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.reason);
+
+    // No link at all.
+    let real = fixture("ethtool/jc/ethtool--default1.out");
+    let down = real.replace("Link detected: yes", "Link detected: no");
+    let (o, _) = run("driver-nic-link", &nic("enp0s3", &down));
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.reason);
+    assert!(
+        o.reason.contains("enp0s3: no link detected"),
+        "{}",
+        o.reason
+    );
+}
+
+#[test]
+fn nic_link_passes_at_the_speed_the_partner_allows() {
+    // The NIC advertises 1000baseT but the partner only 10/100: 100 Mb/s
+    // full duplex is the best both ends can do.
+    let out = fixture("ethtool/jc/ethtool--link-partner-advertised-link-modes.out");
+    let (o, _) = run("driver-nic-link", &nic("eth0", &out));
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.reason);
+    assert!(
+        o.reason
+            .contains("best mode both ends advertise: 100baseT/Full"),
+        "{}",
+        o.reason
+    );
+    for file in [
+        "ethtool/jc/ethtool--default1.out",
+        "ethtool/jc/ethtool--default2.out",
+        "ethtool/node_exporter/eth0/settings",
+    ] {
+        let (o, _) = run("driver-nic-link", &nic("eth0", &fixture(file)));
+        assert_eq!(o.verdict, Verdict::Pass, "{file}: {}", o.reason);
+        assert!(
+            o.reason.contains("partner's modes not reported"),
+            "{}",
+            o.reason
+        );
+    }
+}
+
+#[test]
+fn nic_link_skips_virtio_and_machines_without_ethtool_or_nics() {
+    let (o, _) = run(
+        "driver-nic-link",
+        &nic("ens3", &fixture("ethtool/hotsos/ethtool_ens3")),
+    );
+    assert_eq!(o.verdict, Verdict::Skip, "{}", o.reason);
+    assert!(
+        o.reason.contains("ens3: the driver reports no speed"),
+        "{}",
+        o.reason
+    );
+
+    let no_tool = Scripted::new("sut")
+        .command(WALK, 0, &walk_one("eth0"), "")
+        .command("command -v ethtool", 1, "", "");
+    let (o, _) = run("driver-nic-link", &no_tool);
+    assert_eq!(o.verdict, Verdict::Skip);
+    assert!(
+        o.reason.contains("ethtool is not installed"),
+        "{}",
+        o.reason
+    );
+
+    let virt_only = Scripted::new("sut").command(WALK, 0, "@ lo\nvirtual=1\n", "");
+    let (o, _) = run("driver-nic-link", &virt_only);
+    assert_eq!(o.verdict, Verdict::Skip);
+    assert!(
+        o.reason.contains("no physical network interfaces"),
+        "{}",
+        o.reason
+    );
+}
+
+// ---- driver.versions ------------------------------------------------------
+
+#[test]
+fn versions_records_nic_and_nvme_firmware() {
+    let m = Scripted::new("sut")
+        .command(WALK, 0, &walk_one("eth0"), "")
+        .command("command -v ethtool", 0, "/usr/sbin/ethtool\n", "")
+        .command(
+            "ethtool -i eth0",
+            0,
+            &fixture("ethtool/node_exporter/eth0/driver"),
+            "",
+        )
+        .file(
+            "/sys/class/nvme/nvme0/model",
+            "WDC PC SN730 SDBQNTY-512G-1001\n",
+        )
+        .file("/sys/class/nvme/nvme0/firmware_rev", "11170101\n");
+    let (o, ev) = run("driver-versions", &m);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.reason);
+    assert!(
+        o.reason
+            .contains("eth0: driver e1000e 5.11.0-22-generic, firmware 0.5-4, bus 0000:00:1f.6"),
+        "{}",
+        o.reason
+    );
+    assert!(
+        o.reason
+            .contains("nvme0: WDC PC SN730 SDBQNTY-512G-1001 firmware 11170101"),
+        "{}",
+        o.reason
+    );
+    assert!(ev.iter().any(
+        |e| matches!(e, Evidence::File { path, .. } if path == "/sys/class/nvme/nvme0/firmware_rev")
+    ));
+
+    // A virtio NIC reports no firmware: recorded as such, still a record.
+    let m = Scripted::new("sut")
+        .command(WALK, 0, &walk_one("ens3"), "")
+        .command("command -v ethtool", 0, "/usr/sbin/ethtool\n", "")
+        .command(
+            "ethtool -i ens3",
+            0,
+            &fixture("ethtool/hotsos/ethtool_-i_ens3"),
+            "",
+        );
+    let (o, _) = run("driver-versions", &m);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.reason);
+    assert!(
+        o.reason.contains("firmware (none reported)"),
+        "{}",
+        o.reason
+    );
+    assert!(o.reason.contains("no NVMe controllers"), "{}", o.reason);
+
+    // Nothing readable: skip with the reasons.
+    let bare = Scripted::new("sut").command(WALK, 0, "@ lo\nvirtual=1\n", "");
+    let (o, _) = run("driver-versions", &bare);
+    assert_eq!(o.verdict, Verdict::Skip);
+    assert!(
+        o.reason.contains("no physical network interfaces"),
+        "{}",
+        o.reason
+    );
+    assert!(o.reason.contains("no NVMe controllers"), "{}", o.reason);
+}
+
+/// On this machine (whatever it has) each case passes or skips with a
+/// reason, never fails for want of a tool, always with evidence.
+#[test]
+fn driver_cases_pass_or_skip_with_a_reason_here() {
+    let local = certlab_lab::Local::new(None);
+    for name in ["driver-nic-link", "driver-versions"] {
+        let (o, _) = run(name, &local);
+        assert!(
+            matches!(o.verdict, Verdict::Pass | Verdict::Skip),
+            "{name}: {} {}",
+            o.verdict,
+            o.reason
+        );
+        assert!(!o.reason.is_empty(), "{name}: no reason");
+        eprintln!("{name} here: {} — {}", o.verdict, o.reason);
+    }
+}
