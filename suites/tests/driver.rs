@@ -353,7 +353,11 @@ fn versions_records_nic_and_nvme_firmware() {
 #[test]
 fn driver_cases_pass_or_skip_with_a_reason_here() {
     let local = certlab_lab::Local::new(None);
-    for name in ["driver-nic-link", "driver-versions"] {
+    for name in [
+        "driver-nic-link",
+        "driver-versions",
+        "driver-storage-health",
+    ] {
         let (o, _) = run(name, &local);
         assert!(
             matches!(o.verdict, Verdict::Pass | Verdict::Skip),
@@ -364,4 +368,220 @@ fn driver_cases_pass_or_skip_with_a_reason_here() {
         assert!(!o.reason.is_empty(), "{name}: no reason");
         eprintln!("{name} here: {} — {}", o.verdict, o.reason);
     }
+}
+
+// ---- smartctl --json, on every real output --------------------------------
+
+/// `KEY=VALUE` from a PROVENANCE note (`exit_status=64;`), `None` for `None`.
+fn note_field<'a>(note: &'a str, key: &str) -> Option<Option<&'a str>> {
+    let start = note.find(&format!("{key}="))? + key.len() + 1;
+    let v = note[start..].split(';').next()?.trim();
+    Some((v != "None").then_some(v))
+}
+
+#[test]
+fn smartctl_parses_every_real_output_as_its_provenance_describes() {
+    let prov = fixture("smartctl/PROVENANCE.tsv");
+    let (mut reports, mut scans) = (0, 0);
+    for line in prov.lines().skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let (path, note) = (cols[0], cols[5]);
+        if !path.ends_with(".json") {
+            continue;
+        }
+        let text = fixture(&format!("smartctl/{path}"));
+        if note.contains("--scan") {
+            let devs =
+                checks::smartctl::parse_scan(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+            assert!(!devs.is_empty(), "{path}: no devices");
+            assert!(devs.iter().all(|d| d.name.starts_with("/dev/")), "{path}");
+            scans += 1;
+            continue;
+        }
+        let r = checks::smartctl::parse_report(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let exit = note_field(note, "exit_status").unwrap_or_else(|| panic!("{path}: note"));
+        assert_eq!(
+            r.exit_status.map(|s| s.to_string()).as_deref(),
+            exit,
+            "{path}"
+        );
+        if let Some(t) = note_field(note, "device.type") {
+            assert_eq!(r.device_type.as_deref(), t, "{path}");
+        }
+        // Only the samples the provenance calls FAILING fail.
+        assert_eq!(
+            r.failure().is_some(),
+            note.contains("FAILING"),
+            "{path}: {:?}",
+            r.failure()
+        );
+        // A healthy sample shows no degraded counter.
+        if note.contains("; healthy") {
+            assert!(r.degraded().is_empty(), "{path}: {:?}", r.degraded());
+        }
+        reports += 1;
+    }
+    assert_eq!((reports, scans), (192, 5));
+}
+
+#[test]
+fn smartctl_exact_values_of_the_failing_and_degraded_samples() {
+    let r = |p: &str| checks::smartctl::parse_report(&fixture(&format!("smartctl/{p}"))).unwrap();
+    let nvme = r("smartctl_exporter/nvme-null-SAMSUNG_MZWLL3T2HAJQ-00005-nvme0.json");
+    assert_eq!(nvme.passed, Some(false));
+    assert_eq!(nvme.nvme_critical_warning, Some(16));
+    assert_eq!(nvme.exit_status, Some(8));
+    assert_eq!(nvme.exit_bits(), vec!["SMART status: disk failing"]);
+
+    let usb = r("scrutiny/smart-fail2.json");
+    assert_eq!((usb.passed, usb.exit_status), (Some(false), Some(216)));
+    assert_eq!(
+        (usb.ata_reallocated, usb.ata_pending),
+        (Some(1975), Some(8))
+    );
+    assert_eq!(usb.device_type.as_deref(), Some("usbjmicron"));
+
+    let media = r("scrutiny/smart-nvme-failed.json");
+    assert_eq!(
+        (media.passed, media.nvme_media_errors),
+        (Some(true), Some(7))
+    );
+    assert_eq!(media.nvme_critical_warning, Some(0));
+    assert_eq!(media.degraded(), vec!["NVMe media errors 7"]);
+
+    assert_eq!(
+        r("scrutiny/smart-megaraid1.json").ata_reallocated,
+        Some(387)
+    );
+    assert_eq!(r("scrutiny/smart-scsi.json").scsi_grown_defects, Some(56));
+    assert_eq!(
+        r("smartctl_exporter/SEAGATE_ST373453LC_26.json").scsi_grown_defects,
+        Some(260)
+    );
+    assert_eq!(
+        r("smartctl_exporter/ST3500418AS_12.json").ata_reallocated,
+        Some(304)
+    );
+    let raid = r("scrutiny/smart-raid.json");
+    assert_eq!((raid.passed, raid.exit_status), (None, Some(4)));
+    let open = r("scrutiny/smart-fail.json");
+    assert_eq!(open.exit_bits(), vec!["device open failed"]);
+    assert!(
+        open.messages[0].contains("Open failed"),
+        "{:?}",
+        open.messages
+    );
+    // A -A only output has no health status: none, not "passed".
+    assert_eq!(r("scrutiny/smart-sat.json").passed, None);
+}
+
+// ---- driver.storage-health --------------------------------------------------
+
+fn smart_machine(scan: &str, devices: &[(&str, &str)]) -> Scripted {
+    let mut m = Scripted::new("sut")
+        .command("command -v smartctl", 0, "/usr/sbin/smartctl\n", "")
+        .command(
+            "smartctl --scan-open --json",
+            0,
+            &fixture(&format!("smartctl/{scan}")),
+            "",
+        );
+    for (cmd, file) in devices {
+        m = m.command(cmd, 0, &fixture(&format!("smartctl/{file}")), "");
+    }
+    m
+}
+
+#[test]
+fn storage_health_fails_on_a_failing_nvme_and_notes_degraded_disks() {
+    let m = smart_machine(
+        "telegraf/testcases_scan/all/response.json",
+        &[
+            (
+                "smartctl --json -i -H -A -d sat /dev/sda",
+                "smartctl_exporter/ST3500418AS_12.json",
+            ),
+            (
+                "smartctl --json -i -H -A -d nvme /dev/nvme0",
+                "smartctl_exporter/nvme-null-SAMSUNG_MZWLL3T2HAJQ-00005-nvme0.json",
+            ),
+            (
+                "smartctl --json -i -H -A -d nvme /dev/nvme1",
+                "smartctl_exporter/nvme-null-INTEL_SSDPE2KE016T8-nvme0.json",
+            ),
+        ],
+    );
+    let (o, ev) = run("driver-storage-health", &m);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.reason);
+    assert!(
+        o.reason.contains(
+            "/dev/nvme0 (SAMSUNG MZWLL3T2HAJQ-00005): SMART overall-health self-assessment FAILED, NVMe critical_warning=0x10"
+        ),
+        "{}",
+        o.reason
+    );
+    assert!(o.reason.contains("reallocated sectors 304"), "{}", o.reason);
+    assert!(
+        o.reason
+            .contains("/dev/nvme1 (INTEL SSDPE2KE016T8): PASSED"),
+        "{}",
+        o.reason
+    );
+    assert!(commands(&ev).contains(&"smartctl --json -i -H -A -d nvme /dev/nvme0".to_string()));
+
+    // A USB-bridged disk whose self-assessment failed.
+    let m = smart_machine(
+        "scrutiny/smartctl_scan_simple.json",
+        &[("smartctl --json", "scrutiny/smart-fail2.json")],
+    );
+    let (o, _) = run("driver-storage-health", &m);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.reason);
+    assert!(o.reason.contains("FAILED"), "{}", o.reason);
+}
+
+#[test]
+fn storage_health_passes_healthy_and_degraded_disks_with_notes() {
+    let m = smart_machine(
+        "scrutiny/smartctl_scan_nvme.json",
+        &[(
+            "smartctl --json -i -H -A -d nvme /dev/nvme0",
+            "scrutiny/smart-nvme-failed.json",
+        )],
+    );
+    let (o, _) = run("driver-storage-health", &m);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.reason);
+    assert!(
+        o.reason.contains("degraded (warning): /dev/nvme0 (Samsung SSD 970 EVO 500GB): PASSED but NVMe media errors 7"),
+        "{}",
+        o.reason
+    );
+}
+
+#[test]
+fn storage_health_skips_without_smartctl_or_devices() {
+    let none = Scripted::new("sut").command("command -v smartctl", 1, "", "");
+    let (o, _) = run("driver-storage-health", &none);
+    assert_eq!(o.verdict, Verdict::Skip);
+    assert!(
+        o.reason
+            .contains("smartctl (smartmontools) is not installed"),
+        "{}",
+        o.reason
+    );
+
+    let empty = Scripted::new("sut")
+        .command("command -v smartctl", 0, "/usr/sbin/smartctl\n", "")
+        .command("smartctl --scan-open --json", 0, "{\"devices\": []}", "");
+    let (o, _) = run("driver-storage-health", &empty);
+    assert_eq!(o.verdict, Verdict::Skip);
+    assert!(o.reason.contains("found no SMART devices"), "{}", o.reason);
+
+    // The device could not be opened: not judged, the message quoted.
+    let m = smart_machine(
+        "scrutiny/smartctl_scan_simple.json",
+        &[("smartctl --json", "scrutiny/smart-fail.json")],
+    );
+    let (o, _) = run("driver-storage-health", &m);
+    assert_eq!(o.verdict, Verdict::Skip, "{}", o.reason);
+    assert!(o.reason.contains("Open failed"), "{}", o.reason);
 }

@@ -4,6 +4,7 @@
 use certlab_lab::target::shell_quote;
 
 use crate::checks::ethtool::{self, LinkSettings};
+use crate::checks::smartctl;
 use crate::context::{CaseCtx, CaseError, CaseOutcome};
 use crate::plan::Check;
 use crate::walk;
@@ -186,6 +187,101 @@ impl Check for Versions {
             reason.push_str(&unreadable.join("; "));
         }
         Ok(if found.is_empty() {
+            CaseOutcome::skip(reason)
+        } else {
+            CaseOutcome::pass(reason)
+        })
+    }
+}
+
+/// Every SMART-capable disk says it is healthy (`smartctl --json -i -H -A`).
+pub struct StorageHealth;
+
+/// Emulated disks, by the model strings hypervisors give them.
+fn is_virtual_model(model: &str) -> bool {
+    model.starts_with("QEMU") || model.contains("Virtual disk") || model.starts_with("VBOX")
+}
+
+impl Check for StorageHealth {
+    fn run(&self, ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError> {
+        if !ctx.has_command("smartctl")? {
+            return Ok(CaseOutcome::skip(
+                "smartctl (smartmontools) is not installed on the target",
+            ));
+        }
+        let scan = ctx.run("smartctl --scan-open --json")?;
+        let devices = match smartctl::parse_scan(&scan.stdout_str()) {
+            Ok(d) => d,
+            Err(e) => {
+                return Ok(CaseOutcome::skip(format!(
+                    "smartctl --scan-open gave no device list (exit {:?}): {e}",
+                    scan.exit
+                )))
+            }
+        };
+        if devices.is_empty() {
+            return Ok(CaseOutcome::skip(
+                "smartctl --scan-open found no SMART devices (virtio disks such as vda have none)",
+            ));
+        }
+        let (mut failing, mut degraded, mut healthy, mut unjudged) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for d in &devices {
+            let dtype = d
+                .device_type
+                .as_deref()
+                .map(|t| format!(" -d {}", shell_quote(t)))
+                .unwrap_or_default();
+            let cmd = format!("smartctl --json -i -H -A{dtype} {}", shell_quote(&d.name));
+            let out = ctx.run(&cmd)?;
+            let r = match smartctl::parse_report(&out.stdout_str()) {
+                Ok(r) => r,
+                Err(e) => {
+                    unjudged.push(format!("{}: {e}", d.name));
+                    continue;
+                }
+            };
+            let model = r.model.clone().unwrap_or_else(|| "unknown model".into());
+            let who = format!("{} ({model})", d.name);
+            if is_virtual_model(&model) {
+                unjudged.push(format!("{who}: emulated disk, no SMART data"));
+                continue;
+            }
+            if let Some(f) = r.failure() {
+                failing.push(format!("{who}: {f}"));
+                continue;
+            }
+            if r.passed.is_none() {
+                let why = r
+                    .messages
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| "no SMART health status reported".into());
+                unjudged.push(format!("{who}: {why}"));
+                continue;
+            }
+            let notes = r.degraded();
+            if notes.is_empty() {
+                healthy.push(format!("{who}: PASSED"));
+            } else {
+                degraded.push(format!("{who}: PASSED but {}", notes.join(", ")));
+            }
+        }
+        let mut parts = Vec::new();
+        for (label, v) in [
+            ("failing", &failing),
+            ("degraded (warning)", &degraded),
+            ("healthy", &healthy),
+            ("not judged", &unjudged),
+        ] {
+            if !v.is_empty() {
+                parts.push(format!("{label}: {}", v.join("; ")));
+            }
+        }
+        let reason = parts.join(" | ");
+        Ok(if !failing.is_empty() {
+            CaseOutcome::fail(reason)
+        } else if healthy.is_empty() && degraded.is_empty() {
             CaseOutcome::skip(reason)
         } else {
             CaseOutcome::pass(reason)

@@ -20,6 +20,7 @@ pub mod memtest;
 pub mod net;
 pub mod pci;
 pub mod perf;
+pub mod smartctl;
 pub mod storage;
 pub mod time;
 
@@ -38,6 +39,7 @@ pub static REGISTRY: &[(&str, &dyn Check)] = &[
     ("net-nics", &net::Nics),
     ("driver-nic-link", &driver::NicLink),
     ("driver-versions", &driver::Versions),
+    ("driver-storage-health", &driver::StorageHealth),
     ("kernel-taint", &kernel::Taint),
     ("kernel-log", &kernel::Log),
     ("time-clock", &time::Clock),
