@@ -585,3 +585,134 @@ fn storage_health_skips_without_smartctl_or_devices() {
     assert_eq!(o.verdict, Verdict::Skip, "{}", o.reason);
     assert!(o.reason.contains("Open failed"), "{}", o.reason);
 }
+
+// ---- driver.reload (Scripted targets only: it unloads drivers) -----------
+
+const PROC_MODULES: &str = "ixgbe 380928 0 - Live 0x0000000000000000\nnvme 57344 3 - Live 0x0000000000000000\nvirtio_net 73728 0 - Live 0x0000000000000000\n";
+
+/// The protected-drivers walk as this VM printed it (root on virtio-blk,
+/// default route through a virtio NIC), with an NVMe boot disk instead.
+const PROTECTED: &str = "boot=nvme\nmgmt=virtio_net\nmgmt=virtio-pci\n";
+
+fn run_with(name: &str, target: &dyn Target, params: &str) -> (CaseOutcome, Vec<Evidence>) {
+    let check = checks::lookup(name).unwrap();
+    let sink = MemorySink::default();
+    let params: toml::Table = toml::from_str(params).unwrap();
+    let (inv, profile) = (Inventory::default(), HardwareProfile::default());
+    let ctx = CaseCtx::new(
+        target,
+        &profile,
+        &inv,
+        &params,
+        &sink,
+        Duration::from_secs(30),
+    );
+    let out = check.run(&ctx).unwrap();
+    let ev = ctx.take_evidence();
+    assert!(!ev.is_empty(), "{name}: {} without evidence", out.verdict);
+    (out, ev)
+}
+
+fn reload_machine(dmesg_after: &str, reload_exit: i32) -> Scripted {
+    Scripted::new("sut")
+        .file("/proc/modules", PROC_MODULES)
+        .command(": certlab protected-drivers", 0, PROTECTED, "")
+        .command("dmesg | wc -l", 0, "1200\n", "")
+        .command("modprobe -r ixgbe && modprobe ixgbe", reload_exit, "", "")
+        .command("dmesg | tail -n +1201", 0, dmesg_after, "")
+}
+
+#[test]
+fn reload_is_skipped_unless_the_plan_allows_it() {
+    let (o, ev) = run_with(
+        "driver-reload",
+        &reload_machine("", 0),
+        "modules = [\"ixgbe\"]",
+    );
+    assert_eq!(o.verdict, Verdict::Skip);
+    assert!(o.reason.contains("allow_reload = true"), "{}", o.reason);
+    assert!(!commands(&ev).iter().any(|c| c.contains("modprobe")));
+}
+
+#[test]
+fn reload_never_touches_the_boot_disk_or_management_nic_driver() {
+    let (o, ev) = run_with(
+        "driver-reload",
+        &reload_machine("", 0),
+        "allow_reload = true\nmodules = [\"nvme\", \"virtio_net\"]",
+    );
+    assert_eq!(o.verdict, Verdict::Skip, "{}", o.reason);
+    assert!(
+        o.reason
+            .contains("nvme: not reloaded, it drives the boot disk"),
+        "{}",
+        o.reason
+    );
+    assert!(
+        o.reason
+            .contains("virtio_net: not reloaded, it drives the management NIC"),
+        "{}",
+        o.reason
+    );
+    assert!(!commands(&ev).iter().any(|c| c.contains("modprobe")));
+}
+
+#[test]
+fn reload_fails_on_kernel_log_errors_and_failed_reloads() {
+    // A real kernel log with a machine check, as if printed during the reload.
+    let log = fixture("kernlog/abrt-oops_full_hostname.txt");
+    let (o, ev) = run_with(
+        "driver-reload",
+        &reload_machine(&log, 0),
+        "allow_reload = true\nmodules = [\"ixgbe\", \"nvme\"]",
+    );
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.reason);
+    assert!(
+        o.reason.contains("ixgbe: kernel log after the reload"),
+        "{}",
+        o.reason
+    );
+    assert!(o.reason.contains("nvme: not reloaded"), "{}", o.reason);
+    assert!(commands(&ev).contains(&"modprobe -r ixgbe && modprobe ixgbe".to_string()));
+
+    let (o, _) = run_with(
+        "driver-reload",
+        &reload_machine("", 1),
+        "allow_reload = true\nmodules = [\"ixgbe\"]",
+    );
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.reason);
+    assert!(o.reason.contains("ixgbe: reload failed"), "{}", o.reason);
+
+    let clean = "[ 1300.1] ixgbe 0000:3b:00.0: Multiqueue Enabled: Rx Queue count = 64\n";
+    let (o, _) = run_with(
+        "driver-reload",
+        &reload_machine(clean, 0),
+        "allow_reload = true\nmodules = [\"ixgbe\"]",
+    );
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.reason);
+    assert!(
+        o.reason.contains("ixgbe: reloaded, kernel log clean"),
+        "{}",
+        o.reason
+    );
+}
+
+#[test]
+fn protected_drivers_walk_names_this_machines_boot_and_route_drivers() {
+    // Runs the walk here (read-only): whatever this machine boots from, the
+    // walk names at least one driver for it when / is on a block device.
+    let local = certlab_lab::Local::new(None);
+    let out = local
+        .exec(checks::driver::PROTECTED_WALK, Duration::from_secs(30))
+        .unwrap();
+    assert!(out.success(), "{}", out.stderr_str());
+    let p = checks::driver::protected_drivers(&out.stdout_str());
+    eprintln!("protected here: {p:?}");
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    let root_on_dev = mounts
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some("/") && l.starts_with("/dev/"));
+    if root_on_dev {
+        assert!(p.iter().any(|(_, why)| why.contains("boot disk")), "{p:?}");
+    }
+}

@@ -288,3 +288,144 @@ impl Check for StorageHealth {
         })
     }
 }
+
+/// Prints `boot=DRIVER` for every driver on the sysfs path of the disk that
+/// holds `/` (through one level of dm/md slaves), and `mgmt=DRIVER` for the
+/// driver of each interface that carries a default route (`/proc/net/route`
+/// destination 00000000).
+pub const PROTECTED_WALK: &str = r#": certlab protected-drivers; drivers() { d=$(readlink -f "$1"); while [ -n "$d" ] && [ "$d" != / ]; do [ -L "$d/driver" ] && l=$(readlink "$d/driver") && printf '%s=%s\n' "$2" "${l##*/}"; d=${d%/*}; done; }; dev=$(awk '$2=="/"{print $1}' /proc/mounts | tail -n 1); dev=$(readlink -f "$dev" 2>/dev/null || echo "$dev"); n=${dev##*/}; p=$(readlink -f "/sys/class/block/$n" 2>/dev/null); if [ -n "$p" ]; then [ -e "$p/partition" ] && p=${p%/*}; for b in "$p" "$p"/slaves/*; do [ -e "$b" ] || continue; b=$(readlink -f "$b"); [ -e "$b/partition" ] && b=${b%/*}; [ -e "$b/device" ] && drivers "$b/device" boot; done; fi; for i in $(awk 'NR>1 && $2=="00000000"{print $1}' /proc/net/route | sort -u); do [ -e "/sys/class/net/$i/device" ] && drivers "/sys/class/net/$i/device" mgmt; done; true"#;
+
+/// The drivers a reload must never touch, from a [`PROTECTED_WALK`] output:
+/// `(driver, why)`.
+pub fn protected_drivers(text: &str) -> Vec<(String, &'static str)> {
+    let mut out: Vec<(String, &'static str)> = Vec::new();
+    for line in text.lines() {
+        let (why, drv) = match line.split_once('=') {
+            Some(("boot", d)) => ("drives the boot disk", d),
+            Some(("mgmt", d)) => ("drives the management NIC (default route)", d),
+            _ => continue,
+        };
+        let drv = drv.trim();
+        if !drv.is_empty() && !out.iter().any(|(d, _)| d == drv) {
+            out.push((drv.to_string(), why));
+        }
+    }
+    out
+}
+
+/// Unloads and reloads driver modules, checking the kernel log and that the
+/// driver is loaded again; only when the plan sets `allow_reload = true`,
+/// and never for the boot disk's or the management NIC's driver.
+///
+/// Params: `allow_reload` (bool, default false), `modules` (the modules to
+/// reload; default: the loadable drivers bound to the profile's PCI devices).
+pub struct Reload;
+
+impl Check for Reload {
+    fn run(&self, ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError> {
+        // Evidence first: what is loaded, and which drivers are protected.
+        let loaded = ctx.read("/proc/modules")?.unwrap_or_default();
+        let loaded: Vec<&str> = loaded
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        let protected = protected_drivers(&ctx.run(PROTECTED_WALK)?.stdout_str());
+        if !ctx.param_bool("allow_reload", false) {
+            return Ok(CaseOutcome::skip(
+                "the plan does not allow module reloads (set param allow_reload = true)",
+            ));
+        }
+        let mut wanted = ctx.param_strings("modules", &[]);
+        if wanted.is_empty() {
+            for d in &ctx.profile.pci_devices {
+                if let Some(b) = &d.driver_bound {
+                    if !wanted.contains(b) {
+                        wanted.push(b.clone());
+                    }
+                }
+            }
+        }
+        let mut refused = Vec::new();
+        let mut todo = Vec::new();
+        for m in &wanted {
+            // /proc/modules spells modules with `_` where drivers may use `-`.
+            let module = m.replace('-', "_");
+            if let Some((_, why)) = protected
+                .iter()
+                .find(|(d, _)| d.replace('-', "_") == module)
+            {
+                refused.push(format!("{m}: not reloaded, it {why}"));
+            } else if !loaded.contains(&module.as_str()) {
+                refused.push(format!("{m}: not a loaded module (built in or absent)"));
+            } else {
+                todo.push(module);
+            }
+        }
+        if todo.is_empty() {
+            return Ok(CaseOutcome::skip(format!(
+                "no module to reload: {}",
+                if refused.is_empty() {
+                    "none named and no PCI device has a driver bound".to_string()
+                } else {
+                    refused.join("; ")
+                }
+            )));
+        }
+        let mut bad = Vec::new();
+        let mut ok = Vec::new();
+        for m in &todo {
+            let before: usize = ctx
+                .run("dmesg | wc -l")?
+                .stdout_str()
+                .trim()
+                .parse()
+                .map_err(|_| CaseError::Infra("`dmesg | wc -l` printed no count".into()))?;
+            let q = shell_quote(m);
+            let out = ctx.run(&format!("modprobe -r {q} && modprobe {q}"))?;
+            if !out.success() {
+                bad.push(format!(
+                    "{m}: reload failed (exit {:?}): {}",
+                    out.exit,
+                    out.stderr_str().trim()
+                ));
+                continue;
+            }
+            let after = ctx.read("/proc/modules")?.unwrap_or_default();
+            if !after
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(m.as_str()))
+            {
+                bad.push(format!("{m}: not loaded after the reload"));
+                continue;
+            }
+            let new = ctx
+                .run(&format!("dmesg | tail -n +{}", before + 1))?
+                .stdout_str();
+            let events = crate::kernlog::scan(&new);
+            if events.is_empty() {
+                ok.push(format!("{m}: reloaded, kernel log clean"));
+            } else {
+                bad.push(format!(
+                    "{m}: kernel log after the reload: {}",
+                    events
+                        .iter()
+                        .map(|e| format!("{} `{}`", e.kind.as_str(), e.text))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ));
+            }
+        }
+        let mut parts = Vec::new();
+        for (label, v) in [("failing", &bad), ("ok", &ok), ("left alone", &refused)] {
+            if !v.is_empty() {
+                parts.push(format!("{label}: {}", v.join("; ")));
+            }
+        }
+        let reason = parts.join(" | ");
+        Ok(if bad.is_empty() {
+            CaseOutcome::pass(reason)
+        } else {
+            CaseOutcome::fail(reason)
+        })
+    }
+}

@@ -40,6 +40,7 @@ pub static REGISTRY: &[(&str, &dyn Check)] = &[
     ("driver-nic-link", &driver::NicLink),
     ("driver-versions", &driver::Versions),
     ("driver-storage-health", &driver::StorageHealth),
+    ("driver-reload", &driver::Reload),
     ("kernel-taint", &kernel::Taint),
     ("kernel-log", &kernel::Log),
     ("time-clock", &time::Clock),
