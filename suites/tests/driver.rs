@@ -617,9 +617,14 @@ fn reload_machine(dmesg_after: &str, reload_exit: i32) -> Scripted {
     Scripted::new("sut")
         .file("/proc/modules", PROC_MODULES)
         .command(": certlab protected-drivers", 0, PROTECTED, "")
-        .command("dmesg | wc -l", 0, "1200\n", "")
+        .command("dmesg >/dev/null && dmesg | wc -l", 0, "1200\n", "")
         .command("modprobe -r ixgbe && modprobe ixgbe", reload_exit, "", "")
-        .command("dmesg | tail -n +1201", 0, dmesg_after, "")
+        .command(
+            "dmesg >/dev/null && dmesg | tail -n +1201",
+            0,
+            dmesg_after,
+            "",
+        )
 }
 
 #[test]
@@ -715,4 +720,30 @@ fn protected_drivers_walk_names_this_machines_boot_and_route_drivers() {
     if root_on_dev {
         assert!(p.iter().any(|(_, why)| why.contains("boot disk")), "{p:?}");
     }
+}
+
+#[test]
+fn reload_does_not_unload_a_driver_when_the_kernel_log_is_unreadable() {
+    let m = Scripted::new("sut")
+        .file("/proc/modules", PROC_MODULES)
+        .command(": certlab protected-drivers", 0, PROTECTED, "")
+        .command(
+            "dmesg >/dev/null && dmesg | wc -l",
+            1,
+            "",
+            "dmesg: read kernel buffer failed: Operation not permitted\n",
+        );
+    let (o, ev) = run_with(
+        "driver-reload",
+        &m,
+        "allow_reload = true\nmodules = [\"ixgbe\"]",
+    );
+    assert_eq!(o.verdict, Verdict::Skip, "{}", o.reason);
+    assert!(
+        o.reason.contains("kernel log is unreadable"),
+        "{}",
+        o.reason
+    );
+    assert!(o.reason.contains("Operation not permitted"), "{}", o.reason);
+    assert!(!commands(&ev).iter().any(|c| c.contains("modprobe")));
 }
