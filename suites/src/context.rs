@@ -417,4 +417,12 @@ impl<'a> CaseCtx<'a> {
             None => default.iter().map(|s| s.to_string()).collect(),
         }
     }
+
+    /// A boolean parameter of the case, or its default.
+    pub fn param_bool(&self, name: &str, default: bool) -> bool {
+        self.params
+            .get(name)
+            .and_then(|v| v.as_bool())
+            .unwrap_or(default)
+    }
 }

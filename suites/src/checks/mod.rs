@@ -7,6 +7,8 @@ use crate::plan::Check;
 
 pub mod command;
 pub mod cpu;
+pub mod driver;
+pub mod ethtool;
 pub mod firmware;
 pub mod gpu;
 pub mod gpu_xid;
@@ -19,6 +21,7 @@ pub mod net;
 pub mod pci;
 pub mod perf;
 pub mod ras;
+pub mod smartctl;
 pub mod storage;
 pub mod time;
 
@@ -35,6 +38,10 @@ pub static REGISTRY: &[(&str, &dyn Check)] = &[
     ("pci-drivers", &pci::Drivers),
     ("pcie-link-width", &pci::LinkWidth),
     ("net-nics", &net::Nics),
+    ("driver-nic-link", &driver::NicLink),
+    ("driver-versions", &driver::Versions),
+    ("driver-storage-health", &driver::StorageHealth),
+    ("driver-reload", &driver::Reload),
     ("kernel-taint", &kernel::Taint),
     ("kernel-log", &kernel::Log),
     ("time-clock", &time::Clock),
