@@ -4,14 +4,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
 use std::time::Duration;
 
-use certlab_hwdb::{HardwareProfile, Inventory};
+use certlab_hwdb::HardwareProfile;
 use certlab_lab::{Scripted, Target};
 use certlab_reports::{Evidence, Verdict};
 use certlab_suites::checks::ethtool::{parse_driver_info, parse_settings};
-use certlab_suites::{checks, CaseCtx, CaseOutcome, MemorySink};
+use certlab_suites::{checks, CaseOutcome};
 
 fn fixture(rel: &str) -> String {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -21,39 +23,10 @@ fn fixture(rel: &str) -> String {
 }
 
 fn run(name: &str, target: &dyn Target) -> (CaseOutcome, Vec<Evidence>) {
-    let check = checks::lookup(name).unwrap_or_else(|| panic!("no check {name}"));
-    let sink = MemorySink::default();
-    let params = toml::Table::new();
-    let (inv, profile) = (Inventory::default(), HardwareProfile::default());
-    let ctx = CaseCtx::new(
-        target,
-        &profile,
-        &inv,
-        &params,
-        &sink,
-        Duration::from_secs(30),
-    );
-    let out = check
-        .run(&ctx)
-        .unwrap_or_else(|e| panic!("{name}: infrastructure error {e}"));
-    let evidence = ctx.take_evidence();
-    assert!(
-        !evidence.is_empty(),
-        "{name}: {} without evidence: {}",
-        out.verdict,
-        out.reason
-    );
-    (out, evidence)
+    common::check(name, target)
 }
 
-fn commands(ev: &[Evidence]) -> Vec<String> {
-    ev.iter()
-        .filter_map(|e| match e {
-            Evidence::Command { cmd, .. } => Some(cmd.clone()),
-            _ => None,
-        })
-        .collect()
-}
+use common::commands;
 
 // ---- parsers, on every real output -------------------------------------
 
@@ -595,22 +568,8 @@ const PROC_MODULES: &str = "ixgbe 380928 0 - Live 0x0000000000000000\nnvme 57344
 const PROTECTED: &str = "boot=nvme\nmgmt=virtio_net\nmgmt=virtio-pci\n";
 
 fn run_with(name: &str, target: &dyn Target, params: &str) -> (CaseOutcome, Vec<Evidence>) {
-    let check = checks::lookup(name).unwrap();
-    let sink = MemorySink::default();
-    let params: toml::Table = toml::from_str(params).unwrap();
-    let (inv, profile) = (Inventory::default(), HardwareProfile::default());
-    let ctx = CaseCtx::new(
-        target,
-        &profile,
-        &inv,
-        &params,
-        &sink,
-        Duration::from_secs(30),
-    );
-    let out = check.run(&ctx).unwrap();
-    let ev = ctx.take_evidence();
-    assert!(!ev.is_empty(), "{name}: {} without evidence", out.verdict);
-    (out, ev)
+    let profile = HardwareProfile::default();
+    common::check_with(name, target, &profile, params, Duration::from_secs(30))
 }
 
 fn reload_machine(dmesg_after: &str, reload_exit: i32) -> Scripted {

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -44,42 +46,14 @@ fn profile(vendor_id: u16) -> HardwareProfile {
     p
 }
 
-/// Runs a check; every verdict must carry evidence.
+/// Runs a check the profile selects; every verdict must carry evidence.
 fn run(name: &str, target: &dyn Target, profile: &HardwareProfile) -> (CaseOutcome, Vec<Evidence>) {
     let check = checks::lookup(name).unwrap();
     assert_eq!(check.applies(profile, &Inventory::default()), Applies::Yes);
-    let sink = MemorySink::default();
-    let params = toml::Table::new();
-    let inv = Inventory::default();
-    let ctx = CaseCtx::new(
-        target,
-        profile,
-        &inv,
-        &params,
-        &sink,
-        Duration::from_secs(30),
-    );
-    let out = check
-        .run(&ctx)
-        .unwrap_or_else(|e| panic!("{name}: infrastructure error {e}"));
-    let ev = ctx.take_evidence();
-    assert!(
-        !ev.is_empty(),
-        "{name}: {} without evidence: {}",
-        out.verdict,
-        out.reason
-    );
-    (out, ev)
+    common::check_with(name, target, profile, "", Duration::from_secs(30))
 }
 
-fn commands(ev: &[Evidence]) -> Vec<String> {
-    ev.iter()
-        .filter_map(|e| match e {
-            Evidence::Command { cmd, .. } => Some(cmd.clone()),
-            _ => None,
-        })
-        .collect()
-}
+use common::commands;
 
 /// A machine with nvidia-smi answering `nvidia-smi -q` with `text`.
 fn nvidia(text: &str) -> Scripted {

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -16,24 +18,8 @@ use certlab_suites::{checks, CaseCtx, CaseOutcome, MemorySink};
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/integrity");
 
 fn run(name: &str, target: &Scripted, params: &str) -> CaseOutcome {
-    let check = checks::lookup(name).unwrap();
-    let sink = MemorySink::default();
-    let params: toml::Table = toml::from_str(params).unwrap();
-    let (inv, profile) = (Inventory::default(), HardwareProfile::default());
-    let ctx = CaseCtx::new(
-        target,
-        &profile,
-        &inv,
-        &params,
-        &sink,
-        Duration::from_secs(30),
-    );
-    let out = check.run(&ctx).unwrap_or_else(|e| panic!("{name}: {e}"));
-    assert!(
-        !ctx.take_evidence().is_empty(),
-        "{name}: verdict without evidence"
-    );
-    out
+    let profile = HardwareProfile::default();
+    common::check_with(name, target, &profile, params, Duration::from_secs(30)).0
 }
 
 /// A Debian machine whose running kernel no package owns (dpkg's real

@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failure should panic
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -29,29 +31,8 @@ fn run(target: &dyn Target, params: &str) -> (CaseOutcome, Vec<Evidence>) {
 }
 
 fn run_case(name: &str, target: &dyn Target, params: &str) -> (CaseOutcome, Vec<Evidence>) {
-    let check = checks::lookup(name).unwrap_or_else(|| panic!("{name} is not registered"));
-    let params: toml::Table = toml::from_str(params).unwrap();
-    let sink = MemorySink::default();
-    let (inv, profile) = (Inventory::default(), HardwareProfile::default());
-    let ctx = CaseCtx::new(
-        target,
-        &profile,
-        &inv,
-        &params,
-        &sink,
-        Duration::from_secs(120),
-    );
-    let out = check
-        .run(&ctx)
-        .unwrap_or_else(|e| panic!("infrastructure error: {e}"));
-    let evidence = ctx.take_evidence();
-    assert!(
-        !evidence.is_empty(),
-        "{} without evidence: {}",
-        out.verdict,
-        out.reason
-    );
-    (out, evidence)
+    let profile = HardwareProfile::default();
+    common::check_with(name, target, &profile, params, Duration::from_secs(120))
 }
 
 fn commands(evidence: &[Evidence], prefix: &str) -> usize {

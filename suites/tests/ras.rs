@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -65,27 +67,7 @@ fn walk_output(rel: &str) -> String {
 }
 
 fn run(target: &dyn Target, profile: &HardwareProfile, params: &str) -> CaseOutcome {
-    let check = checks::lookup("ras-aer").unwrap();
-    let sink = MemorySink::default();
-    let params: toml::Table = toml::from_str(params).unwrap();
-    let inv = Inventory::default();
-    let ctx = CaseCtx::new(
-        target,
-        profile,
-        &inv,
-        &params,
-        &sink,
-        Duration::from_secs(30),
-    );
-    let out = check.run(&ctx).unwrap();
-    let ev = ctx.take_evidence();
-    assert!(
-        !ev.is_empty(),
-        "{} without evidence: {}",
-        out.verdict,
-        out.reason
-    );
-    out
+    common::check_with("ras-aer", target, profile, params, Duration::from_secs(30)).0
 }
 
 fn scripted(walk: &str) -> Scripted {

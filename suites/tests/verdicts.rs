@@ -4,12 +4,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::Duration;
 
 use certlab_hwdb::{HardwareProfile, Inventory};
 use certlab_lab::{DirEntry, ExecOutput, Scripted, Target, TargetError};
 use certlab_reports::{Evidence, Verdict};
-use certlab_suites::{checks, CaseCtx, CaseError, CaseOutcome, MemorySink};
+use certlab_suites::{checks, CaseError, CaseOutcome};
 
 /// Runs a check; `Err` is the infrastructure error it returned.
 pub fn try_check(
@@ -18,28 +20,7 @@ pub fn try_check(
     inv: &Inventory,
     profile: &HardwareProfile,
 ) -> Result<(CaseOutcome, Vec<Evidence>), CaseError> {
-    let check = checks::lookup(name).unwrap_or_else(|| panic!("no check {name}"));
-    let sink = MemorySink::default();
-    let params = toml::Table::new();
-    let ctx = CaseCtx::new(
-        target,
-        profile,
-        inv,
-        &params,
-        &sink,
-        Duration::from_secs(30),
-    );
-    let out = check.run(&ctx)?;
-    let evidence = ctx.take_evidence();
-    // Only a selection skip (`Check::applies`, decided before the machine is
-    // touched) may come without evidence; every verdict of `run` rests on some.
-    assert!(
-        !evidence.is_empty(),
-        "{name}: {} without evidence: {}",
-        out.verdict,
-        out.reason
-    );
-    Ok((out, evidence))
+    common::try_check_in(name, target, inv, profile, "", Duration::from_secs(30))
 }
 
 /// Runs a check that must reach a verdict.

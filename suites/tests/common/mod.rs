@@ -1,0 +1,90 @@
+//! What every check test does: run one check on a target and insist that
+//! its verdict rests on evidence (only a selection skip, decided before the
+//! machine is touched, may come without).
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use certlab_hwdb::{HardwareProfile, Inventory};
+use certlab_lab::Target;
+use certlab_reports::Evidence;
+use certlab_suites::{checks, CaseCtx, CaseError, CaseOutcome, MemorySink};
+
+/// Runs check `name` on `target` for `profile` with the case parameters
+/// `params` (TOML text); `Err` is the infrastructure error it returned.
+pub fn try_check_with(
+    name: &str,
+    target: &dyn Target,
+    profile: &HardwareProfile,
+    params: &str,
+    timeout: Duration,
+) -> Result<(CaseOutcome, Vec<Evidence>), CaseError> {
+    try_check_in(
+        name,
+        target,
+        &Inventory::default(),
+        profile,
+        params,
+        timeout,
+    )
+}
+
+/// [`try_check_with`] with discovery's inventory of the machine.
+pub fn try_check_in(
+    name: &str,
+    target: &dyn Target,
+    inv: &Inventory,
+    profile: &HardwareProfile,
+    params: &str,
+    timeout: Duration,
+) -> Result<(CaseOutcome, Vec<Evidence>), CaseError> {
+    let check = checks::lookup(name).unwrap_or_else(|| panic!("no check {name}"));
+    let params: toml::Table =
+        toml::from_str(params).unwrap_or_else(|e| panic!("{name}: parameters: {e}"));
+    let sink = MemorySink::default();
+    let ctx = CaseCtx::new(target, profile, inv, &params, &sink, timeout);
+    let out = check.run(&ctx)?;
+    let evidence = ctx.take_evidence();
+    assert!(
+        !evidence.is_empty(),
+        "{name}: {} without evidence: {}",
+        out.verdict,
+        out.reason
+    );
+    Ok((out, evidence))
+}
+
+/// [`try_check_with`] for a check that must reach a verdict.
+pub fn check_with(
+    name: &str,
+    target: &dyn Target,
+    profile: &HardwareProfile,
+    params: &str,
+    timeout: Duration,
+) -> (CaseOutcome, Vec<Evidence>) {
+    try_check_with(name, target, profile, params, timeout)
+        .unwrap_or_else(|e| panic!("{name}: infrastructure error {e}"))
+}
+
+/// A check with no parameters on an unidentified machine, 30 s.
+pub fn check(name: &str, target: &dyn Target) -> (CaseOutcome, Vec<Evidence>) {
+    check_with(
+        name,
+        target,
+        &HardwareProfile::default(),
+        "",
+        Duration::from_secs(30),
+    )
+}
+
+/// The commands a check ran, in order.
+pub fn commands(evidence: &[Evidence]) -> Vec<String> {
+    evidence
+        .iter()
+        .filter_map(|e| match e {
+            Evidence::Command { cmd, .. } => Some(cmd.clone()),
+            _ => None,
+        })
+        .collect()
+}
