@@ -15,7 +15,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -26,45 +26,7 @@ mod common;
 /// The key W3C WebDriver puts an element reference under.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
-fn certlab(args: &[&str], data: &Path, stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_certlab"))
-        .args(args)
-        .env("CERTLAB_DATA_DIR", data)
-        .env_remove("CERTLAB_DB")
-        .env_remove("CERTLAB_KEY")
-        .env_remove("CERTLAB_PORTAL_TOKEN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("run certlab");
-    if let Some(input) = stdin {
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    drop(child.stdin.take());
-    child.wait_with_output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn json_ok(args: &[&str], data: &Path, stdin: Option<&str>) -> Value {
-    let o = certlab(args, data, stdin);
-    assert_eq!(o.status.code(), Some(0), "{args:?}: {}", text(&o));
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {}", text(&o)))
-}
+use common::portal::{certlab, json_ok, text};
 
 /// The absolute path of `name` on PATH, or a loud failure naming what installs it.
 fn tool(name: &str) -> PathBuf {

@@ -6,88 +6,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
 
-fn certlab(args: &[&str], data: &Path, stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_certlab"))
-        .args(args)
-        .env("CERTLAB_DATA_DIR", data)
-        .env_remove("CERTLAB_DB")
-        .env_remove("CERTLAB_KEY")
-        .env_remove("CERTLAB_PORTAL_TOKEN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("run certlab");
-    if let Some(input) = stdin {
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    drop(child.stdin.take());
-    child.wait_with_output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use common::portal::{certlab, text, Server};
 
 fn json_ok(args: &[&str], data: &Path) -> Value {
-    let o = certlab(args, data, None);
-    assert_eq!(o.status.code(), Some(0), "{args:?}: {}", text(&o));
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {}", text(&o)))
-}
-
-/// `certlab serve` on a port picked at run time, killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(db: &str, data: &Path, portal_data: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_certlab"))
-            .args(["serve", "--db", db, "--listen", "127.0.0.1:0", "--data"])
-            .arg(portal_data)
-            .env("CERTLAB_DATA_DIR", data)
-            .env_remove("CERTLAB_DB")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start certlab serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line
-            .trim()
-            .rsplit_once(' ')
-            .map(|(_, url)| url.to_string())
-            .unwrap_or_else(|| panic!("serve printed {line:?}"));
-        assert!(base.starts_with("http://127.0.0.1:"), "{line:?}");
-        Server { child, base }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    common::portal::json_ok(args, data, None)
 }
 
 async fn review(base: &str, token: &str, id: &str, action: &str, comment: &str) {
