@@ -111,8 +111,21 @@ fn key_error(path: &Path, e: impl std::fmt::Display) -> ReportError {
     }
 }
 
-/// Creates `path` (failing if it exists) with `mode` on Unix and writes `bytes`.
+/// Creates `path` (failing if it exists) with `mode` on Unix and writes
+/// `bytes`. The file appears whole or not at all: it is written and synced
+/// under a temporary name beside it, then linked to `path` (a link fails
+/// if `path` exists), so a process that finds `path` — several daemons
+/// creating the default key at once — never reads half a key.
 fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), ReportError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let tmp = path.with_file_name(format!(".{name}.{}-{nanos}.tmp", std::process::id()));
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -122,12 +135,17 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), ReportError> {
     }
     #[cfg(not(unix))]
     let _ = mode;
-    let mut file = options
-        .open(path)
-        .map_err(|e| ReportError::io("create", path, e))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| ReportError::io("write", path, e))
+    let written = options
+        .open(&tmp)
+        .map_err(|e| ReportError::io("create", &tmp, e))
+        .and_then(|mut file| {
+            file.write_all(bytes)
+                .and_then(|()| file.sync_all())
+                .map_err(|e| ReportError::io("write", &tmp, e))
+        })
+        .and_then(|()| fs::hard_link(&tmp, path).map_err(|e| ReportError::io("create", path, e)));
+    let _ = fs::remove_file(&tmp);
+    written
 }
 
 #[cfg(test)]
@@ -203,5 +221,40 @@ mod tests {
         // A public key is not a private key.
         let err = load_private(&tmp.path().join(PUBLIC_KEY_FILE)).unwrap_err();
         assert!(err.to_string().contains(PUBLIC_KEY_FILE), "{err}");
+    }
+
+    #[test]
+    fn racing_writers_leave_one_whole_key_and_no_temporary_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("keys");
+        let winners: Vec<Option<String>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    let dir = dir.clone();
+                    scope.spawn(move || {
+                        let pair = SigningKeyPair::generate();
+                        pair.write_pair(&dir).ok().map(|_| pair.key_id())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let won: Vec<&String> = winners.iter().flatten().collect();
+        assert_eq!(
+            won.len(),
+            1,
+            "exactly one writer creates the key: {winners:?}"
+        );
+        let loaded = load_private(&dir.join(PRIVATE_KEY_FILE)).unwrap();
+        assert_eq!(&key_id(&loaded.verifying_key()), won[0]);
+        assert_eq!(
+            key_id(&load_public(&dir.join(PUBLIC_KEY_FILE)).unwrap()),
+            *won[0]
+        );
+        let names: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
     }
 }

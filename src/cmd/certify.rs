@@ -80,12 +80,18 @@ pub fn signing_key(arg: Option<&Path>) -> Result<ed25519_dalek::SigningKey> {
         return load(&private);
     }
     let pair = certlab_reports::SigningKeyPair::generate();
-    let (private, public) = pair.write_pair(&dir).map_err(|e| {
-        CliError::infra(e).context(format!(
-            "creating the default signing key in {}",
-            dir.display()
-        ))
-    })?;
+    let (private, public) = match pair.write_pair(&dir) {
+        Ok(paths) => paths,
+        // Another process (a second daemon sharing this data directory)
+        // created the key first: use its key, which appears whole.
+        Err(_) if private.exists() => return load(&private),
+        Err(e) => {
+            return Err(CliError::infra(e).context(format!(
+                "creating the default signing key in {}",
+                dir.display()
+            )))
+        }
+    };
     eprintln!(
         "certlab: created signing key {} at {} (public key {})",
         pair.key_id(),
