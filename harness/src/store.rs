@@ -233,6 +233,66 @@ async fn first_connect(url: &str, backend: Backend) -> Result<(), sqlx::Error> {
     conn.close().await
 }
 
+/// What [`open_pool`] can fail on.
+#[derive(Debug)]
+pub enum PoolError {
+    /// The URL names no database certlab can open.
+    Url(StoreError),
+    Connect(sqlx::Error),
+    Migrate(MigrateError),
+}
+
+/// Connects to `url` (see [`Store::open`]) and applies `migrator`: the one
+/// way a store of certlab's — the lab store, the portal's — opens its
+/// database. Returns the pool, the backend and the resolved URL.
+pub async fn open_pool(
+    url: &str,
+    migrator: &Migrator,
+) -> Result<(AnyPool, Backend, String), PoolError> {
+    sqlx::any::install_default_drivers();
+    let (backend, url, in_memory) = resolve_url(url).map_err(PoolError::Url)?;
+    let mut options = AnyPoolOptions::new();
+    if in_memory {
+        // every new connection would open a new, empty in-memory database
+        options = options.max_connections(1).min_connections(1);
+        options = options.idle_timeout(None).max_lifetime(None);
+    } else {
+        // one plain connection first: a bad URL or a server that is down fails
+        // here at once, where the pool would retry until its acquire timeout
+        let mut tries = 0;
+        loop {
+            match first_connect(&url, backend).await {
+                Ok(()) => break,
+                // Switching a new file to WAL needs it exclusively and does
+                // not wait on the busy timeout: another process creating
+                // the same store at this moment makes it fail. Retry.
+                Err(_) if backend == Backend::Sqlite && tries < 50 => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(PoolError::Connect(e)),
+            }
+        }
+    }
+    let pool = options.connect(&url).await.map_err(PoolError::Connect)?;
+    let mut migrated = migrator.run(&pool).await;
+    if backend == Backend::Sqlite {
+        // PostgreSQL migrations hold an advisory lock; SQLite's take none,
+        // so two processes opening a new file at once can both try to
+        // apply a migration and the later one fails on the tables the
+        // first created. Once the first has committed, running the
+        // migrator again finds them applied: retry for a while.
+        let mut tries = 0;
+        while migrated.is_err() && tries < 50 {
+            tries += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            migrated = migrator.run(&pool).await;
+        }
+    }
+    migrated.map_err(PoolError::Migrate)?;
+    Ok((pool, backend, url))
+}
+
 impl Store {
     /// Connects and applies pending migrations.
     ///
@@ -240,54 +300,17 @@ impl Store {
     /// path (SQLite). SQLite files are created with their parent directory, use WAL
     /// journaling and wait up to 5 s (sqlx's default busy timeout) on a locked database.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
-        sqlx::any::install_default_drivers();
         let url_redacted = redact_url(url);
-        let (backend, url, in_memory) = resolve_url(url)?;
-        let connect_err = |source| StoreError::Connect {
-            url_redacted: url_redacted.clone(),
-            source,
-        };
-        let mut options = AnyPoolOptions::new();
-        if in_memory {
-            // every new connection would open a new, empty in-memory database
-            options = options.max_connections(1).min_connections(1);
-            options = options.idle_timeout(None).max_lifetime(None);
-        } else {
-            // one plain connection first: a bad URL or a server that is down fails
-            // here at once, where the pool would retry until its acquire timeout
-            let mut tries = 0;
-            loop {
-                match first_connect(&url, backend).await {
-                    Ok(()) => break,
-                    // Switching a new file to WAL needs it exclusively and does
-                    // not wait on the busy timeout: another process creating
-                    // the same store at this moment makes it fail. Retry.
-                    Err(_) if backend == Backend::Sqlite && tries < 50 => {
-                        tries += 1;
-                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    }
-                    Err(e) => return Err(connect_err(e)),
-                }
-            }
-        }
-        let pool = options.connect(&url).await.map_err(connect_err)?;
-        let mut migrated = MIGRATOR.run(&pool).await;
-        if backend == Backend::Sqlite {
-            // PostgreSQL migrations hold an advisory lock; SQLite's take none,
-            // so two processes opening a new file at once can both try to
-            // apply a migration and the later one fails on the tables the
-            // first created. Once the first has committed, running the
-            // migrator again finds them applied: retry for a while.
-            let mut tries = 0;
-            while migrated.is_err() && tries < 50 {
-                tries += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                migrated = MIGRATOR.run(&pool).await;
-            }
-        }
-        migrated.map_err(|source| StoreError::Migrate {
-            url_redacted: url_redacted.clone(),
-            source,
+        let (pool, backend, url) = open_pool(url, &MIGRATOR).await.map_err(|e| match e {
+            PoolError::Url(e) => e,
+            PoolError::Connect(source) => StoreError::Connect {
+                url_redacted: url_redacted.clone(),
+                source,
+            },
+            PoolError::Migrate(source) => StoreError::Migrate {
+                url_redacted: url_redacted.clone(),
+                source,
+            },
         })?;
         Ok(Store {
             pool,
