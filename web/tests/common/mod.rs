@@ -299,48 +299,8 @@ impl Reply {
     }
 }
 
-/// PostgreSQL: `CERTLAB_TEST_PG_URL` (an admin database, trust auth), else 127.0.0.1:5432.
-pub fn pg_admin() -> String {
-    std::env::var("CERTLAB_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
-}
-
-/// A fresh PostgreSQL database, dropped by [`TempDb::drop_db`].
-pub struct TempDb {
-    admin: String,
-    pub name: String,
-    pub url: String,
-}
-
-impl TempDb {
-    pub async fn create() -> TempDb {
-        let admin = pg_admin();
-        let name = format!("certlab_portal_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
-            .await
-            .unwrap_or_else(|e| {
-                panic!("PostgreSQL is required (CERTLAB_TEST_PG_URL or 127.0.0.1:5432 with trust auth): {e}")
-            });
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap();
-        TempDb {
-            url: format!("{base}/{name}"),
-            admin,
-            name,
-        }
-    }
-
-    pub async fn drop_db(self) {
-        if let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(&self.admin).await {
-            let _ = sqlx::query(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .execute(&mut conn)
-            .await;
-        }
-    }
-}
+/// A fresh PostgreSQL database per test (`CERTLAB_TEST_PG_URL`, an admin
+/// database with trust auth, else 127.0.0.1:5432): the end-to-end tests' helper.
+#[path = "../../../tests/common/pg.rs"]
+mod pg;
+pub use pg::TempDb;
