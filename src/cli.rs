@@ -63,6 +63,26 @@ enum Command {
     Agent(cmd::agent::AgentCmd),
 }
 
+impl Cli {
+    /// Whether a closed standard output (`certlab runs show … | head`)
+    /// should end this command quietly, as it ends `cat`, rather than be
+    /// reported as an error. Not for the commands that hold SSH sessions
+    /// (libssh2 writes its sockets without `MSG_NOSIGNAL`, and a dropped
+    /// peer must stay an error the command reports) or serve for long.
+    pub fn quiet_on_closed_stdout(&self) -> bool {
+        !matches!(
+            self.command,
+            Command::Certify(_)
+                | Command::Serve(_)
+                | Command::Agent(_)
+                | Command::Lab(cmd::lab::LabCmd::Daemon(_))
+                | Command::Machine(
+                    cmd::job::MachineCmd::Health { .. } | cmd::job::MachineCmd::Maintenance { .. }
+                )
+        )
+    }
+}
+
 /// Runs the parsed command line and returns the exit code.
 pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {

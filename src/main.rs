@@ -28,6 +28,12 @@ impl std::io::Write for RedactedStderr {
 
 fn main() {
     let args = cli::Cli::parse();
+    if args.quiet_on_closed_stdout() {
+        // Rust starts with SIGPIPE ignored, so a write to a closed pipe is an
+        // error and `println!` panics on it; the default disposition ends the
+        // process the way every Unix filter ends.
+        restore_default_sigpipe();
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_env("CERTLAB_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()
@@ -43,4 +49,13 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+#[allow(unsafe_code)]
+fn restore_default_sigpipe() {
+    // SAFETY: called before any other thread exists; SIG_DFL is a valid
+    // disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }

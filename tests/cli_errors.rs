@@ -204,3 +204,38 @@ fn runs_show_redacts_urls_in_recorded_text() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("postgres://u:***@db/x went away"), "{out}");
 }
+
+/// `certlab … | head -1`: the reader goes away after one line. The command
+/// ends as a Unix filter does (SIGPIPE, or exit 0 had it finished), with no
+/// panic and no error on stderr.
+#[test]
+fn a_closed_stdout_ends_a_listing_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+
+    let data = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_certlab"))
+        .args(["lab", "sim", "generate", "--machines", "10000"])
+        .env("CERTLAB_DATA_DIR", data.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reader is dropped here: the pipe's read end is closed while
+    // certlab still has ~10,000 machines to write.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!first.is_empty(), "one line was read");
+    assert!(!stderr.contains("panicked"), "no panic: {stderr}");
+    assert!(!stderr.contains("error"), "no error: {stderr}");
+    assert!(
+        out.status.signal() == Some(libc::SIGPIPE) || out.status.code() == Some(0),
+        "ended by SIGPIPE (or finished): {:?}",
+        out.status
+    );
+}
