@@ -146,7 +146,15 @@ pub async fn certify(
             target: spec.target.name().to_string(),
             reason: e.to_string(),
         })?;
-    let profile = certlab_hwdb::identify(&discovery.inventory, PciIds::embedded());
+    // Taken apart so that nothing of it is held twice while the cases run:
+    // 1,000 runs in flight each keep their inventory (the raw dumps).
+    let certlab_suites::Discovery {
+        inventory,
+        host,
+        evidence: discovery_evidence,
+        notes,
+    } = discovery;
+    let profile = certlab_hwdb::identify(&inventory, PciIds::embedded());
 
     let resume = store
         .begin_run(&NewRun {
@@ -155,8 +163,8 @@ pub async fn certify(
             plan_version: spec.plan.version.clone(),
             plan_digest: spec.plan.digest.clone(),
             target: spec.target.name().to_string(),
-            hostname: discovery.host.hostname.clone(),
-            kernel: discovery.host.kernel.clone(),
+            hostname: host.hostname.clone(),
+            kernel: host.kernel.clone(),
             started,
             out_dir: Some(spec.out_dir.display().to_string()),
         })
@@ -178,12 +186,12 @@ pub async fn certify(
         events.send(RunEvent::Resumed { kept: ids }).await?;
     }
     let discovered = RunEvent::Discovered {
-        hostname: discovery.host.hostname.clone(),
-        kernel: discovery.host.kernel.clone(),
+        hostname: host.hostname.clone(),
+        kernel: host.kernel.clone(),
         cpu: profile.cpu.model_name.clone(),
         family: profile.cpu.family.as_str().to_string(),
-        facts: discovery.evidence.len(),
-        notes: discovery.notes.clone(),
+        facts: discovery_evidence.len(),
+        notes,
     };
     events.send(discovered).await?;
     events
@@ -191,7 +199,7 @@ pub async fn certify(
             stage: Stage::Select,
         })
         .await?;
-    let selection = spec.plan.select(&profile, &discovery.inventory);
+    let selection = spec.plan.select(&profile, &inventory);
     let selected = selection
         .iter()
         .filter(|s| s.selected == Applies::Yes)
@@ -207,7 +215,7 @@ pub async fn certify(
         })
         .await?;
     let profile = Arc::new(profile);
-    let inventory = Arc::new(discovery.inventory.clone());
+    let inventory = Arc::new(inventory);
     // The boot the run is in: a case after which it changed without
     // declaring it crashed the machine.
     let mut boot = match &spec.sut {
@@ -391,7 +399,7 @@ pub async fn certify(
 
     // The sweep: what the BMC logged over the run is kept with it (as
     // `bmc` evidence beside discovery's, so it is in results.json).
-    let mut inventory_evidence = discovery.evidence.clone();
+    let mut inventory_evidence = discovery_evidence;
     if let Some(sut) = &spec.sut {
         events
             .send(RunEvent::StepStarted {
@@ -441,7 +449,7 @@ pub async fn certify(
             version: spec.plan.version.clone(),
             digest: spec.plan.digest.clone(),
         },
-        host: discovery.host.clone(),
+        host,
         profile: hardware_summary(&profile),
         started,
         finished: OffsetDateTime::now_utc(),
