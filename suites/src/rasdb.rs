@@ -393,7 +393,7 @@ fn classify(table: &str, cols: &BTreeMap<String, Value>) -> (EventClass, String)
             text(cols, "err_type").map_or(EventClass::Unclassified, class_of_word),
             format!(
                 "{}: {} error: {}",
-                shown(cols, "dev_name"),
+                text(cols, "dev_name").unwrap_or("device not recorded"),
                 shown(cols, "err_type"),
                 shown(cols, "err_msg")
             ),

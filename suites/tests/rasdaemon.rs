@@ -330,7 +330,9 @@ fn uncorrected_aer_errors_fail_with_the_events_named() {
         o.reason
     );
     assert!(
-        o.reason.contains("Uncorrected (Fatal) error"),
+        o.reason
+            .contains("aer_event: device not recorded: Uncorrected (Fatal) error: ")
+            && o.reason.contains("20 events in all, 23 tables read"),
         "{}",
         o.reason
     );

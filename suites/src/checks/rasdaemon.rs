@@ -239,7 +239,7 @@ fn judge(
         })
         .collect();
     let scope = format!(
-        "{} events {when} in {tables_read} tables{}{}",
+        "{} events {when}, {tables_read} tables read{}{}",
         all.events,
         if counts.is_empty() {
             String::new()
@@ -250,7 +250,7 @@ fn judge(
             String::new()
         } else {
             format!(
-                " ({} tables of rasdaemon 0.8.5 absent: older version or build)",
+                " ({} tables of rasdaemon 0.8.5 absent: an older version or build)",
                 missing.len()
             )
         }
