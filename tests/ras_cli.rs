@@ -113,3 +113,67 @@ fn this_machines_log_names_its_source() {
         c => panic!("exit {c:?}: {err}"),
     }
 }
+
+fn rasdb_fixture(name: &str) -> String {
+    let p: PathBuf = [
+        env!("CARGO_MANIFEST_DIR"),
+        "suites/tests/fixtures/rasdaemon",
+        name,
+    ]
+    .iter()
+    .collect();
+    p.to_str().expect("utf-8 path").to_string()
+}
+
+#[test]
+fn ras_db_prints_the_events_per_table_as_json() {
+    let f = rasdb_fixture("rasdaemon-0.8.5-aer-injected.db");
+    let out = run(&["ras", "db", "--db", &f, "--format", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["db"], f.as_str());
+    assert!(v["since"].is_null());
+    let tables = v["tables"].as_array().expect("tables");
+    assert_eq!(tables.len(), 23);
+    let aer = tables
+        .iter()
+        .find(|t| t["name"] == "aer_event")
+        .expect("aer_event");
+    assert_eq!(aer["rows"], 20);
+    assert_eq!(aer["errors"]["uncorrected"], 10);
+    assert_eq!(aer["errors"]["corrected"], 10);
+    let list = aer["list"].as_array().expect("list");
+    assert_eq!(list.len(), 20);
+    assert_eq!(list[10]["class"], "uncorrected");
+    assert_eq!(list[10]["columns"]["err_type"], "Uncorrected (Fatal)");
+    assert_eq!(v["missing_tables"], serde_json::json!([]));
+
+    // The database the real rasdaemon 0.6.8 made: 4 tables, the rest missing.
+    let f = rasdb_fixture("rasdaemon-0.6.8-debian-empty.db");
+    let out = run(&["ras", "db", "--db", &f]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(": 4 tables, 0 events"), "{text}");
+    assert!(
+        text.contains("not in this file: arm_event, non_standard_event"),
+        "{text}"
+    );
+}
+
+#[test]
+fn ras_db_on_a_file_that_is_not_a_database_is_bad_input() {
+    let f = fixture("constructed-aer.dmesg");
+    let out = run(&["ras", "db", "--db", &f]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not an SQLite database"));
+}

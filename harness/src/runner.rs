@@ -296,12 +296,20 @@ pub async fn certify(
             let done = match &sel.selected {
                 Applies::No(reason) => CaseRun::of(Verdict::Skip, reason.clone()),
                 Applies::Yes => {
+                    // A case that judges the BMC's log over the run gets
+                    // it read now, through the BMC only the orchestrator
+                    // holds.
+                    let sel = match (&spec.sut, checks::lookup(&case.check)) {
+                        (Some(sut), Some(check)) if check.needs_bmc_sel() => sut.sel_delta().await,
+                        _ => None,
+                    };
                     run_case(
                         &case,
                         spec.target.clone(),
                         profile.clone(),
                         inventory.clone(),
                         sink.clone(),
+                        sel,
                     )
                     .await
                 }
@@ -613,6 +621,7 @@ async fn run_case(
     profile: Arc<HardwareProfile>,
     inventory: Arc<Inventory>,
     sink: Arc<EvidenceDir>,
+    sel: Option<Result<Vec<certlab_lab::bmc::SelEntry>, String>>,
 ) -> CaseRun {
     let Some(check) = checks::lookup(&case.check) else {
         return CaseRun::of(Verdict::Error, format!("no check named `{}`", case.check));
@@ -628,6 +637,10 @@ async fn run_case(
             sink.as_ref(),
             timeout,
         );
+        let ctx = match sel {
+            Some(sel) => ctx.with_bmc_sel(sel),
+            None => ctx,
+        };
         let outcome = check.run(&ctx);
         (outcome, ctx.take_evidence())
     });

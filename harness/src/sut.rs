@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use certlab_lab::bmc::{Bmc, PowerAction, PowerState, SelCursor};
+use certlab_lab::bmc::{Bmc, PowerAction, PowerState, SelCursor, SelEntry};
 use certlab_lab::Target;
 
 use crate::daemon::BoxFuture;
@@ -36,6 +36,12 @@ pub trait SutControl: Send + Sync {
     /// The BMC's event log since the run began (the sweep at its end);
     /// `None` when the machine has no such log.
     fn sweep(&self) -> BoxFuture<'_, Option<Result<SelSweep, String>>> {
+        Box::pin(async { None })
+    }
+    /// The BMC's event log entries since the run began, for a case that
+    /// judges them (`ras.sel`, see `Check::needs_bmc_sel`); `None` when the
+    /// machine has no such log.
+    fn sel_delta(&self) -> BoxFuture<'_, Option<Result<Vec<SelEntry>, String>>> {
         Box::pin(async { None })
     }
 }
@@ -269,6 +275,19 @@ impl SutControl for BmcSut {
                 )),
             }
             out
+        })
+    }
+
+    fn sel_delta(&self) -> BoxFuture<'_, Option<Result<Vec<SelEntry>, String>>> {
+        Box::pin(async move {
+            let start = self.sel_start.lock().await.clone();
+            Some(
+                self.bmc
+                    .sel_since(start)
+                    .await
+                    .map(|page| page.entries)
+                    .map_err(|e| format!("the SEL could not be read: {e}")),
+            )
         })
     }
 

@@ -6,7 +6,8 @@
 //!   through its BMC and the run goes on with the next case;
 //! - a case declaring `reboots = true` gets its reboot first and runs on
 //!   the new boot;
-//! - nothing is `fail` or `error`, and the job finishes.
+//! - nothing but `ras.sel` is `fail` (the crash's critical stop is in the
+//!   BMC's log over the run), nothing is `error`, and the job finishes.
 
 mod common;
 
@@ -67,6 +68,13 @@ reboots = true
 id = "cpu.identity"
 check = "cpu-identity"
 title = "CPU identity"
+blocker = true
+timeout_s = 30
+
+[[case]]
+id = "ras.sel"
+check = "ras-sel"
+title = "The BMC logged no critical event during the run"
 blocker = true
 timeout_s = 30
 "#;
@@ -208,7 +216,8 @@ async fn a_crash_is_recorded_recovered_and_the_run_goes_on() -> Result<()> {
             == [
                 ("kernel.taint", Verdict::Crash),
                 ("cpu.online", Verdict::Pass),
-                ("cpu.identity", Verdict::Pass)
+                ("cpu.identity", Verdict::Pass),
+                ("ras.sel", Verdict::Fail)
             ],
         "{verdicts:?}"
     );
@@ -233,6 +242,22 @@ async fn a_crash_is_recorded_recovered_and_the_run_goes_on() -> Result<()> {
         }
     }
     ensure!(sources == ["console", "sel"], "{sources:?}");
+    // ras.sel, handed the SEL since the run began by the orchestrator,
+    // fails on the crash's critical stop, with the log as its evidence.
+    let sel = &detail.cases[3];
+    ensure!(
+        sel.reason.starts_with("critical SEL entries: record")
+            && sel.reason.contains("[OS critical stop]"),
+        "{}",
+        sel.reason
+    );
+    ensure!(
+        sel.evidence
+            .iter()
+            .any(|e| matches!(e, Evidence::Bmc { source, .. } if source == "sel")),
+        "{:?}",
+        sel.evidence
+    );
     // The declared reboot was logged with its new boot id.
     let rebooted: Vec<_> = store
         .events(run)

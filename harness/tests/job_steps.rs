@@ -26,7 +26,7 @@ const PLAN: &str = r#"
 [plan]
 id = "steps"
 version = "1"
-title = "two cheap cases"
+title = "two cheap cases and the SEL over the run"
 
 [[case]]
 id = "cpu.online"
@@ -39,6 +39,13 @@ timeout_s = 30
 id = "kernel.taint"
 check = "kernel-taint"
 title = "Kernel not tainted"
+blocker = true
+timeout_s = 30
+
+[[case]]
+id = "ras.sel"
+check = "ras-sel"
+title = "The BMC logged no critical event during the run"
 blocker = true
 timeout_s = 30
 "#;
@@ -195,6 +202,18 @@ async fn each_step_is_logged_before_it_acts_and_the_power_policy_applies() -> Re
         "no SEL sweep in results.json"
     );
     ensure!(results.cases.iter().all(|c| c.verdict == Verdict::Pass));
+    // ras.sel was handed the BMC's log since the run began: the power-on
+    // of the prepare step is in it, nothing critical.
+    let sel = results
+        .cases
+        .iter()
+        .find(|c| c.id == "ras.sel")
+        .context("ras.sel")?;
+    ensure!(
+        sel.reason.starts_with("no critical SEL entry; ") && sel.reason.contains("0 critical"),
+        "{}",
+        sel.reason
+    );
     // Release: `power_policy = "off"` powered it off through its BMC.
     let r = &events[at("released")?].payload;
     ensure!(r["policy"] == "off", "{r}");
@@ -214,7 +233,7 @@ async fn each_step_is_logged_before_it_acts_and_the_power_policy_applies() -> Re
         .filter(|e| e.kind == "case_finished")
         .map(|e| e.payload["result"]["verdict"].clone())
         .collect();
-    ensure!(cases == ["pass", "pass"], "{cases:?}");
+    ensure!(cases == ["pass", "pass", "pass"], "{cases:?}");
     l.store.close().await;
     Ok(())
 }

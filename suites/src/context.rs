@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use certlab_hwdb::{HardwareProfile, Inventory};
+use certlab_lab::bmc::SelEntry;
 use certlab_lab::target::shell_quote;
 use certlab_lab::{DirEntry, ExecOutput, Target, TargetError};
 use certlab_reports::{ArtifactRef, Evidence, Metric, Verdict};
@@ -288,6 +289,16 @@ impl<'a> Recorder<'a> {
         self.target.agent_path()
     }
 
+    /// Records what the BMC said (`source`: `sel`, `console`) as evidence.
+    pub fn record_bmc(&self, source: &str, bytes: &[u8]) -> Result<(), CaseError> {
+        let content = self.store(bytes)?;
+        self.push(Evidence::Bmc {
+            source: source.to_string(),
+            content,
+        });
+        Ok(())
+    }
+
     /// Records an output obtained elsewhere as command evidence.
     pub fn record_output(&self, command: &str, out: &ExecOutput) -> Result<(), CaseError> {
         let stdout = self.store(&out.stdout)?;
@@ -307,6 +318,35 @@ impl<'a> Recorder<'a> {
     /// read. Either way the read is recorded as evidence.
     pub fn read(&self, path: &str) -> Result<Option<String>, CaseError> {
         Ok(self.read_or_why(path)?.ok())
+    }
+
+    /// Reads a binary file (a database) and keeps its bytes as the evidence;
+    /// `Ok(Err(why))` when it does not exist or may not be read (recorded as
+    /// missing). The caller bounds the size first: the whole file is read.
+    pub fn read_bytes(&self, path: &str) -> Result<Result<Vec<u8>, Unreadable>, CaseError> {
+        match self.target.read_file(path) {
+            Ok(bytes) => {
+                let content = self.store(&bytes)?;
+                self.push(Evidence::File {
+                    path: path.to_string(),
+                    content,
+                });
+                Ok(Ok(bytes))
+            }
+            Err(e) if e.is_not_found() || e.is_permission_denied() => {
+                let why = Unreadable {
+                    path: path.to_string(),
+                    error: e.to_string(),
+                    denied: e.is_permission_denied(),
+                };
+                self.push(Evidence::Missing {
+                    path: path.to_string(),
+                    error: why.error.clone(),
+                });
+                Ok(Err(why))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Like [`Recorder::read`], but says why a file could not be read.
@@ -354,6 +394,7 @@ pub struct CaseCtx<'a> {
     pub profile: &'a HardwareProfile,
     pub inventory: &'a Inventory,
     params: &'a toml::Table,
+    bmc_sel: Option<Result<Vec<SelEntry>, String>>,
 }
 
 impl<'a> std::ops::Deref for CaseCtx<'a> {
@@ -377,7 +418,23 @@ impl<'a> CaseCtx<'a> {
             profile,
             inventory,
             params,
+            bmc_sel: None,
         }
+    }
+
+    /// Hands the case the BMC's event log entries since the run began (the
+    /// orchestrator does, for a check whose
+    /// [`needs_bmc_sel`](crate::Check::needs_bmc_sel) says so), or why they
+    /// could not be read.
+    pub fn with_bmc_sel(mut self, sel: Result<Vec<SelEntry>, String>) -> CaseCtx<'a> {
+        self.bmc_sel = Some(sel);
+        self
+    }
+
+    /// The BMC's event log entries since the run began; `None` when the run
+    /// has no BMC connection (a local run, a machine without a BMC).
+    pub fn bmc_sel(&self) -> Option<&Result<Vec<SelEntry>, String>> {
+        self.bmc_sel.as_ref()
     }
 
     /// An integer parameter of the case, or its default.

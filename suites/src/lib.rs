@@ -12,6 +12,7 @@ pub mod discovery;
 pub mod kernlog;
 pub mod perf;
 pub mod plan;
+pub mod rasdb;
 pub mod summary;
 pub mod walk;
 

@@ -32,6 +32,13 @@ pub trait Check: Send + Sync {
         Applies::Yes
     }
 
+    /// The check judges the BMC's event log over the run, which only the
+    /// orchestrator can read (through the machine's BMC): it hands the
+    /// entries over with [`CaseCtx::with_bmc_sel`] before the case runs.
+    fn needs_bmc_sel(&self) -> bool {
+        false
+    }
+
     /// Runs the check. `Err` is an infrastructure error, never a product failure.
     fn run(&self, ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError>;
 }

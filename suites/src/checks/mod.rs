@@ -12,6 +12,7 @@ pub mod ethtool;
 pub mod firmware;
 pub mod gpu;
 pub mod gpu_xid;
+pub mod inject;
 pub mod integrity;
 pub mod kabi;
 pub mod kernel;
@@ -21,6 +22,8 @@ pub mod net;
 pub mod pci;
 pub mod perf;
 pub mod ras;
+pub mod rasdaemon;
+pub mod sel;
 pub mod smartctl;
 pub mod storage;
 pub mod time;
@@ -47,6 +50,10 @@ pub static REGISTRY: &[(&str, &dyn Check)] = &[
     ("time-clock", &time::Clock),
     ("ras-edac", &kernel::Edac),
     ("ras-aer", &ras::Aer),
+    ("ras-rasdaemon", &rasdaemon::RasDaemon),
+    ("ras-sel", &sel::SelDelta),
+    ("ras-einj", &inject::Einj),
+    ("ras-mce-inject", &inject::MceInject),
     ("firmware-versions", &firmware::Versions),
     ("kabi-out-of-tree", &kabi::OutOfTree),
     ("integrity-packages", &integrity::Packages),
