@@ -14,6 +14,7 @@ pub mod gpu;
 pub mod gpu_xid;
 pub mod integrity;
 pub mod kabi;
+pub mod kdump;
 pub mod kernel;
 pub mod memory;
 pub mod memtest;
@@ -21,9 +22,11 @@ pub mod net;
 pub mod pci;
 pub mod perf;
 pub mod ras;
+pub mod reboot;
 pub mod smartctl;
 pub mod storage;
 pub mod time;
+pub mod watchdog;
 
 /// Every check by its registry name.
 pub static REGISTRY: &[(&str, &dyn Check)] = &[
@@ -59,6 +62,11 @@ pub static REGISTRY: &[(&str, &dyn Check)] = &[
     ("perf-fio", &perf::Fio),
     ("perf-stress-ng", &perf::StressNg),
     ("perf-iperf3", &perf::Iperf3),
+    ("reboot", &reboot::Survives),
+    ("kdump-config", &kdump::Config),
+    ("kdump-crash", &kdump::Crash),
+    ("watchdog-present", &watchdog::Present),
+    ("watchdog-reset", &watchdog::Reset),
     // Not in the shipped plans: a lab's own probes and the orchestrator's tests.
     ("command", &command::Command),
 ];
