@@ -11,7 +11,11 @@
 //!   dump and reboots, and the case passes on the new dump — not `crash`;
 //! - `watchdog.present` passes, and the opt-in `watchdog.reset` starves
 //!   the watchdog, which resets the machine (a SEL watchdog entry);
-//! - every declared reboot is logged as a `rebooted` event.
+//! - every declared reboot is logged as a `rebooted` event;
+//! - a watchdog that does not reset the machine (its starving swallowed)
+//!   leaves the machine up past the crash window: the orchestrator
+//!   power-cycles it, and the case is `fail` (not `crash`), with the
+//!   console and SEL kept.
 
 mod common;
 
@@ -20,10 +24,12 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use certlab_harness::access::LabAccess;
-use certlab_harness::daemon::{self, DaemonConfig};
+use certlab_harness::daemon::{self, BoxFuture, DaemonConfig, MachineAccess};
 use certlab_harness::lifecycle::{JobState, Requirements};
+use certlab_harness::sut::SutControl;
 use certlab_harness::{NewJob, Store};
 use certlab_lab::Lab;
+use certlab_lab::{DirEntry, ExecOutput, Target, TargetError};
 use certlab_reports::{Evidence, Verdict};
 use ed25519_dalek::SigningKey;
 use time::OffsetDateTime;
@@ -105,16 +111,20 @@ reboot = "crash"
 params.enabled = true
 "#;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reboot_kdump_and_watchdog_cases_pass_on_a_sim_machine() -> Result<()> {
+/// Runs `plan` once on the lab's machine through the daemon, with `access`;
+/// returns the store, the run id and the temporary directory.
+async fn run_plan(
+    plan: &str,
+    access: impl FnOnce(LabAccess) -> Arc<dyn MachineAccess>,
+) -> Result<(Store, String, tempfile::TempDir)> {
     let dir = tempfile::tempdir()?;
     let lab_file = dir.path().join("lab.toml");
     std::fs::write(&lab_file, LAB)?;
     let lab = Lab::load(&lab_file)?;
     let store = Store::open(&common::sqlite_url(&dir)).await?;
-    let access = LabAccess::new(lab, &store);
+    let lab_access = LabAccess::new(lab, &store);
     store
-        .sync_machines(&access.facts(), OffsetDateTime::now_utc())
+        .sync_machines(&lab_access.facts(), OffsetDateTime::now_utc())
         .await?;
     store
         .submit_job(
@@ -123,7 +133,7 @@ async fn reboot_kdump_and_watchdog_cases_pass_on_a_sim_machine() -> Result<()> {
                 plan: "reboot-test.toml".into(),
                 plan_version: "1".into(),
                 plan_digest: String::new(),
-                plan_text: Some(PLAN.into()),
+                plan_text: Some(plan.into()),
                 requirements: Requirements::parse("name=sim-0001")?,
                 priority: 50,
                 submitter: "ci".into(),
@@ -146,7 +156,7 @@ async fn reboot_kdump_and_watchdog_cases_pass_on_a_sim_machine() -> Result<()> {
     let (stop, stopped) = watch::channel(false);
     let d = tokio::spawn(daemon::run(
         store.clone(),
-        Arc::new(access),
+        access(lab_access),
         SigningKey::from_bytes(&[5u8; 32]),
         config,
         stopped,
@@ -166,10 +176,16 @@ async fn reboot_kdump_and_watchdog_cases_pass_on_a_sim_machine() -> Result<()> {
     };
     stop.send(true)?;
     d.await??;
-
     let JobState::Finished { run, .. } = &job.state else {
         anyhow::bail!("{:?}", job.state)
     };
+    Ok((store, run.clone(), dir))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reboot_kdump_and_watchdog_cases_pass_on_a_sim_machine() -> Result<()> {
+    let (store, run, dir) = run_plan(PLAN, |a| Arc::new(a)).await?;
+    let run = &run;
     let detail = store.get_run(run).await?.context("run")?;
     for c in &detail.cases {
         ensure!(
@@ -251,6 +267,122 @@ async fn reboot_kdump_and_watchdog_cases_pass_on_a_sim_machine() -> Result<()> {
         .filter(|e| e.kind == "rebooted" && e.payload["declared"] == true)
         .count();
     ensure!(rebooted == 4, "{rebooted} declared reboots logged");
+    store.close().await;
+    Ok(())
+}
+
+/// The sim machine, whose watchdog is never starved: the starve command
+/// is answered as done and does nothing (a watchdog that does not bite).
+struct Toothless {
+    lab: LabAccess,
+}
+
+struct ToothlessTarget {
+    inner: Arc<dyn Target>,
+}
+
+impl Target for ToothlessTarget {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn exec(&self, command: &str, timeout: Duration) -> Result<ExecOutput, TargetError> {
+        if command.starts_with(": certlab watchdog-starve") {
+            return self.inner.exec("uname -r", timeout);
+        }
+        self.inner.exec(command, timeout)
+    }
+    fn read_file(&self, path: &str) -> Result<Vec<u8>, TargetError> {
+        self.inner.read_file(path)
+    }
+    fn list_dir(&self, path: &str) -> Result<Vec<DirEntry>, TargetError> {
+        self.inner.list_dir(path)
+    }
+    fn read_link(&self, path: &str) -> Result<String, TargetError> {
+        self.inner.read_link(path)
+    }
+    fn put_file(&self, path: &str, data: &[u8], mode: u32) -> Result<(), TargetError> {
+        self.inner.put_file(path, data, mode)
+    }
+}
+
+impl MachineAccess for Toothless {
+    fn target<'a>(&'a self, machine: &'a str) -> BoxFuture<'a, Result<Arc<dyn Target>, String>> {
+        Box::pin(async move {
+            let inner = self.lab.target(machine).await?;
+            Ok(Arc::new(ToothlessTarget { inner }) as Arc<dyn Target>)
+        })
+    }
+    fn health_check<'a>(&'a self, machine: &'a str) -> BoxFuture<'a, Result<(), String>> {
+        self.lab.health_check(machine)
+    }
+    fn sut<'a>(
+        &'a self,
+        machine: &'a str,
+        target: Arc<dyn Target>,
+        out_dir: std::path::PathBuf,
+    ) -> BoxFuture<'a, Option<Arc<dyn SutControl>>> {
+        self.lab.sut(machine, target, out_dir)
+    }
+}
+
+const TOOTHLESS_PLAN: &str = r#"
+[plan]
+id = "reboot-test"
+version = "1"
+title = "a watchdog that does not bite"
+
+[[case]]
+id = "watchdog.reset"
+check = "watchdog-reset"
+title = "A starved watchdog resets the machine"
+blocker = true
+timeout_s = 3
+reboots = true
+reboot = "crash"
+params.enabled = true
+
+[[case]]
+id = "kdump.config"
+check = "kdump-config"
+title = "kdump armed (the run goes on)"
+blocker = true
+timeout_s = 30
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watchdog_that_does_not_reset_fails_and_the_machine_is_brought_back() -> Result<()> {
+    let (store, run, _dir) = run_plan(TOOTHLESS_PLAN, |lab| Arc::new(Toothless { lab })).await?;
+    let detail = store.get_run(&run).await?.context("run")?;
+    let verdicts: Vec<(&str, Verdict)> = detail
+        .cases
+        .iter()
+        .map(|c| (c.id.as_str(), c.verdict))
+        .collect();
+    ensure!(
+        verdicts
+            == [
+                ("watchdog.reset", Verdict::Fail),
+                ("kdump.config", Verdict::Pass)
+            ],
+        "{verdicts:?}"
+    );
+    let reset = &detail.cases[0];
+    ensure!(
+        reset.reason.contains("did not reset the machine")
+            && reset.reason.contains("power-cycled through its BMC")
+            && reset.reason.contains("no new boot within 3 s"),
+        "{}",
+        reset.reason
+    );
+    let sources: Vec<&str> = reset
+        .evidence
+        .iter()
+        .filter_map(|e| match e {
+            Evidence::Bmc { source, .. } => Some(source.as_str()),
+            _ => None,
+        })
+        .collect();
+    ensure!(sources == ["console", "sel", "sel"], "{sources:?}");
     store.close().await;
     Ok(())
 }
