@@ -22,7 +22,9 @@
 //!   process in the namespace dies — powered on, nothing answers. Only the
 //!   BMC (a power cycle) brings it back.
 //!
-//! The test plan uses the `command` check (kept out of the shipped plans).
+//! The test plan uses the `command` check (kept out of the shipped plans)
+//! and the `reboot` check of `reboot.warm`/`reboot.cold` (the OS's reboot,
+//! and a power cycle through ipmi_sim).
 //! Needs root (network, mount and UTS namespaces), iproute2, util-linux
 //! (`unshare`, `nsenter`, `setsid`), OpenSSH and OpenIPMI; it fails naming
 //! what is missing rather than skip. Every process, namespace and veth is
@@ -67,6 +69,25 @@ blocker = true
 timeout_s = 30
 reboots = true
 params.command = 'test "$(cat /proc/sys/kernel/random/boot_id)" = "$(cat /run/certlab-sut/boot_id)"'
+
+[[case]]
+id = "reboot.warm"
+check = "reboot"
+title = "A warm reboot brings back every device, driver and link"
+blocker = true
+timeout_s = 60
+reboots = true
+params.link_wait_s = 5
+
+[[case]]
+id = "reboot.cold"
+check = "reboot"
+title = "A power cycle through the BMC brings back every device, driver and link"
+blocker = true
+timeout_s = 60
+reboots = true
+reboot = "power-cycle"
+params.link_wait_s = 5
 
 [[case]]
 id = "crash.inject"
@@ -520,9 +541,10 @@ fn the_daemon_drives_namespace_machines_through_a_reboot_and_a_crash_over_ipmi_a
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
         let rebooted: Vec<&Value> = events.iter().filter(|e| e["kind"] == "rebooted").collect();
-        assert_eq!(rebooted.len(), 1, "{}: {events:#?}", m.name);
+        assert_eq!(rebooted.len(), 3, "{}: {events:#?}", m.name);
+        let ids: Vec<&Value> = rebooted.iter().map(|e| &e["event"]["id"]).collect();
+        assert_eq!(ids, ["os.reboot", "reboot.warm", "reboot.cold"], "{ids:?}");
         let ev = &rebooted[0]["event"];
-        assert_eq!(ev["id"], "os.reboot", "{ev}");
         assert_eq!(ev["declared"], true, "{ev}");
         let boots = m.boots();
         let new_boot = ev["boot_id"].as_str().unwrap();
@@ -532,10 +554,10 @@ fn the_daemon_drives_namespace_machines_through_a_reboot_and_a_crash_over_ipmi_a
             m.name,
             boots_before[i]
         );
-        // The reboot and the crash's power cycle: a boot each (and the
-        // power on of the machine left off).
+        // The three reboots and the crash's power cycle: a boot each (and
+        // the power on of the machine left off).
         assert!(
-            boots.len() >= boots_before[i].len() + 2,
+            boots.len() >= boots_before[i].len() + 4,
             "{}: {boots:?}",
             m.name
         );
@@ -553,7 +575,14 @@ fn the_daemon_drives_namespace_machines_through_a_reboot_and_a_crash_over_ipmi_a
         let ids: Vec<&str> = cases.iter().map(|c| c["id"].as_str().unwrap()).collect();
         assert_eq!(
             ids,
-            ["cpu.online", "os.reboot", "crash.inject", "after.crash"],
+            [
+                "cpu.online",
+                "os.reboot",
+                "reboot.warm",
+                "reboot.cold",
+                "crash.inject",
+                "after.crash"
+            ],
             "one result per case, in order: {results}"
         );
         let verdict = |id: &str| {
@@ -576,7 +605,37 @@ fn the_daemon_drives_namespace_machines_through_a_reboot_and_a_crash_over_ipmi_a
                 m.name
             );
         }
-        assert_eq!(verdict("os.reboot"), "pass", "{}: {results:#}", m.name);
+        for id in ["os.reboot", "reboot.warm", "reboot.cold"] {
+            assert_eq!(verdict(id), "pass", "{}: {id}: {results:#}", m.name);
+        }
+        // The reboot check compared the boots: a new boot id over real SSH,
+        // the PCI functions and their drivers the SUT sees, and a SEL read
+        // over IPMI; the cold one went through the BMC.
+        for id in ["reboot.warm", "reboot.cold"] {
+            let c = cases.iter().find(|c| c["id"] == id).unwrap();
+            let reason = c["reason"].as_str().unwrap();
+            assert!(
+                reason.contains("PCI functions back with the same driver")
+                    && reason.contains("SEL: "),
+                "{reason}"
+            );
+            assert!(
+                c["evidence"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e["kind"] == "bmc" && e["source"] == "sel"),
+                "{c:#}"
+            );
+        }
+        let cold = cases.iter().find(|c| c["id"] == "reboot.cold").unwrap();
+        assert!(
+            cold["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("power cycle through the BMC"),
+            "{cold:#}"
+        );
         assert_eq!(
             verdict("after.crash"),
             "pass",

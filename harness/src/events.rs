@@ -80,7 +80,7 @@ pub enum RunEvent {
         total: usize,
         result: Box<CaseResult>,
     },
-    /// The machine booted again: before a case that declares
+    /// The machine booted again: within a case that declares
     /// `reboots = true` (`declared`), or after a crash.
     Rebooted {
         index: usize,

@@ -15,7 +15,8 @@ use certlab_reports::{
     SCHEMA_VERSION,
 };
 use certlab_suites::{
-    checks, discover, summary::hardware_summary, Applies, ArtifactSink, CaseCtx, Plan,
+    checks, discover, summary::hardware_summary, Applies, ArtifactSink, Before, CaseCtx, CaseError,
+    CaseOutcome, Check, Plan, RebootKind, Rebooted,
 };
 use ed25519_dalek::SigningKey;
 use time::OffsetDateTime;
@@ -248,70 +249,33 @@ pub async fn certify(
         let mut case_started = OffsetDateTime::now_utc();
         let mut t0 = Instant::now();
         let mut tries = 0u32;
-        // A declared reboot comes first; a machine that does not come back
-        // from it is brought back through its BMC and the case is a crash.
-        let mut rebooted: Option<CaseRun> = None;
-        if sel.selected == Applies::Yes && case.reboots {
-            rebooted = Some(match &spec.sut {
-                None => CaseRun::of(
+        let done = loop {
+            let at = CaseAt {
+                case: &case,
+                target: spec.target.clone(),
+                profile: profile.clone(),
+                inventory: inventory.clone(),
+                sink: sink.clone(),
+                sel: match (&spec.sut, checks::lookup(&case.check)) {
+                    (Some(sut), Some(check))
+                        if sel.selected == Applies::Yes && check.needs_bmc_sel() =>
+                    {
+                        sut.sel_delta().await
+                    }
+                    _ => None,
+                },
+            };
+            let done = match (&sel.selected, case.reboots, &spec.sut) {
+                (Applies::No(reason), ..) => CaseRun::of(Verdict::Skip, reason.clone()),
+                (Applies::Yes, false, _) => run_case(&at).await,
+                (Applies::Yes, true, None) => CaseRun::of(
                     Verdict::Skip,
                     "the case reboots the machine: that needs its BMC and the orchestrator \
                      (`certlab lab daemon`)"
                         .to_string(),
                 ),
-                Some(sut) => {
-                    let old = boot.clone().unwrap_or_default();
-                    match sut.reboot(old.clone()).await {
-                        Ok(new) => {
-                            boot = Some(new.clone());
-                            let ev = RunEvent::Rebooted {
-                                index,
-                                id: case.id.clone(),
-                                boot_id: new,
-                                declared: true,
-                            };
-                            events.send(ev).await?;
-                            CaseRun::of(Verdict::Pass, String::new())
-                        }
-                        Err(e) => {
-                            crashed(
-                                sut.as_ref(),
-                                &mut boot,
-                                &sink,
-                                format!(
-                                    "the machine did not come back from its declared reboot: {e}"
-                                ),
-                                &case.id,
-                            )
-                            .await?
-                        }
-                    }
-                }
-            });
-        }
-        let done = loop {
-            if let Some(r) = rebooted.take().filter(|r| r.verdict != Verdict::Pass) {
-                break r;
-            }
-            let done = match &sel.selected {
-                Applies::No(reason) => CaseRun::of(Verdict::Skip, reason.clone()),
-                Applies::Yes => {
-                    // A case that judges the BMC's log over the run gets
-                    // it read now, through the BMC only the orchestrator
-                    // holds.
-                    let sel = match (&spec.sut, checks::lookup(&case.check)) {
-                        (Some(sut), Some(check)) if check.needs_bmc_sel() => sut.sel_delta().await,
-                        _ => None,
-                    };
-                    run_case(
-                        &case,
-                        spec.target.clone(),
-                        profile.clone(),
-                        inventory.clone(),
-                        sink.clone(),
-                        sel,
-                    )
-                    .await
+                (Applies::Yes, true, Some(sut)) => {
+                    run_rebooting(&at, index, sut.as_ref(), &mut boot, &mut events).await?
                 }
             };
             // Did the machine crash (its boot changed, or it does not answer)?
@@ -613,21 +577,41 @@ impl CaseRun {
     }
 }
 
-/// Runs one case on a blocking thread, bounded by its timeout plus a grace
-/// period. Infrastructure errors, panics and overruns become `error`.
-async fn run_case(
-    case: &certlab_suites::CaseSpec,
+/// A case and what its check runs with.
+struct CaseAt<'a> {
+    case: &'a certlab_suites::CaseSpec,
     target: Arc<dyn Target>,
     profile: Arc<HardwareProfile>,
     inventory: Arc<Inventory>,
     sink: Arc<EvidenceDir>,
+    /// The BMC's event log over the run, for a case that judges it
+    /// (`Check::needs_bmc_sel`): read through the BMC only the orchestrator holds.
     sel: Option<Result<Vec<certlab_lab::bmc::SelEntry>, String>>,
-) -> CaseRun {
+}
+
+/// Runs one phase of a case's check on a blocking thread, bounded by the
+/// case's timeout plus a grace period. The value and the phase's evidence,
+/// or the case's `error` (infrastructure errors, panics and overruns).
+async fn in_case<T: Send + 'static>(
+    at: &CaseAt<'_>,
+    phase: impl FnOnce(&dyn Check, &CaseCtx<'_>) -> Result<T, CaseError> + Send + 'static,
+) -> Result<(T, Vec<certlab_reports::Evidence>), CaseRun> {
+    let case = at.case;
     let Some(check) = checks::lookup(&case.check) else {
-        return CaseRun::of(Verdict::Error, format!("no check named `{}`", case.check));
+        return Err(CaseRun::of(
+            Verdict::Error,
+            format!("no check named `{}`", case.check),
+        ));
     };
     let params = case.params.clone();
     let timeout = case.timeout;
+    let sel = at.sel.clone();
+    let (target, profile, inventory, sink) = (
+        at.target.clone(),
+        at.profile.clone(),
+        at.inventory.clone(),
+        at.sink.clone(),
+    );
     let task = tokio::task::spawn_blocking(move || {
         let ctx = CaseCtx::new(
             target.as_ref(),
@@ -641,33 +625,170 @@ async fn run_case(
             Some(sel) => ctx.with_bmc_sel(sel),
             None => ctx,
         };
-        let outcome = check.run(&ctx);
+        let outcome = phase(check, &ctx);
         (outcome, ctx.take_evidence())
     });
     match tokio::time::timeout(timeout + CASE_GRACE, task).await {
-        Ok(Ok((Ok(o), evidence))) => CaseRun {
-            verdict: o.verdict,
-            reason: o.reason,
-            metrics: o.metrics,
-            evidence,
-            infrastructure: false,
-        },
-        Ok(Ok((Err(e), evidence))) => CaseRun {
+        Ok(Ok((Ok(v), evidence))) => Ok((v, evidence)),
+        Ok(Ok((Err(e), evidence))) => Err(CaseRun {
             verdict: Verdict::Error,
             reason: e.to_string(),
             metrics: Vec::new(),
             evidence,
             infrastructure: e.is_infrastructure(),
-        },
-        Ok(Err(join)) => CaseRun::of(Verdict::Error, format!("the check panicked: {join}")),
-        Err(_) => CaseRun::of(
+        }),
+        Ok(Err(join)) => Err(CaseRun::of(
+            Verdict::Error,
+            format!("the check panicked: {join}"),
+        )),
+        Err(_) => Err(CaseRun::of(
             Verdict::Error,
             format!(
                 "the case ran past its {} s timeout and was abandoned",
                 timeout.as_secs()
             ),
-        ),
+        )),
     }
+}
+
+impl CaseRun {
+    fn outcome(o: CaseOutcome, evidence: Vec<certlab_reports::Evidence>) -> CaseRun {
+        CaseRun {
+            verdict: o.verdict,
+            reason: o.reason,
+            metrics: o.metrics,
+            evidence,
+            infrastructure: false,
+        }
+    }
+
+    /// This run with `earlier` evidence (of a previous phase) before its own.
+    fn after_evidence(mut self, mut earlier: Vec<certlab_reports::Evidence>) -> CaseRun {
+        earlier.append(&mut self.evidence);
+        self.evidence = earlier;
+        self
+    }
+}
+
+/// Runs one case's check. Infrastructure errors, panics and overruns
+/// become `error`.
+async fn run_case(at: &CaseAt<'_>) -> CaseRun {
+    match in_case(at, |check, ctx| check.run(ctx)).await {
+        Ok((o, evidence)) => CaseRun::outcome(o, evidence),
+        Err(run) => run,
+    }
+}
+
+/// A case that declares `reboots = true`: the check's `before`, the reboot
+/// its `reboot` names (the OS's, a power cycle through the BMC, or the
+/// check's own crash trigger — a crash window: the machine is expected to
+/// go and to come back by itself), then its `after` on the new boot, told
+/// how the machine came back and what the BMC logged meanwhile (kept as
+/// `bmc` evidence). A machine that does not come back from an OS reboot or
+/// a power cycle is a crash; one that does not come back from a crash by
+/// itself is power-cycled and the check is told so.
+async fn run_rebooting(
+    at: &CaseAt<'_>,
+    index: usize,
+    sut: &dyn SutControl,
+    boot: &mut Option<String>,
+    events: &mut Stream<'_>,
+) -> Result<CaseRun, RunError> {
+    let case = at.case;
+    let mark = sut.sel_mark().await;
+    let old = boot.clone().unwrap_or_default();
+    let mut evidence = Vec::new();
+    let snapshot = match in_case(at, |check, ctx| check.before(ctx)).await {
+        Err(run) => return Ok(run),
+        Ok((Before::Stop(o), ev)) => return Ok(CaseRun::outcome(o, ev)),
+        Ok((Before::Go(snapshot), ev)) => {
+            evidence.extend(ev);
+            snapshot
+        }
+    };
+    let came_back = match case.reboot {
+        RebootKind::Os => sut.reboot(old.clone()).await.map(|n| (n, None)),
+        RebootKind::PowerCycle => sut.power_cycle(old.clone()).await.map(|n| (n, None)),
+        RebootKind::Crash => {
+            let snap = snapshot.clone();
+            match in_case(at, move |check, ctx| check.trigger(ctx, &snap)).await {
+                Err(run) => return Ok(run.after_evidence(evidence)),
+                Ok(((), ev)) => evidence.extend(ev),
+            }
+            match sut.wait_boot(old.clone(), case.timeout).await {
+                Ok(new) => Ok((new, None)),
+                Err(why) => {
+                    // Not back by itself: what the console and BMC hold is
+                    // kept, and the machine brought back.
+                    for (source, bytes) in sut.crash_evidence().await {
+                        match at.sink.put(&bytes) {
+                            Ok(content) => {
+                                evidence.push(certlab_reports::Evidence::Bmc { source, content })
+                            }
+                            Err(e) => {
+                                tracing::warn!(case = %case.id, error = %e, "crash evidence not stored")
+                            }
+                        }
+                    }
+                    let new = sut.recover(Some(old.clone())).await.map_err(|e| {
+                        RunError::Infrastructure {
+                            case: case.id.clone(),
+                            attempts: 1,
+                            error: format!(
+                                "the machine did not come back after its crash ({why}), and could not be brought back: {e}"
+                            ),
+                        }
+                    })?;
+                    Ok((new, Some(why)))
+                }
+            }
+        }
+    };
+    let (new, recovered) = match came_back {
+        Ok(back) => back,
+        Err(e) => {
+            let what = format!(
+                "the machine did not come back from its declared {}: {e}",
+                match case.reboot {
+                    RebootKind::PowerCycle => "power cycle",
+                    _ => "reboot",
+                }
+            );
+            let run = crashed(sut, boot, &at.sink, what, &case.id).await?;
+            return Ok(run.after_evidence(evidence));
+        }
+    };
+    *boot = Some(new.clone());
+    let ev = RunEvent::Rebooted {
+        index,
+        id: case.id.clone(),
+        boot_id: new.clone(),
+        declared: true,
+    };
+    events.send(ev).await?;
+    let sel = sut.sel_after(mark).await;
+    if let Some(Ok(entries)) = &sel {
+        match at.sink.put(crate::sut::sel_text(entries).as_bytes()) {
+            Ok(content) => evidence.push(certlab_reports::Evidence::Bmc {
+                source: "sel".to_string(),
+                content,
+            }),
+            Err(e) => tracing::warn!(case = %case.id, error = %e, "SEL evidence not stored"),
+        }
+    }
+    let rebooted = Rebooted {
+        kind: case.reboot,
+        old_boot: old,
+        new_boot: new,
+        recovered,
+        sel,
+    };
+    Ok(
+        match in_case(at, move |check, ctx| check.after(ctx, &snapshot, &rebooted)).await {
+            Ok((o, ev)) => CaseRun::outcome(o, ev).after_evidence(evidence),
+            Err(run) => run.after_evidence(evidence),
+        },
+    )
 }
 
 /// Writes results.json, junit.xml, report.html and the signed bundle.

@@ -7,7 +7,10 @@
 //! still answers with the boot id it had: an undeclared change, or no
 //! answer at all, is a crash — the console and SEL are kept as evidence,
 //! the machine is power-cycled, the case is recorded as `crash`, and the
-//! run goes on. A case declaring `reboots = true` gets its reboot first.
+//! run goes on. A case declaring `reboots = true` is rebooted between its
+//! check's `before` and `after`: by the OS, a power cycle, or its own crash
+//! trigger (a crash window: the machine is waited for, not counted as a
+//! crash).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -42,6 +45,45 @@ pub trait SutControl: Send + Sync {
     /// judges them (`ras.sel`, see `Check::needs_bmc_sel`); `None` when the
     /// machine has no such log.
     fn sel_delta(&self) -> BoxFuture<'_, Option<Result<Vec<SelEntry>, String>>> {
+        Box::pin(async { None })
+    }
+    /// Powers the machine off and on through its BMC (a cold boot) and
+    /// waits until it answers with a boot id other than `old`.
+    fn power_cycle(&self, _old: String) -> BoxFuture<'_, Result<String, String>> {
+        Box::pin(async { Err("this machine has no power control".to_string()) })
+    }
+    /// Waits, doing nothing, for the machine to come back by itself with a
+    /// boot id other than `old` (after a crash the machine is expected to
+    /// survive: a crash kernel saving its dump, a watchdog's reset).
+    fn wait_boot(&self, old: String, within: Duration) -> BoxFuture<'_, Result<String, String>> {
+        Box::pin(async move {
+            let deadline = Instant::now() + within;
+            loop {
+                let last = match self.boot_id().await {
+                    Ok(id) if id != old => return Ok(id),
+                    Ok(_) => "the old boot id still answers".to_string(),
+                    Err(e) => e,
+                };
+                if Instant::now() >= deadline {
+                    return Err(format!(
+                        "no new boot within {} s ({last})",
+                        within.as_secs()
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    }
+    /// Where the BMC's event log stands now; `None` without one.
+    fn sel_mark(&self) -> BoxFuture<'_, Option<SelCursor>> {
+        Box::pin(async { None })
+    }
+    /// The BMC's event log entries after `mark` (from [`SutControl::sel_mark`]);
+    /// `None` when the machine has no such log.
+    fn sel_after(
+        &self,
+        _mark: Option<SelCursor>,
+    ) -> BoxFuture<'_, Option<Result<Vec<SelEntry>, String>>> {
         Box::pin(async { None })
     }
 }
@@ -281,9 +323,49 @@ impl SutControl for BmcSut {
     fn sel_delta(&self) -> BoxFuture<'_, Option<Result<Vec<SelEntry>, String>>> {
         Box::pin(async move {
             let start = self.sel_start.lock().await.clone();
+            self.sel_after(start).await
+        })
+    }
+
+    fn power_cycle(&self, old: String) -> BoxFuture<'_, Result<String, String>> {
+        Box::pin(async move {
+            let t0 = Instant::now();
+            let deadline = t0 + self.boot_timeout;
+            loop {
+                match self.bmc.power(PowerAction::Cycle).await {
+                    Ok(()) => break,
+                    Err(e) if e.is_retryable() && Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                    Err(e) => return Err(format!("power cycle through the BMC: {e}")),
+                }
+            }
+            self.wait_new_boot(Some(&old), t0)
+                .await
+                .map_err(|e| format!("after a power cycle through the BMC: {e}"))
+        })
+    }
+
+    fn sel_mark(&self) -> BoxFuture<'_, Option<SelCursor>> {
+        Box::pin(async move {
+            match self.bmc.sel_since(None).await {
+                Ok(page) => Some(page.cursor),
+                Err(e) => {
+                    tracing::warn!(bmc = self.bmc.name(), error = %e, "SEL position not read");
+                    None
+                }
+            }
+        })
+    }
+
+    fn sel_after(
+        &self,
+        mark: Option<SelCursor>,
+    ) -> BoxFuture<'_, Option<Result<Vec<SelEntry>, String>>> {
+        Box::pin(async move {
             Some(
                 self.bmc
-                    .sel_since(start)
+                    .sel_since(mark)
                     .await
                     .map(|page| page.entries)
                     .map_err(|e| format!("the SEL could not be read: {e}")),

@@ -18,4 +18,6 @@ pub mod walk;
 
 pub use context::{ArtifactSink, CaseCtx, CaseError, CaseOutcome, MemorySink, Recorder};
 pub use discovery::{discover, Discovery};
-pub use plan::{Applies, CaseSpec, Check, Plan, PlanError, Selection};
+pub use plan::{
+    Applies, Before, CaseSpec, Check, Plan, PlanError, RebootKind, Rebooted, Selection,
+};

@@ -41,6 +41,90 @@ pub trait Check: Send + Sync {
 
     /// Runs the check. `Err` is an infrastructure error, never a product failure.
     fn run(&self, ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError>;
+
+    /// For a case that declares `reboots = true`: what the check notes
+    /// before the orchestrator takes the machine down, or a verdict that
+    /// makes the reboot pointless (kdump not armed: `fail`, no crash).
+    /// The default notes nothing: the check then runs on the new boot.
+    fn before(&self, _ctx: &CaseCtx<'_>) -> Result<Before, CaseError> {
+        Ok(Before::Go(serde_json::Value::Null))
+    }
+
+    /// For a case that declares `reboot = "crash"`: brings the machine
+    /// down (the crash window opens here; losing the machine is expected).
+    /// An `Err` that is a lost connection is what a crash looks like.
+    fn trigger(&self, _ctx: &CaseCtx<'_>, _before: &serde_json::Value) -> Result<(), CaseError> {
+        Err(CaseError::Infra(
+            "this check has no crash trigger (declare `reboot = \"os\"` or `\"power-cycle\"`)"
+                .to_string(),
+        ))
+    }
+
+    /// For a case that declares `reboots = true`: the verdict on the new
+    /// boot, from what [`Check::before`] noted and how the machine came
+    /// back. The default runs the check as if nothing had happened.
+    fn after(
+        &self,
+        ctx: &CaseCtx<'_>,
+        _before: &serde_json::Value,
+        _reboot: &Rebooted,
+    ) -> Result<CaseOutcome, CaseError> {
+        self.run(ctx)
+    }
+}
+
+/// What [`Check::before`] decided.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Before {
+    /// Take the machine down; the snapshot goes to [`Check::after`].
+    Go(serde_json::Value),
+    /// Do not: this is the case's verdict.
+    Stop(CaseOutcome),
+}
+
+/// How a case that declares `reboots = true` takes the machine down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RebootKind {
+    /// The OS's own reboot (`systemctl reboot`): a warm reboot.
+    #[default]
+    Os,
+    /// Power off and on through the BMC: a cold boot.
+    PowerCycle,
+    /// The check's [`Check::trigger`] crashes the machine (kdump, a
+    /// starved watchdog); it must come back by itself.
+    Crash,
+}
+
+impl RebootKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RebootKind::Os => "os",
+            RebootKind::PowerCycle => "power-cycle",
+            RebootKind::Crash => "crash",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RebootKind> {
+        [RebootKind::Os, RebootKind::PowerCycle, RebootKind::Crash]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// How the machine came back, as [`Check::after`] is told.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rebooted {
+    pub kind: RebootKind,
+    /// The boot id before and after, as the orchestrator read them.
+    pub old_boot: String,
+    pub new_boot: String,
+    /// The machine did not come back by itself and was power-cycled
+    /// through its BMC: why (a crash case's kernel never rebooted).
+    pub recovered: Option<String>,
+    /// What the BMC logged from before the case to after it (kept as the
+    /// case's `bmc` evidence by the orchestrator); `None` when the machine
+    /// has no such log, `Err` when it could not be read.
+    pub sel: Option<Result<Vec<certlab_lab::bmc::SelEntry>, String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,6 +158,10 @@ struct CaseFile {
     reboots: bool,
     #[serde(default)]
     may_crash: bool,
+    /// How a case with `reboots = true` reboots: `os` (default),
+    /// `power-cycle`, `crash`.
+    #[serde(default)]
+    reboot: Option<String>,
     #[serde(default)]
     params: toml::Table,
 }
@@ -88,8 +176,11 @@ pub struct CaseSpec {
     /// A failure blocks certification.
     pub blocker: bool,
     pub timeout: Duration,
-    /// The case reboots the machine on purpose.
+    /// The case reboots the machine on purpose: the orchestrator runs the
+    /// check's [`Check::before`], reboots it as `reboot` says, then runs
+    /// [`Check::after`] on the new boot.
     pub reboots: bool,
+    pub reboot: RebootKind,
     /// The case may crash the machine on purpose (kdump, watchdog).
     pub may_crash: bool,
     pub params: toml::Table,
@@ -128,6 +219,12 @@ pub enum PlanError {
     },
     #[error("{path}: case id `{0}` appears twice", path = .1)]
     DuplicateCase(String, String),
+    #[error("{path}: case `{case}`: {message}")]
+    BadCase {
+        path: String,
+        case: String,
+        message: String,
+    },
     #[error("{path}: plan file is larger than {limit} bytes")]
     TooLarge { path: String, limit: u64 },
 }
@@ -200,6 +297,23 @@ impl Plan {
             if cases.iter().any(|x| x.id == c.id) {
                 return Err(PlanError::DuplicateCase(c.id, origin.to_string()));
             }
+            let reboot = match c.reboot.as_deref() {
+                None => RebootKind::Os,
+                Some(_) if !c.reboots => {
+                    return Err(PlanError::BadCase {
+                        path: origin.to_string(),
+                        case: c.id,
+                        message: "`reboot` needs `reboots = true`".to_string(),
+                    })
+                }
+                Some(s) => RebootKind::parse(s).ok_or_else(|| PlanError::BadCase {
+                    path: origin.to_string(),
+                    case: c.id.clone(),
+                    message: format!(
+                        "`reboot = \"{s}\"`: expected \"os\", \"power-cycle\" or \"crash\""
+                    ),
+                })?,
+            };
             cases.push(CaseSpec {
                 id: c.id,
                 check: c.check,
@@ -207,6 +321,7 @@ impl Plan {
                 blocker: c.blocker,
                 timeout: Duration::from_secs(c.timeout_s.max(1)),
                 reboots: c.reboots,
+                reboot,
                 may_crash: c.may_crash,
                 params: c.params,
             });
@@ -285,6 +400,61 @@ mod tests {
             Plan::load("no-such-plan"),
             Err(PlanError::Unknown(..))
         ));
+    }
+
+    #[test]
+    fn reboot_kinds_are_declared_with_reboots() {
+        let case = |extra: &str| {
+            format!("[plan]\nid='x'\nversion='1'\ntitle='t'\n[[case]]\nid='r'\ncheck='reboot'\ntitle='t'\ntimeout_s=1\n{extra}")
+        };
+        let p = Plan::parse("x.toml", &case("reboots = true")).unwrap();
+        assert_eq!(
+            (p.cases[0].reboots, p.cases[0].reboot),
+            (true, RebootKind::Os)
+        );
+        let p = Plan::parse("x.toml", &case("reboots = true\nreboot = 'crash'")).unwrap();
+        assert_eq!(p.cases[0].reboot, RebootKind::Crash);
+        let e = Plan::parse("x.toml", &case("reboot = 'power-cycle'"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "x.toml: case `r`: `reboot` needs `reboots = true`");
+        let e = Plan::parse("x.toml", &case("reboots = true\nreboot = 'kexec'"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("expected \"os\", \"power-cycle\" or \"crash\""),
+            "{e}"
+        );
+        // server-cert: the reboots last, the destructive ones opt-in.
+        let cert = Plan::load("server-cert").unwrap();
+        let kinds: Vec<(&str, RebootKind, Option<bool>)> = cert
+            .cases
+            .iter()
+            .filter(|c| c.reboots)
+            .map(|c| {
+                let enabled = c.params.get("enabled").and_then(|v| v.as_bool());
+                (c.id.as_str(), c.reboot, enabled)
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("reboot.warm", RebootKind::Os, None),
+                ("reboot.cold", RebootKind::PowerCycle, None),
+                ("kdump.crash", RebootKind::Crash, Some(false)),
+                ("watchdog.reset", RebootKind::Crash, Some(false)),
+            ]
+        );
+        // Nothing that looks at the OS runs after a reboot it did not start
+        // in; only the BMC's log over the whole run (ras.sel) comes after.
+        let first_reboot = cert.cases.iter().position(|c| c.reboots).unwrap();
+        let after: Vec<&str> = cert.cases[first_reboot..]
+            .iter()
+            .filter(|c| !c.reboots)
+            .map(|c| c.id.as_str())
+            .collect();
+        assert_eq!(after, ["ras.sel"]);
+        assert_eq!(cert.cases.last().map(|c| c.id.as_str()), Some("ras.sel"));
     }
 
     #[test]

@@ -119,6 +119,11 @@ impl SimBmc {
                 until: self.transition(FORCE_OFF_SECS),
             },
         };
+        if next != st.power {
+            // Whatever the crash kernel or a watchdog was about to do is moot.
+            st.kdump_until = None;
+            st.watchdog_at = None;
+        }
         st.power = next;
         let what = match action {
             PowerAction::On | PowerAction::Cycle | PowerAction::Reset => {

@@ -155,6 +155,13 @@ pub(crate) struct State {
     pub target_ops: u64,
     /// Operations on the BMC so far.
     pub bmc_ops: u64,
+    /// After a sysrq panic: the crash kernel saves its dump until then,
+    /// and the machine reboots by itself.
+    pub kdump_until: Option<Instant>,
+    /// The dumps the crash kernel left in the dump directory, by name.
+    pub dumps: Vec<String>,
+    /// A watchdog opened and left unfed resets the machine then.
+    pub watchdog_at: Option<Instant>,
 }
 
 /// Console text kept per machine, at most (older text is dropped).
@@ -226,6 +233,9 @@ impl SimMachine {
             next_sel_id: 0,
             target_ops: 0,
             bmc_ops: 0,
+            kdump_until: None,
+            dumps: Vec::new(),
+            watchdog_at: None,
         };
         state.log_sel(Health::Ok, "System Event", "System Boot Initiated");
         state.log_console(&system::boot_console(&profile, name));
@@ -287,10 +297,33 @@ impl SimMachine {
     /// Advances transitional power states whose time has come.
     pub(crate) fn settle(&self, st: &mut State) {
         let now = Instant::now();
+        if st.crashed && st.kdump_until.is_some_and(|t| now >= t) {
+            // The crash kernel saved its dump and reboots the machine.
+            st.kdump_until = None;
+            let name = system::dump_name(&self.profile, &st.dumps);
+            st.log_console(&system::kdump_console(&self.profile, &name));
+            st.dumps.push(name);
+            st.crashed = false;
+            st.power = Power::PoweringOn { until: now };
+        }
+        if st.watchdog_at.is_some_and(|t| now >= t) {
+            st.watchdog_at = None;
+            if matches!(st.power, Power::On { .. }) && !st.crashed {
+                st.log_console("\r\n[ watchdog ] hardware watchdog timer expired: resetting\r\n");
+                st.log_sel(
+                    Health::Warning,
+                    "Watchdog 2",
+                    "Timer expired, hard reset (OS watchdog)",
+                );
+                st.power = Power::PoweringOn { until: now };
+            }
+        }
         match st.power {
             Power::PoweringOn { until } if now >= until => {
                 st.boots += 1;
                 st.crashed = false;
+                st.kdump_until = None;
+                st.watchdog_at = None;
                 st.power = Power::On {
                     ready: now + self.spec.delay(system::BOOT_SECS),
                 };
@@ -301,6 +334,8 @@ impl SimMachine {
             Power::PoweringOff { until } if now >= until => {
                 st.power = Power::Off;
                 st.crashed = false;
+                st.kdump_until = None;
+                st.watchdog_at = None;
             }
             _ => {}
         }

@@ -32,6 +32,125 @@ pub const MEMTEST_SECS: f64 = 1.2;
 pub const SEQREAD_SECS: f64 = 0.6;
 /// The sequential-read rate a simulated disk reaches, MiB/s.
 pub const SEQREAD_MIB_S: f64 = 2400.0;
+/// Simulated seconds the crash kernel takes to save a dump and reboot.
+pub const KDUMP_SECS: f64 = 30.0;
+/// The simulated hardware watchdog's timeout, seconds.
+pub const WATCHDOG_TIMEOUT_S: u64 = 30;
+/// Where the crash kernel leaves its dumps.
+pub const CRASH_DIR: &str = "/var/crash";
+
+/// Whether the profile's OS is Debian's (kdump-tools) rather than a RHEL
+/// relative (kexec-tools' kdumpctl).
+fn debian(profile: &Profile) -> bool {
+    profile
+        .def
+        .os_release
+        .lines()
+        .any(|l| l == "ID=debian" || l == "ID=ubuntu")
+}
+
+/// The name of the next dump directory: Debian's `YYYYMMDDHHMM`, RHEL's
+/// `<ip>-YYYY-MM-DD-HH:MM:SS`, one not taken yet.
+pub fn dump_name(profile: &Profile, taken: &[String]) -> String {
+    let mut t = time::OffsetDateTime::now_utc();
+    loop {
+        let name = if debian(profile) {
+            format!(
+                "{:04}{:02}{:02}{:02}{:02}",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute()
+            )
+        } else {
+            format!(
+                "127.0.0.1-{:04}-{:02}-{:02}-{:02}:{:02}:{:02}",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            )
+        };
+        if !taken.contains(&name) {
+            return name;
+        }
+        t += time::Duration::minutes(1);
+    }
+}
+
+/// The kernel's last words after `echo c > /proc/sysrq-trigger`.
+fn sysrq_lines(profile: &Profile, uptime_s: u64) -> Vec<String> {
+    let k = profile.def.kernel;
+    [
+        "sysrq: Trigger a crash".to_string(),
+        "Kernel panic - not syncing: sysrq triggered crash".to_string(),
+        format!("CPU: 2 PID: 4242 Comm: sh Not tainted {k} #1"),
+        "Call Trace:".to_string(),
+        " panic+0x10c/0x2d8".to_string(),
+        " sysrq_handle_crash+0x1a/0x20".to_string(),
+        "Kernel Offset: disabled".to_string(),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, l)| format!("[{uptime_s:5}.{:06}] {l}", 123_456 + i))
+    .collect()
+}
+
+/// What the console shows when the kernel panics on a sysrq crash and
+/// the crash kernel takes over.
+pub fn sysrq_console(profile: &Profile, uptime_s: u64) -> String {
+    let mut out = String::from("\r\n");
+    for l in sysrq_lines(profile, uptime_s) {
+        out.push_str(&l);
+        out.push_str("\r\n");
+    }
+    out.push_str("[    0.000000] Linux version (crash kernel) #1 SMP\r\n");
+    out
+}
+
+/// What the console shows as the crash kernel saves the dump `name`.
+pub fn kdump_console(profile: &Profile, name: &str) -> String {
+    if debian(profile) {
+        format!("\r\n * kdump-tools: saving vmcore from kernel crash\r\n * kdump-tools: saved vmcore in {CRASH_DIR}/{name}\r\nreboot: Restarting system\r\n")
+    } else {
+        format!("\r\nkdump: saving vmcore to {CRASH_DIR}/{name}\r\nkdump: saving vmcore complete\r\nreboot: Restarting system\r\n")
+    }
+}
+
+/// The files of the dump directory `name`: (file name, content).
+pub fn dump_files(profile: &Profile, name: &str) -> Vec<(String, String)> {
+    let dmesg: String = sysrq_lines(profile, 3600)
+        .into_iter()
+        .map(|l| l + "\n")
+        .collect();
+    // The dump itself stands in as a makedumpfile header line.
+    let dump = "KDUMP   \n".to_string();
+    if debian(profile) {
+        vec![
+            (format!("dmesg.{name}"), dmesg),
+            (format!("dump.{name}"), dump),
+        ]
+    } else {
+        vec![
+            ("vmcore".to_string(), dump),
+            ("vmcore-dmesg.txt".to_string(), dmesg),
+        ]
+    }
+}
+
+/// The watchdog the profile's platform has: its driver's identity.
+fn watchdog_identity(profile: &Profile) -> &'static str {
+    match (profile.def.arch, profile.def.name) {
+        (Arch::X86_64, n) if n.starts_with("intel") => "iTCO_wdt",
+        (Arch::X86_64, n) if n.starts_with("amd") => "SP5100 TCO timer",
+        (Arch::Aarch64, _) => "SBSA Generic Watchdog",
+        // Hygon, LoongArch, RISC-V servers: the BMC's (ipmi_watchdog).
+        _ => "IPMI",
+    }
+}
 
 /// The programs a simulated system has on its `PATH`.
 pub fn installed(profile: &Profile) -> Vec<&'static str> {
@@ -50,6 +169,11 @@ pub fn installed(profile: &Profile) -> Vec<&'static str> {
     if profile.dmidecode.is_some() {
         p.push("dmidecode");
     }
+    p.push(if debian(profile) {
+        "kdump-config"
+    } else {
+        "kdumpctl"
+    });
     p
 }
 
@@ -176,8 +300,27 @@ fn build(profile: &Profile, defect: Option<Defect>) -> Scripted {
         .file("/proc/sys/kernel/osrelease", format!("{kernel}\n"))
         .file(
             "/proc/cmdline",
-            format!("BOOT_IMAGE=/vmlinuz-{kernel} root=/dev/mapper/vg-root ro quiet\n"),
+            format!("BOOT_IMAGE=/vmlinuz-{kernel} root=/dev/mapper/vg-root ro quiet crashkernel=1G-4G:192M,4G-64G:256M,64G-:512M\n"),
         )
+        // kdump: 256 MiB reserved, the crash kernel loaded.
+        .file("/sys/kernel/kexec_crash_size", "268435456\n")
+        .file("/sys/kernel/kexec_crash_loaded", "1\n")
+        .file(&format!("{CRASH_DIR}/kexec_cmd"), format!("/sbin/kexec -p --command-line=\"BOOT_IMAGE=/vmlinuz-{kernel} root=/dev/mapper/vg-root ro reset_devices nr_cpus=1 irqpoll\"\n"))
+        .file("/etc/kdump.conf", "path /var/crash\ncore_collector makedumpfile -l --message-level 7 -d 31\n")
+        .command(
+            "kdump-config show",
+            0,
+            &format!("DUMP_MODE:              kdump\nUSE_KDUMP:              1\nKDUMP_COREDIR:          {CRASH_DIR}\ncrashkernel addr: 0x2f000000\n   /var/lib/kdump/vmlinuz: symbolic link to /boot/vmlinuz-{kernel}\nkdump initrd:\n   /var/lib/kdump/initrd.img: symbolic link to /var/lib/kdump/initrd.img-{kernel}\ncurrent state:    ready to kdump\n\nkexec command:\n  /sbin/kexec -p --command-line=\"BOOT_IMAGE=/vmlinuz-{kernel} root=/dev/mapper/vg-root ro reset_devices nr_cpus=1 irqpoll\" --initrd=/var/lib/kdump/initrd.img /var/lib/kdump/vmlinuz\n"),
+            "",
+        )
+        .command("kdumpctl status", 0, "", "kdump: Kdump is operational\n")
+        // A hardware watchdog nobody feeds yet.
+        .file("/dev/watchdog", "")
+        .file("/dev/watchdog0", "")
+        .file("/sys/class/watchdog/watchdog0/identity", format!("{}\n", watchdog_identity(profile)))
+        .file("/sys/class/watchdog/watchdog0/timeout", format!("{WATCHDOG_TIMEOUT_S}\n"))
+        .file("/sys/class/watchdog/watchdog0/state", "inactive\n")
+        .file("/sys/class/watchdog/watchdog0/nowayout", "0\n")
         .file(
             "/sys/devices/system/cpu/present",
             format!("{}\n", cpu_list(profile.cpus)),

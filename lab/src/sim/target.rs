@@ -201,6 +201,15 @@ impl SimTarget {
         None
     }
 
+    /// The files of a dump the crash kernel left, if `dir` is one.
+    fn dump_files(&self, dir: &str, dumps: &[String]) -> Option<Vec<(String, String)>> {
+        let name = dir.strip_prefix(system::CRASH_DIR)?.strip_prefix('/')?;
+        dumps
+            .iter()
+            .any(|d| d == name)
+            .then(|| system::dump_files(&self.machine.profile, name))
+    }
+
     fn own_file(&self, path: &str) -> Option<String> {
         match path {
             "/etc/hostname" | "/proc/sys/kernel/hostname" => {
@@ -224,7 +233,8 @@ enum OsAction {
 
 impl OsAction {
     fn of(command: &str) -> Option<OsAction> {
-        let c = command.trim();
+        // `A || B`: a shell runs B only when A fails, and A does not.
+        let c = command.split("||").next().unwrap_or(command).trim();
         let c = c.strip_prefix("sudo ").unwrap_or(c);
         match c {
             "reboot" | "/sbin/reboot" | "systemctl reboot" | "shutdown -r now" => {
@@ -267,7 +277,9 @@ impl SimTarget {
             }
             OsAction::Panic => {
                 st.crashed = true;
-                let text = system::panic_console(&self.machine.profile, 3600 + st.target_ops);
+                // The crash kernel is loaded: it saves a dump and reboots.
+                st.kdump_until = Some(now + self.machine.spec.delay(system::KDUMP_SECS));
+                let text = system::sysrq_console(&self.machine.profile, 3600 + st.target_ops);
                 st.log_console(&text);
                 st.log_sel(
                     Health::Critical,
@@ -302,6 +314,19 @@ impl Target for SimTarget {
         let spec = &self.machine.spec;
         if let Some(action) = OsAction::of(command) {
             return self.os_action(action, fault);
+        }
+        if command.starts_with(": certlab watchdog-starve;") {
+            // Opened, fed once and closed without the magic close: the
+            // hardware resets the machine when its timeout runs out.
+            let mut st = self.machine.lock();
+            st.watchdog_at = Some(Instant::now() + spec.delay(system::WATCHDOG_TIMEOUT_S as f64));
+            st.log_console("\r\n[ 3700.000001] watchdog: watchdog0: watchdog did not stop!\r\n");
+            return Ok(Self::output(
+                String::new(),
+                String::new(),
+                0,
+                Duration::ZERO,
+            ));
         }
         let (stdout, stderr, exit, secs) = match self.own_command(command, boots) {
             Some(o) => o,
@@ -352,14 +377,43 @@ impl Target for SimTarget {
 
     fn read_file(&self, path: &str) -> Result<Vec<u8>, TargetError> {
         self.enter(false)?;
-        match self.own_file(path) {
-            Some(s) => Ok(s.into_bytes()),
-            None => self.machine.system.read_file(path),
+        if let Some(s) = self.own_file(path) {
+            return Ok(s.into_bytes());
         }
+        let dumps = self.machine.lock().dumps.clone();
+        if let Some((dir, file)) = path.rsplit_once('/') {
+            if let Some(files) = self.dump_files(dir, &dumps) {
+                if let Some((_, text)) = files.into_iter().find(|(n, _)| n == file) {
+                    return Ok(text.into_bytes());
+                }
+            }
+        }
+        self.machine.system.read_file(path)
     }
 
     fn list_dir(&self, path: &str) -> Result<Vec<DirEntry>, TargetError> {
         self.enter(false)?;
+        let dumps = self.machine.lock().dumps.clone();
+        let path = path.trim_end_matches('/');
+        if path == system::CRASH_DIR {
+            let mut entries = self.machine.system.list_dir(path)?;
+            entries.extend(dumps.into_iter().map(|name| DirEntry {
+                name,
+                is_dir: true,
+                is_symlink: false,
+            }));
+            return Ok(entries);
+        }
+        if let Some(files) = self.dump_files(path, &dumps) {
+            return Ok(files
+                .into_iter()
+                .map(|(name, _)| DirEntry {
+                    name,
+                    is_dir: false,
+                    is_symlink: false,
+                })
+                .collect());
+        }
         self.machine.system.list_dir(path)
     }
 
@@ -439,7 +493,10 @@ mod tests {
         let m = SimMachine::new("sim-reboot", spec("amd-epyc-a100")).unwrap();
         let t = m.target();
         let before = t.boot_id();
-        let o = t.exec("systemctl reboot", Duration::from_secs(5)).unwrap();
+        // As the orchestrator asks for it.
+        let o = t
+            .exec("systemctl reboot || /sbin/reboot", Duration::from_secs(5))
+            .unwrap();
         assert_eq!(o.exit, Some(0));
         // time_scale 0: the reboot is over at the next look.
         let after = t
@@ -450,12 +507,55 @@ mod tests {
             .unwrap();
         assert_ne!(after.stdout_str().trim(), before);
         assert!(m.console_text().contains("Restarting system"));
+        let booted = after.stdout_str().trim().to_string();
         let e = t
             .exec("echo c > /proc/sysrq-trigger", Duration::from_secs(5))
             .unwrap_err();
         assert!(matches!(e, TargetError::Disconnected { .. }), "{e}");
         assert!(m.is_crashed());
-        assert!(t.exec("uname -r", Duration::from_secs(5)).is_err());
+        assert!(m.console_text().contains("sysrq triggered crash"));
+        // The crash kernel saves a dump and reboots the machine by itself
+        // (time_scale 0: at the next look).
+        assert!(t.exec("uname -r", Duration::from_secs(5)).is_ok());
+        assert_ne!(t.boot_id(), booted);
+        let dumps = t.list_dir("/var/crash").unwrap();
+        let dir = dumps.iter().find(|e| e.is_dir).expect("a dump directory");
+        assert_eq!(dir.name.len(), 12, "Debian's YYYYMMDDHHMM: {}", dir.name);
+        let files = t.list_dir(&format!("/var/crash/{}", dir.name)).unwrap();
+        let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+        let dmesg = format!("dmesg.{}", dir.name);
+        assert!(names.contains(&dmesg.as_str()), "{names:?}");
+        let text = t
+            .read_text(&format!("/var/crash/{}/{dmesg}", dir.name))
+            .unwrap();
+        assert!(text.contains("sysrq: Trigger a crash"), "{text}");
+        assert!(m.console_text().contains("saved vmcore"));
+    }
+
+    #[test]
+    fn a_starved_watchdog_resets_the_machine() {
+        let m = SimMachine::new("sim-wd", spec("kunpeng-920")).unwrap();
+        let t = m.target();
+        let before = t.boot_id();
+        let id = t
+            .read_text("/sys/class/watchdog/watchdog0/identity")
+            .unwrap();
+        assert_eq!(id, "SBSA Generic Watchdog");
+        let o = t
+            .exec(
+                ": certlab watchdog-starve; exec 3>/dev/watchdog0 && printf 1 >&3 && exec 3>&-",
+                Duration::from_secs(5),
+            )
+            .unwrap();
+        assert_eq!(o.exit, Some(0));
+        t.exec("uname -r", Duration::from_secs(5)).unwrap();
+        assert_ne!(t.boot_id(), before);
+        let sel = m.lock().sel.clone();
+        assert!(
+            sel.iter()
+                .any(|e| e.sensor_type.as_deref() == Some("Watchdog 2")),
+            "{sel:?}"
+        );
     }
 
     #[test]

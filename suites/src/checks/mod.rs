@@ -15,6 +15,7 @@ pub mod gpu_xid;
 pub mod inject;
 pub mod integrity;
 pub mod kabi;
+pub mod kdump;
 pub mod kernel;
 pub mod memory;
 pub mod memtest;
@@ -23,10 +24,12 @@ pub mod pci;
 pub mod perf;
 pub mod ras;
 pub mod rasdaemon;
+pub mod reboot;
 pub mod sel;
 pub mod smartctl;
 pub mod storage;
 pub mod time;
+pub mod watchdog;
 
 /// Every check by its registry name.
 pub static REGISTRY: &[(&str, &dyn Check)] = &[
@@ -66,6 +69,11 @@ pub static REGISTRY: &[(&str, &dyn Check)] = &[
     ("perf-fio", &perf::Fio),
     ("perf-stress-ng", &perf::StressNg),
     ("perf-iperf3", &perf::Iperf3),
+    ("reboot", &reboot::Survives),
+    ("kdump-config", &kdump::Config),
+    ("kdump-crash", &kdump::Crash),
+    ("watchdog-present", &watchdog::Present),
+    ("watchdog-reset", &watchdog::Reset),
     // Not in the shipped plans: a lab's own probes and the orchestrator's tests.
     ("command", &command::Command),
 ];
