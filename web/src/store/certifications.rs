@@ -472,6 +472,7 @@ impl PortalStore {
         // The page's ids first, from the certifications table alone (the
         // list index covers the unfiltered walk), then the joins for those
         // rows only: the rows an OFFSET skips are never joined.
+        //
         // SQLite's planner, given statistics, takes a filter's index and
         // sorts every match (thousands of rows) for a page of 20; when the
         // matches are common enough that walking the list index in its order
