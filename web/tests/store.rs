@@ -7,6 +7,7 @@
 mod common;
 
 use certlab_harness::Store;
+use certlab_web::store::{CertQuery, Component, DemoCertification};
 use certlab_web::PortalStore;
 use common::TempDb;
 use sqlx::Row;
@@ -126,4 +127,134 @@ async fn accounts_keep_their_rules() {
     let taken = store.add_key("globex", &k, now).await.unwrap_err();
     assert!(taken.to_string().contains("already exists"), "{taken}");
     store.close().await;
+}
+
+/// A demo certification `demo {i}`, published `i` seconds before `now`,
+/// with an Intel X710 (even `i`) or a Mellanox ConnectX-5 (odd `i`).
+fn demo(i: usize, arch: &str, now: time::OffsetDateTime) -> DemoCertification {
+    let component = if i % 2 == 0 {
+        Component {
+            pci_id: "8086:1572".into(),
+            class: "020000".into(),
+            name: "Ethernet Controller X710 for 10GbE SFP+".into(),
+            driver: "i40e".into(),
+        }
+    } else {
+        Component {
+            pci_id: "15b3:1017".into(),
+            class: "020000".into(),
+            name: "MT27800 Family [ConnectX-5]".into(),
+            driver: "mlx5_core".into(),
+        }
+    };
+    DemoCertification {
+        vendor: "Acme".into(),
+        product: format!("demo {i}"),
+        firmware: "1.0".into(),
+        cpu_family: "intel".into(),
+        cpu_vendor: "GenuineIntel".into(),
+        cpu_model: "Xeon".into(),
+        arch: arch.into(),
+        os_id: "debian".into(),
+        os_version: "12".into(),
+        os_name: "Debian GNU/Linux 12".into(),
+        kernel: "6.1.0-18-amd64".into(),
+        plan_id: "server-basic".into(),
+        plan_version: "1".into(),
+        outcome: "pass".into(),
+        published: now - time::Duration::seconds(i as i64),
+        components: vec![component],
+    }
+}
+
+fn products(items: &[certlab_web::store::Certification]) -> Vec<String> {
+    items.iter().map(|c| c.product.clone()).collect()
+}
+
+fn demos(range: std::ops::Range<usize>) -> Vec<String> {
+    range
+        .filter(|i| *i != 7)
+        .map(|i| format!("demo {i}"))
+        .collect()
+}
+
+/// The list's totals are counted once per filter and list version: a
+/// second store on the same database (another portal process) that
+/// publishes makes the first count again; pages come in list order whether
+/// the query walks the list index (common matches) or sorts (rare ones).
+async fn counts_follow_the_list(url: &str) {
+    let a = PortalStore::open(url).await.unwrap();
+    let b = PortalStore::open(url).await.unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let certs: Vec<DemoCertification> = (0..1100)
+        .map(|i| demo(i, if i == 7 { "riscv64" } else { "x86_64" }, now))
+        .collect();
+    a.seed_demo(&certs[..1000], now).await.unwrap();
+    let all = CertQuery::default();
+    assert_eq!(a.search(&all).await.unwrap().1, 1000);
+    assert_eq!(b.search(&all).await.unwrap().1, 1000);
+    b.seed_demo(&certs[1000..], now).await.unwrap();
+    assert_eq!(a.search(&all).await.unwrap().1, 1100, "a counts again");
+
+    // one match in 1,100: sorted, not walked
+    let riscv = CertQuery {
+        arch: "RISCV64".into(),
+        ..CertQuery::default()
+    };
+    let (items, total) = a.search(&riscv).await.unwrap();
+    assert_eq!((products(&items), total), (vec!["demo 7".to_string()], 1));
+    // common matches, a deep page: walked in order
+    let mut x86 = CertQuery {
+        arch: "x86_64".into(),
+        page: 3,
+        per_page: 100,
+        ..CertQuery::default()
+    };
+    let (items, total) = a.search(&x86).await.unwrap();
+    assert_eq!(total, 1099);
+    assert_eq!(products(&items), demos(0..1100)[200..300]);
+    x86.page = 11;
+    let (items, _) = a.search(&x86).await.unwrap();
+    assert_eq!(products(&items), demos(0..1100)[1000..]);
+    x86.page = 12;
+    let (items, total) = a.search(&x86).await.unwrap();
+    assert_eq!((items.len(), total), (0, 1099), "past the last page");
+
+    // a component by PCI id, driver or a word of its name; a part of a PCI
+    // id is in the search text but names no component
+    for (value, want) in [
+        ("8086:1572", 550),
+        ("I40E", 550),
+        ("connectx", 550),
+        ("x710", 550),
+        ("8086", 0),
+        ("i40", 0),
+    ] {
+        let q = CertQuery {
+            component: value.into(),
+            ..CertQuery::default()
+        };
+        let (items, total) = a.search(&q).await.unwrap();
+        assert_eq!(total, want, "{value}");
+        assert_eq!(items.len(), want.min(20) as usize, "{value}");
+        if value == "connectx" {
+            assert_eq!(items[0].product, "demo 1");
+        }
+    }
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn the_list_counts_follow_every_change_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("list.db").display());
+    counts_follow_the_list(&url).await;
+}
+
+#[tokio::test]
+async fn the_list_counts_follow_every_change_postgres() {
+    let db = TempDb::create().await;
+    counts_follow_the_list(&db.url).await;
+    db.drop_db().await;
 }

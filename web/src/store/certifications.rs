@@ -1,6 +1,10 @@
 //! Published certifications: made from an approved submission's
 //! `results.json`, searched by the public list.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use certlab_harness::Backend;
 use certlab_reports::{HardwareSummary, RunRecord};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
@@ -94,6 +98,26 @@ pub const MAX_PER_PAGE: u32 = 100;
 pub const DEFAULT_PER_PAGE: u32 = 20;
 
 impl CertQuery {
+    /// What the matches depend on (not the page): the key of their count.
+    fn filter_key(&self) -> String {
+        let words: Vec<String> = self
+            .q
+            .split_whitespace()
+            .take(8)
+            .map(str::to_lowercase)
+            .collect();
+        format!(
+            "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
+            words.join(" "),
+            self.vendor.to_lowercase(),
+            self.family.to_lowercase(),
+            self.arch.to_lowercase(),
+            self.os.to_lowercase(),
+            self.component.to_lowercase(),
+            self.include_revoked
+        )
+    }
+
     /// The page (from 1) and its size, within bounds.
     pub fn page_bounds(&self) -> (u32, u32) {
         let per_page = match self.per_page {
@@ -258,7 +282,88 @@ pub(crate) async fn insert_certification(
         .await
         .map_err(db_err(&what))?;
     }
+    bump_list_version(tx).await
+}
+
+/// Marks the public list changed (see [`CountCache`]): in the transaction
+/// that publishes, revokes or seeds certifications.
+pub(crate) async fn bump_list_version(tx: &mut Transaction<'static, Any>) -> Result<(), DbError> {
+    sqlx::query("UPDATE portal_list_version SET version = version + 1 WHERE id = 1")
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err("bump the list version"))?;
     Ok(())
+}
+
+/// The most rows of the list index a SQLite page walks rather than sort
+/// the matches (see `PortalStore::search`).
+const WALK_LIMIT: u64 = 20_000;
+
+/// The most filters whose counts are kept; the cache starts over past it.
+const COUNT_CACHE_ENTRIES: usize = 4096;
+/// The longest filter whose count is kept (longer ones are counted each
+/// time), so the cache holds at most a few MiB.
+const COUNT_CACHE_KEY_BYTES: usize = 512;
+
+/// How many certifications match each filter, at one version of the list
+/// (`portal_list_version`): an answer's `total` without a COUNT over every
+/// matching row per request. Certifications change only when published,
+/// revoked or seeded, and each of those bumps the version in its
+/// transaction, so a count is exact for the version it is kept under; a
+/// request that reads a newer version drops every count. Shared by the
+/// store's clones.
+#[derive(Debug, Default)]
+pub(crate) struct CountCache {
+    /// The version the counts were made at, and the counts by filter key.
+    inner: Mutex<(i64, HashMap<String, u64>)>,
+    /// The filters being counted now, each with a lock its counter holds:
+    /// requests for a filter that is not counted yet wait for the one
+    /// count instead of each running its own.
+    pending: Mutex<HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl CountCache {
+    /// The lock of the count of `key` (one per filter being counted).
+    fn counting(&self, key: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        match self.pending.lock() {
+            Ok(mut pending) => pending.entry(key.to_string()).or_default().clone(),
+            Err(_) => Default::default(),
+        }
+    }
+
+    /// Forgets the lock of `key` once its count is kept.
+    fn counted(&self, key: &str) {
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.remove(key);
+        }
+    }
+
+    fn get(&self, version: i64, key: &str) -> Option<u64> {
+        let guard = self.inner.lock().ok()?;
+        if guard.0 != version {
+            return None;
+        }
+        guard.1.get(key).copied()
+    }
+
+    fn put(&self, version: i64, key: String, count: u64) {
+        if key.len() > COUNT_CACHE_KEY_BYTES {
+            return;
+        }
+        let Ok(mut guard) = self.inner.lock() else {
+            return;
+        };
+        if guard.0 != version || guard.1.len() >= COUNT_CACHE_ENTRIES {
+            // a count made at an older version than the kept ones is
+            // dropped by the next request that reads the newer one
+            if version < guard.0 {
+                return;
+            }
+            guard.0 = version;
+            guard.1.clear();
+        }
+        guard.1.insert(key, count);
+    }
 }
 
 /// Adds a bound value and returns its placeholder.
@@ -328,10 +433,21 @@ impl PortalStore {
                 &mut binds,
                 format!("%{}%", like_escape(&query.component.to_lowercase())),
             );
+            // search_text holds every component's PCI id, driver and name,
+            // lowercased: a certification whose text lacks the value has no
+            // such component, and is passed over without looking up its
+            // components. PostgreSQL would turn the EXISTS into a join that
+            // scans every component row (its estimate of the LIKE is far
+            // too low); an OFFSET keeps it a per-candidate lookup.
+            let fence = match self.backend {
+                Backend::Postgres => " OFFSET 0",
+                _ => "",
+            };
             clauses.push(format!(
-                "EXISTS (SELECT 1 FROM portal_components pc WHERE pc.certification_id = c.id \
+                "c.search_text LIKE {like} ESCAPE '\\' \
+                 AND EXISTS (SELECT 1 FROM portal_components pc WHERE pc.certification_id = c.id \
                  AND (pc.pci_id = {exact} OR pc.driver = {exact} \
-                 OR LOWER(pc.name) LIKE {like} ESCAPE '\\'))"
+                 OR LOWER(pc.name) LIKE {like} ESCAPE '\\'){fence})"
             ));
         }
         let filter = if clauses.is_empty() {
@@ -339,20 +455,48 @@ impl PortalStore {
         } else {
             format!("WHERE {}", clauses.join(" AND "))
         };
-        let count_sql = format!("SELECT COUNT(*) AS n FROM portal_certifications c {filter}");
-        let mut count = sqlx::query(&count_sql);
-        for b in &binds {
-            count = count.bind(b.as_str());
-        }
-        let row = count
+        let row = sqlx::query("SELECT version FROM portal_list_version WHERE id = 1")
             .fetch_one(&self.pool)
             .await
-            .map_err(db_err("count certifications"))?;
-        let total: i64 = get(&row, "count", "n")?;
+            .map_err(db_err("read the list version"))?;
+        let version: i64 = get(&row, "list version", "version")?;
+        let total = self
+            .cached_count(version, query.filter_key(), &filter, &binds)
+            .await?;
         let (page, per_page) = query.page_bounds();
         let offset = i64::from(page - 1) * i64::from(per_page);
+        if u64::try_from(offset).unwrap_or(u64::MAX) >= total {
+            // no match, or a page past the last: no need to look
+            return Ok((Vec::new(), total));
+        }
+        // The page's ids first, from the certifications table alone (the
+        // list index covers the unfiltered walk), then the joins for those
+        // rows only: the rows an OFFSET skips are never joined.
+        //
+        // SQLite's planner, given statistics, takes a filter's index and
+        // sorts every match (thousands of rows) for a page of 20; when the
+        // matches are common enough that walking the list index in its order
+        // meets a page's worth within WALK_LIMIT rows, walk it. PostgreSQL's
+        // planner weighs the LIMIT itself.
+        let mut from = "portal_certifications c";
+        if self.backend == Backend::Sqlite && !query.include_revoked && !clauses.is_empty() {
+            let all = self
+                .cached_count(
+                    version,
+                    CertQuery::default().filter_key(),
+                    "WHERE c.state = 'published'",
+                    &[],
+                )
+                .await?;
+            let wanted = u64::try_from(offset).unwrap_or(u64::MAX) + u64::from(per_page);
+            if wanted.saturating_mul(all) <= WALK_LIMIT.saturating_mul(total) {
+                from = "portal_certifications c INDEXED BY portal_certifications_list";
+            }
+        }
         let sql = format!(
-            "{SELECT_CERT} {filter} ORDER BY c.published DESC, c.id DESC LIMIT {per_page} OFFSET {offset}"
+            "{SELECT_CERT} JOIN (SELECT c.id FROM {from} {filter} \
+             ORDER BY c.published DESC, c.id DESC LIMIT {per_page} OFFSET {offset}) p \
+             ON p.id = c.id ORDER BY c.published DESC, c.id DESC"
         );
         let mut items = sqlx::query(&sql);
         for b in &binds {
@@ -363,7 +507,49 @@ impl PortalStore {
             .await
             .map_err(db_err("search certifications"))?;
         let items = rows.iter().map(cert_from_row).collect::<Result<_, _>>()?;
-        Ok((items, u64::try_from(total).unwrap_or(0)))
+        Ok((items, total))
+    }
+
+    /// How many certifications match `filter` (a WHERE clause over `c`) at
+    /// list version `version`: from the cache, else counted once (requests
+    /// for the same filter meanwhile wait for that count).
+    async fn cached_count(
+        &self,
+        version: i64,
+        key: String,
+        filter: &str,
+        binds: &[String],
+    ) -> Result<u64, DbError> {
+        if let Some(n) = self.counts.get(version, &key) {
+            return Ok(n);
+        }
+        let lock = self.counts.counting(&key);
+        let _counting = lock.lock().await;
+        if let Some(n) = self.counts.get(version, &key) {
+            // counted while this request waited
+            return Ok(n);
+        }
+        let n = self.count(filter, binds).await;
+        if let Ok(n) = n {
+            self.counts.put(version, key.clone(), n);
+        }
+        self.counts.counted(&key);
+        n
+    }
+
+    /// How many certifications match `filter` (a WHERE clause over `c`).
+    async fn count(&self, filter: &str, binds: &[String]) -> Result<u64, DbError> {
+        let sql = format!("SELECT COUNT(*) AS n FROM portal_certifications c {filter}");
+        let mut count = sqlx::query(&sql);
+        for b in binds {
+            count = count.bind(b.as_str());
+        }
+        let row = count
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err("count certifications"))?;
+        let n: i64 = get(&row, "count", "n")?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     /// A certification (published or revoked) with its components and profile.

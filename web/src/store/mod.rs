@@ -41,6 +41,8 @@ static MIGRATOR: Migrator = Migrator {
 pub struct PortalStore {
     pool: AnyPool,
     backend: Backend,
+    /// The public list's match counts by filter.
+    counts: std::sync::Arc<certifications::CountCache>,
 }
 
 impl PortalStore {
@@ -62,7 +64,11 @@ impl PortalStore {
                 detail: e.to_string(),
             },
         })?;
-        Ok(PortalStore { pool, backend })
+        Ok(PortalStore {
+            pool,
+            backend,
+            counts: Default::default(),
+        })
     }
 
     pub fn backend(&self) -> Backend {

@@ -297,7 +297,16 @@ impl PortalStore {
             &components,
         )
         .await?;
+        super::certifications::bump_list_version(&mut tx).await?;
         tx.commit().await.map_err(db_err("seed: commit"))?;
+        // Fresh planner statistics after a bulk load (PostgreSQL's
+        // autovacuum may be off or not have run yet; SQLite has none until
+        // ANALYZE): without them both planners may sort every published
+        // row for a page instead of walking the list index.
+        sqlx::query("ANALYZE")
+            .execute(&self.pool)
+            .await
+            .map_err(db_err("seed: analyze"))?;
         seeded.certifications = certifications.len() as u64;
         seeded.components = components.len() as u64;
         Ok(seeded)

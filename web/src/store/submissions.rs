@@ -12,7 +12,7 @@ use sqlx::{Any, Transaction};
 use time::OffsetDateTime;
 
 use super::accounts::User;
-use super::certifications::insert_certification;
+use super::certifications::{bump_list_version, insert_certification};
 use super::rows::{db_err, get, get_ts, new_id, ts, DbError};
 use super::PortalStore;
 use crate::review::{self, CertificationEffect, ReviewAction, SubmissionState};
@@ -423,6 +423,7 @@ impl PortalStore {
                         detail: format!("certification {cert_id} is not published"),
                     });
                 }
+                bump_list_version(&mut tx).await?;
                 self.record_change(
                     &mut tx,
                     &NewChange {
