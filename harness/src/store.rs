@@ -444,23 +444,27 @@ impl Store {
 
     /// A run's event log, in `seq` order.
     pub async fn events(&self, run_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
-        self.events_after(run_id, 0, None).await
+        self.events_after(run_id, None, None).await
     }
 
-    /// The entries of a run's event log after `seq` (0: from the first), in
-    /// `seq` order, at most `limit` of them: how a follower reads on from
-    /// where it stopped.
+    /// The entries of a run's event log after `seq` `after` (`None`: from
+    /// the first), in `seq` order, at most `limit` of them: how a follower
+    /// reads on from where it stopped.
     pub async fn events_after(
         &self,
         run_id: &str,
-        after: u64,
+        after: Option<u64>,
         limit: Option<u32>,
     ) -> Result<Vec<StoredEvent>, StoreError> {
+        let after = match after {
+            Some(seq) => to_i64("event seq", seq)?,
+            None => -1,
+        };
         let sql = "SELECT seq, at, kind, payload_json FROM run_events \
                    WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
         let rows = sqlx::query(sql)
             .bind(run_id)
-            .bind(to_i64("event seq", after)?)
+            .bind(after)
             .bind(limit.map_or(i64::MAX, i64::from))
             .fetch_all(&self.pool)
             .await;

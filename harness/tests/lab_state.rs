@@ -428,11 +428,12 @@ async fn a_run_is_open_while_its_job_holds_it(url: String) -> Result<()> {
             .append_event("run-1", seq, at(5), "step_started", &payload)
             .await?;
     }
-    let page = store.events_after("run-1", 2, Some(2)).await?;
+    let page = store.events_after("run-1", Some(2), Some(2)).await?;
     ensure!(page.iter().map(|e| e.seq).collect::<Vec<_>>() == [3, 4]);
     ensure!(page[0].payload["n"] == 3);
-    ensure!(store.events_after("run-1", 5, None).await?.is_empty());
+    ensure!(store.events_after("run-1", Some(5), None).await?.is_empty());
     ensure!(store.events("run-1").await?.len() == 5);
+    ensure!(store.events_after("run-1", None, Some(1)).await?[0].seq == 1);
 
     // the run stops; its job still holds it, so more may come
     store.mark_interrupted("run-1", at(6), "lost").await?;

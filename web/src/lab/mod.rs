@@ -215,7 +215,7 @@ pub async fn run_page(
     let d = run_detail(&state, &id).await?;
     let lab = state.store().lab();
     let events: Vec<EventView> = lab
-        .events_after(&id, 0, Some(MAX_EVENTS))
+        .events_after(&id, None, Some(MAX_EVENTS))
         .await?
         .iter()
         .map(EventView::new)
@@ -223,7 +223,9 @@ pub async fn run_page(
     let open = lab.run_open(&id).await?.unwrap_or(false);
     let mut ctx = crate::pages::context(&viewer);
     ctx.insert("run", &RunView::new(&state, &d.run));
-    ctx.insert("after", &events.last().map_or(0, |e| e.seq));
+    // the live tail starts after the last event shown
+    let after = events.last().map(|e| format!("?after={}", e.seq));
+    ctx.insert("after_query", &after.unwrap_or_default());
     ctx.insert("events", &events);
     ctx.insert("open", &open);
     ctx.insert("cases", &d.cases.len());
@@ -372,7 +374,7 @@ pub async fn api_runs(
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct AfterQuery {
-    /// Events after this sequence number (0: from the first).
+    /// Events after this sequence number (none: from the first).
     pub after: Option<u64>,
 }
 
@@ -390,7 +392,7 @@ pub async fn api_events(
     let lab = state.store().lab();
     let open = lab.run_open(&id).await?.unwrap_or(false);
     let events: Vec<EventView> = lab
-        .events_after(&id, q.after.unwrap_or(0), Some(MAX_EVENTS))
+        .events_after(&id, q.after, Some(MAX_EVENTS))
         .await?
         .iter()
         .map(EventView::new)
@@ -421,13 +423,14 @@ pub async fn api_stream(
             .to_str()
             .ok()
             .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Some)
             .ok_or_else(|| {
                 WebError::bad_request(
                     "bad_last_event_id",
                     "Last-Event-ID is not an event sequence number",
                 )
             })?,
-        None => q.after.unwrap_or(0),
+        None => q.after,
     };
     let lab = state.store().lab();
     if lab.run_open(&id).await?.is_none() {

@@ -30,7 +30,7 @@ struct Follow {
     store: Store,
     run: String,
     /// The last sequence number sent.
-    after: u64,
+    after: Option<u64>,
     pending: VecDeque<StoredEvent>,
     ended: bool,
 }
@@ -71,11 +71,11 @@ fn sse_event(e: &StoredEvent) -> Event {
     }
 }
 
-/// The stream of run `run`'s events after `after` (0: all of them).
+/// The stream of run `run`'s events after `after` (`None`: all of them).
 pub fn follow(
     store: Store,
     run: String,
-    after: u64,
+    after: Option<u64>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let state = Follow {
         store,
@@ -87,7 +87,7 @@ pub fn follow(
     let stream = futures_util::stream::unfold(state, |mut f| async move {
         loop {
             if let Some(e) = f.pending.pop_front() {
-                f.after = e.seq;
+                f.after = Some(e.seq);
                 let event = sse_event(&e);
                 return Some((Ok(event), f));
             }
