@@ -456,8 +456,10 @@ impl Store {
         after: Option<u64>,
         limit: Option<u32>,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let after = match after {
-            Some(seq) => to_i64("event seq", seq)?,
+        let after = match after.map(i64::try_from) {
+            Some(Ok(seq)) => seq,
+            // no stored seq is beyond the range of BIGINT
+            Some(Err(_)) => return Ok(Vec::new()),
             None => -1,
         };
         let sql = "SELECT seq, at, kind, payload_json FROM run_events \

@@ -194,6 +194,18 @@ pub struct RunEvents {
     pub events: Vec<EventView>,
 }
 
+/// One server-sent event of a run's stream: a stored event (`id` its
+/// sequence number, `data` an `EventView` as JSON, no `event` name), then
+/// `event: end` (data: the run id) when the run is over, or `event: failed`
+/// when the store could not be read (reconnect with `Last-Event-ID`).
+#[derive(Serialize, ToSchema)]
+pub struct RunStreamEvent {
+    pub id: Option<String>,
+    /// `message` (a run event), `end` or `failed`.
+    pub event: Option<String>,
+    pub data: String,
+}
+
 /// A job to queue, as `certlab job submit` takes it.
 #[derive(Serialize, ToSchema)]
 pub struct JobRequestDoc {
@@ -380,7 +392,7 @@ mod paths {
             ("after" = Option<u64>, Query, description = "start after this sequence number (Last-Event-ID wins)"),
             ("Last-Event-ID" = Option<u64>, Header, description = "resume after this event id")),
         security(("bearer" = [])),
-        responses((status = 200, description = "server-sent events: one per stored event (`id:` its sequence number, data an EventView), then `event: end` when the run is over", content_type = "text/event-stream", body = String),
+        responses((status = 200, description = "server-sent events: one per stored event (`id:` its sequence number, data an EventView), then `event: end` when the run is over", content_type = "text/event-stream", body = RunStreamEvent),
             (status = 400, body = ErrorDoc), (status = 401, body = ErrorDoc),
             (status = 403, body = ErrorDoc), (status = 404, body = ErrorDoc)))]
     fn lab_stream() {}

@@ -290,6 +290,16 @@ async fn events_arrive_in_order_live_and_resume(p: &Portal) {
         .map(|e| e["seq"].as_u64().unwrap())
         .collect();
     assert_eq!(seqs, [6, 7]);
+    let r = p
+        .api(
+            Method::GET,
+            &format!("/api/v1/lab/runs/run-live/events?after={}", u64::MAX),
+            Some(&a.reviewer),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "beyond every seq: nothing");
+    assert_eq!(r.json()["events"], json!([]));
 
     // refusals: unknown run, a bad Last-Event-ID, a vendor, nobody
     let r = p
