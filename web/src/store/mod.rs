@@ -34,9 +34,9 @@ pub use rows::{ts, DbError};
 pub use seed::{DemoCertification, Seeded};
 pub use submissions::{Change, NewSubmission, Submission};
 
-/// The causes under an error, joined.
+/// An error and its causes, joined.
 fn source_chain(e: &dyn std::error::Error) -> String {
-    let mut out = Vec::new();
+    let mut out = vec![e.to_string()];
     let mut cur = e.source();
     while let Some(c) = cur {
         out.push(c.to_string());
@@ -84,7 +84,7 @@ impl PortalStore {
             .await
             .map_err(|e| DbError::Migrate {
                 url_redacted: url_redacted.clone(),
-                detail: format!("{e}: {}", source_chain(&e)),
+                detail: source_chain(&e),
             })?;
         Ok(PortalStore { pool, backend, lab })
     }
