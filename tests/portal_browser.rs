@@ -4,7 +4,8 @@
 //! `certify --local` with the upload form, logs out; a reviewer logs in,
 //! starts the review and approves it with the submission page's form; then
 //! the public list's search finds the certification and its page shows what
-//! was certified. The portal runs as `certlab serve` on a port picked at run
+//! was certified. The reviewer also queues a job on the lab dashboard and
+//! watches a run's events arrive live on its page. The portal runs as `certlab serve` on a port picked at run
 //! time, on PostgreSQL with a password in its URL, logging at debug level:
 //! afterwards its whole log is searched for every secret the flow used.
 //!
@@ -592,6 +593,88 @@ async fn vendor_uploads_reviewer_approves_and_search_finds_it_in_chromium() {
         "no approving twice"
     );
     let cert_href = browser.attr("p.state a", "href").await;
+
+    // the lab: the reviewer queues a job with the form, then watches a run's
+    // events arrive live (lab.js and its EventSource, under the portal's CSP)
+    browser.click_nav("nav a[href='/lab']").await;
+    assert_eq!(browser.text("h1").await, "Lab");
+    browser
+        .type_into(
+            "form[action='/lab/jobs'] input[name=require]",
+            "pool=nowhere",
+        )
+        .await;
+    browser
+        .click_nav("form[action='/lab/jobs'] button[type=submit]")
+        .await;
+    assert_eq!(browser.url().await, format!("{base}/lab"));
+    let job = browser.text("table.jobs tbody tr").await;
+    assert!(
+        job.contains("queued") && job.contains("server-basic") && job.contains("pool=nowhere"),
+        "{job}"
+    );
+    let lab = certlab_harness::Store::open(&db).await.unwrap();
+    let live_run = "00000000-0000-4000-8000-0000000b0b0e";
+    lab.create_run(&certlab_harness::NewRun {
+        id: live_run.into(),
+        plan_id: "server-basic".into(),
+        plan_version: "1".into(),
+        plan_digest: "ab".repeat(32),
+        target: "sim-0001".into(),
+        hostname: "sim-0001".into(),
+        kernel: "6.1.0".into(),
+        started: time::OffsetDateTime::now_utc(),
+        out_dir: None,
+    })
+    .await
+    .unwrap();
+    let append = |n: u64| {
+        let lab = lab.clone();
+        async move {
+            let ev = certlab_harness::RunEvent::CaseStarted {
+                index: n as usize,
+                total: 3,
+                id: format!("browser.case{n}"),
+                title: format!("Case {n}"),
+            };
+            let payload = serde_json::to_value(&ev).unwrap();
+            lab.append_event(
+                live_run,
+                n,
+                time::OffsetDateTime::now_utc(),
+                ev.kind(),
+                &payload,
+            )
+            .await
+            .unwrap();
+        }
+    };
+    append(1).await;
+    browser.goto(&format!("{base}/lab/runs/{live_run}")).await;
+    assert_eq!(browser.count("#events tbody tr").await, 1);
+    append(2).await;
+    append(3).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while browser.count("#events tbody tr").await < 3 {
+        assert!(Instant::now() < deadline, "the live events never showed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rows = browser.text("#events tbody").await;
+    assert!(rows.contains("browser.case3 Case 3"), "{rows}");
+    lab.mark_interrupted(live_run, time::OffsetDateTime::now_utc(), "test")
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while browser.text("#live").await != "The run is over." {
+        assert!(Instant::now() < deadline, "the stream's end never showed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        browser.count("#events tbody tr").await,
+        3,
+        "each event once"
+    );
+    lab.close().await;
     browser.logout(&base).await;
 
     // anyone: search the public list by the CPU model, open the certification

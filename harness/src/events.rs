@@ -173,3 +173,97 @@ mod duration_ms {
         s.serialize_u64(d.as_millis() as u64)
     }
 }
+
+/// One line saying what a stored event (its kind and payload, as in the
+/// event log) says: what `certlab job logs` prints and the lab dashboard
+/// shows. Kinds it does not know are shown as their JSON.
+pub fn summary(kind: &str, e: &serde_json::Value) -> String {
+    let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+    match kind {
+        "run_started" => format!(
+            "plan {} {} on {}",
+            s("plan_id"),
+            s("plan_version"),
+            s("target")
+        ),
+        "stage_changed" => s("stage"),
+        "discovered" => format!(
+            "{}: {} `{}`, kernel {}",
+            s("hostname"),
+            s("family"),
+            s("cpu"),
+            s("kernel")
+        ),
+        "selected" => format!("{} selected, {} do not apply", e["selected"], e["skipped"]),
+        "resumed" => format!(
+            "{} case(s) kept from an earlier attempt",
+            e["kept"].as_array().map_or(0, Vec::len)
+        ),
+        "case_started" => format!("{} {}", s("id"), s("title")),
+        "case_finished" => {
+            let r = &e["result"];
+            format!(
+                "{} {} {}",
+                r["id"].as_str().unwrap_or_default(),
+                r["verdict"].as_str().unwrap_or_default(),
+                r["reason"].as_str().unwrap_or_default()
+            )
+        }
+        "case_retried" => format!("{} attempt {}: {}", s("id"), e["attempt"], s("error")),
+        "rebooted" => format!(
+            "{} boot {} ({})",
+            s("id"),
+            s("boot_id"),
+            if e["declared"] == serde_json::Value::Bool(true) {
+                "declared"
+            } else {
+                "after a crash"
+            }
+        ),
+        "published" => format!("bundle {}", s("bundle")),
+        "run_finished" => format!(
+            "{} — {} pass, {} fail, {} skip, {} error",
+            e["summary"]["outcome"].as_str().unwrap_or_default(),
+            e["summary"]["pass"],
+            e["summary"]["fail"],
+            e["summary"]["skip"],
+            e["summary"]["error"]
+        ),
+        "step_started" => s("step"),
+        "prepared" => s("note"),
+        "released" => format!("{}: {}", s("policy"), s("action")),
+        _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The summary of an event is made from the event as the log stores it.
+    #[test]
+    fn summaries_read_the_stored_payload() {
+        let stored = |ev: &RunEvent| serde_json::to_value(ev).unwrap();
+        let ev = RunEvent::CaseStarted {
+            index: 1,
+            total: 3,
+            id: "cpu.online".into(),
+            title: "All CPUs online".into(),
+        };
+        assert_eq!(
+            summary(ev.kind(), &stored(&ev)),
+            "cpu.online All CPUs online"
+        );
+        let ev = RunEvent::Released {
+            policy: "off".into(),
+            action: "powered off".into(),
+        };
+        assert_eq!(summary(ev.kind(), &stored(&ev)), "off: powered off");
+        let ev = RunEvent::StepStarted {
+            step: JobStep::Prepare,
+        };
+        assert_eq!(summary(ev.kind(), &stored(&ev)), "prepare");
+        let odd = serde_json::json!({"x": 1});
+        assert_eq!(summary("from_a_newer_version", &odd), r#"{"x":1}"#);
+    }
+}

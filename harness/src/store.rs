@@ -275,7 +275,19 @@ pub async fn open_pool(
         }
     }
     let pool = options.connect(&url).await.map_err(PoolError::Connect)?;
-    let mut migrated = migrator.run(&pool).await;
+    migrate(&pool, backend, migrator)
+        .await
+        .map_err(PoolError::Migrate)?;
+    Ok((pool, backend, url))
+}
+
+/// Applies `migrator` to `pool`, retrying on SQLite.
+async fn migrate(
+    pool: &AnyPool,
+    backend: Backend,
+    migrator: &Migrator,
+) -> Result<(), MigrateError> {
+    let mut migrated = migrator.run(pool).await;
     if backend == Backend::Sqlite {
         // PostgreSQL migrations hold an advisory lock; SQLite's take none,
         // so two processes opening a new file at once can both try to
@@ -286,11 +298,10 @@ pub async fn open_pool(
         while migrated.is_err() && tries < 50 {
             tries += 1;
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            migrated = migrator.run(&pool).await;
+            migrated = migrator.run(pool).await;
         }
     }
-    migrated.map_err(PoolError::Migrate)?;
-    Ok((pool, backend, url))
+    migrated
 }
 
 impl Store {
@@ -312,6 +323,28 @@ impl Store {
                 source,
             },
         })?;
+        Ok(Store {
+            pool,
+            backend,
+            url: SecretUrl(url),
+        })
+    }
+
+    /// The lab store over a pool that [`open_pool`] opened for another of
+    /// certlab's stores (the portal's, on the same database): applies the
+    /// lab's pending migrations and shares the pool. `url` is the resolved
+    /// URL `open_pool` returned.
+    pub async fn over_pool(
+        pool: AnyPool,
+        backend: Backend,
+        url: String,
+    ) -> Result<Store, StoreError> {
+        migrate(&pool, backend, &MIGRATOR)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                url_redacted: redact_url(&url),
+                source,
+            })?;
         Ok(Store {
             pool,
             backend,
@@ -411,9 +444,32 @@ impl Store {
 
     /// A run's event log, in `seq` order.
     pub async fn events(&self, run_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
-        let sql =
-            "SELECT seq, at, kind, payload_json FROM run_events WHERE run_id = $1 ORDER BY seq";
-        let rows = sqlx::query(sql).bind(run_id).fetch_all(&self.pool).await;
+        self.events_after(run_id, None, None).await
+    }
+
+    /// The entries of a run's event log after `seq` `after` (`None`: from
+    /// the first), in `seq` order, at most `limit` of them: how a follower
+    /// reads on from where it stopped.
+    pub async fn events_after(
+        &self,
+        run_id: &str,
+        after: Option<u64>,
+        limit: Option<u32>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let after = match after.map(i64::try_from) {
+            Some(Ok(seq)) => seq,
+            // no stored seq is beyond the range of BIGINT
+            Some(Err(_)) => return Ok(Vec::new()),
+            None => -1,
+        };
+        let sql = "SELECT seq, at, kind, payload_json FROM run_events \
+                   WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
+        let rows = sqlx::query(sql)
+            .bind(run_id)
+            .bind(after)
+            .bind(limit.map_or(i64::MAX, i64::from))
+            .fetch_all(&self.pool)
+            .await;
         let rows = rows.map_err(query_err(format!("list events of run `{run_id}`")))?;
         rows.iter()
             .map(|row| {
@@ -427,6 +483,30 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// Whether more events may still come to a run's log: the run is
+    /// `running`, or a job is leased to it, runs it, or waits in the queue
+    /// to resume it (its release is logged after the run finishes, before
+    /// the job ends). `None` when no run has this id.
+    pub async fn run_open(&self, run_id: &str) -> Result<Option<bool>, StoreError> {
+        let what = format!("read whether run `{run_id}` goes on");
+        let row = sqlx::query(
+            "SELECT state, (SELECT COUNT(*) FROM jobs WHERE \
+             (run_id = $1 AND state IN ('leased', 'running')) \
+             OR (resume_run = $1 AND state = 'queued')) AS active_jobs \
+             FROM runs WHERE id = $1",
+        )
+        .bind(run_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_err(&what))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let state = parse_state(&what, &get::<String>(&row, &what, "state")?)?;
+        let active: i64 = get(&row, &what, "active_jobs")?;
+        Ok(Some(state == RunState::Running || active > 0))
     }
 
     /// Marks a running or interrupted run finished with its record; the counts and

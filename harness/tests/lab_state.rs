@@ -397,6 +397,60 @@ async fn postgres_announces_lab_changes() -> Result<()> {
     .await
 }
 
+/// What a follower of a run's log reads: the entries after a sequence
+/// number, and whether more may come — while the run runs, and while a job
+/// still holds it after it stopped (the release step is logged then).
+async fn a_run_is_open_while_its_job_holds_it(url: String) -> Result<()> {
+    let store = Store::open(&url).await?;
+    store
+        .sync_machines(&[facts("kp1", "aarch64")], at(0))
+        .await?;
+    all_good(&store, at(1)).await?;
+    ensure!(store.run_open("run-1").await?.is_none(), "no such run");
+    store.submit_job(&new_job("j1"), at(2)).await?;
+    store.submit_job(&new_job("j2"), at(3)).await?;
+    let newest = store.recent_jobs(None, 1).await?;
+    ensure!(newest.len() == 1 && newest[0].id == "j2", "{newest:?}");
+    let queued = store.recent_jobs(Some(JobStateKind::Queued), 10).await?;
+    ensure!(queued.iter().map(|j| j.id.as_str()).collect::<Vec<_>>() == ["j2", "j1"]);
+    ensure!(store
+        .recent_jobs(Some(JobStateKind::Cancelled), 10)
+        .await?
+        .is_empty());
+
+    let job = store.job("j1").await?.context("j1")?;
+    let leased = next_job(&job.state, &lease_event("kp1", "d1", "run-1"), at(4))?;
+    store.lease(&job, &leased, at(4)).await?.context("lease")?;
+    ensure!(store.run_open("run-1").await? == Some(true));
+    for seq in 1..=5u64 {
+        let payload = serde_json::json!({"event": "step_started", "step": "prepare", "n": seq});
+        store
+            .append_event("run-1", seq, at(5), "step_started", &payload)
+            .await?;
+    }
+    let page = store.events_after("run-1", Some(2), Some(2)).await?;
+    ensure!(page.iter().map(|e| e.seq).collect::<Vec<_>>() == [3, 4]);
+    ensure!(page[0].payload["n"] == 3);
+    ensure!(store.events_after("run-1", Some(5), None).await?.is_empty());
+    ensure!(store.events("run-1").await?.len() == 5);
+    ensure!(store.events_after("run-1", None, Some(1)).await?[0].seq == 1);
+
+    // the run stops; its job still holds it, so more may come
+    store.mark_interrupted("run-1", at(6), "lost").await?;
+    ensure!(store.run_open("run-1").await? == Some(true));
+    let job = store.job("j1").await?.context("j1")?;
+    let cancel = JobEvent::Cancel {
+        reason: "enough".into(),
+    };
+    let cancelled = next_job(&job.state, &cancel, at(7))?;
+    store.apply_job("j1", &job.state, &cancelled, at(7)).await?;
+    ensure!(store.run_open("run-1").await? == Some(false), "over");
+    let done = store.recent_jobs(Some(JobStateKind::Cancelled), 10).await?;
+    ensure!(done.len() == 1 && done[0].id == "j1");
+    store.close().await;
+    Ok(())
+}
+
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -427,4 +481,5 @@ on_both!(
     a_pass_leases_its_jobs_together,
     an_expired_lease_resumes_its_run,
     health_changes_are_guarded,
+    a_run_is_open_while_its_job_holds_it,
 );

@@ -306,10 +306,11 @@ pub fn run(cmd: JobCmd) -> Result<i32> {
 async fn submit(a: SubmitArgs) -> Result<i32> {
     let plan = Plan::load(&a.plan)?;
     let is_file = a.plan.contains('/') || a.plan.ends_with(".toml");
-    let plan_text = if is_file {
-        Some(std::fs::read_to_string(&a.plan).map_err(|e| {
+    let file = if is_file {
+        let text = std::fs::read_to_string(&a.plan).map_err(|e| {
             CliError::bad_input(anyhow::Error::new(e).context(format!("reading plan {}", a.plan)))
-        })?)
+        })?;
+        Some((a.plan.clone(), text))
     } else {
         None
     };
@@ -329,27 +330,19 @@ async fn submit(a: SubmitArgs) -> Result<i32> {
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "unknown".into());
     let store = Store::open(&db_url(&a.db)?).await?;
-    let mut out = Vec::new();
-    let mut jobs = Vec::new();
     let now = OffsetDateTime::now_utc();
-    for _ in 0..a.count {
-        let id = uuid::Uuid::now_v7().to_string();
-        jobs.push(NewJob {
-            id: id.clone(),
-            plan: if is_file {
-                a.plan.clone()
-            } else {
-                plan.id.clone()
-            },
-            plan_version: plan.version.clone(),
-            plan_digest: plan.digest.clone(),
-            plan_text: plan_text.clone(),
-            requirements: requirements.clone(),
-            priority: a.priority,
-            submitter: submitter.clone(),
-        });
-        out.push(id);
-    }
+    let jobs: Vec<NewJob> = (0..a.count)
+        .map(|_| {
+            NewJob::of_plan(
+                &plan,
+                file.clone(),
+                requirements.clone(),
+                a.priority,
+                &submitter,
+            )
+        })
+        .collect();
+    let out: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
     // All of them in one transaction: a daemon sees them together.
     store.submit_jobs(&jobs, now).await?;
     store.close().await;
@@ -368,52 +361,6 @@ async fn submit(a: SubmitArgs) -> Result<i32> {
         }
     }
     Ok(exit::OK)
-}
-
-/// One line of `job logs`: what an event says, briefly.
-fn describe(kind: &str, e: &Value) -> String {
-    let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
-    match kind {
-        "run_started" => format!(
-            "plan {} {} on {}",
-            s("plan_id"),
-            s("plan_version"),
-            s("target")
-        ),
-        "discovered" => format!(
-            "{}: {} `{}`, kernel {}",
-            s("hostname"),
-            s("family"),
-            s("cpu"),
-            s("kernel")
-        ),
-        "selected" => format!("{} selected, {} do not apply", e["selected"], e["skipped"]),
-        "resumed" => format!(
-            "{} case(s) kept from an earlier attempt",
-            e["kept"].as_array().map_or(0, Vec::len)
-        ),
-        "case_started" => format!("{} {}", s("id"), s("title")),
-        "case_finished" => {
-            let r = &e["result"];
-            format!(
-                "{} {} {}",
-                r["id"].as_str().unwrap_or_default(),
-                r["verdict"].as_str().unwrap_or_default(),
-                r["reason"].as_str().unwrap_or_default()
-            )
-        }
-        "case_retried" => format!("{} attempt {}: {}", s("id"), e["attempt"], s("error")),
-        "published" => format!("bundle {}", s("bundle")),
-        "run_finished" => format!(
-            "{} — {} pass, {} fail, {} skip, {} error",
-            e["summary"]["outcome"].as_str().unwrap_or_default(),
-            e["summary"]["pass"],
-            e["summary"]["fail"],
-            e["summary"]["skip"],
-            e["summary"]["error"]
-        ),
-        _ => e.to_string(),
-    }
 }
 
 async fn logs(id: String, follow: bool, db: DbArg, format: Format) -> Result<i32> {
@@ -445,7 +392,11 @@ async fn logs(id: String, follow: bool, db: DbArg, format: Format) -> Result<i32
                     });
                     println!("{line}");
                 } else {
-                    println!("{at}  {:<14} {}", ev.kind, describe(&ev.kind, &ev.payload));
+                    println!(
+                        "{at}  {:<14} {}",
+                        ev.kind,
+                        certlab_harness::events::summary(&ev.kind, &ev.payload)
+                    );
                 }
                 last = ev.seq;
             }

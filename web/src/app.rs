@@ -18,7 +18,7 @@ use crate::metrics::Metrics;
 use crate::ratelimit::{Limiters, RateLimits};
 use crate::store::PortalStore;
 use crate::transparency::{self, LogState};
-use crate::{api, kabi, pages};
+use crate::{api, kabi, lab, pages};
 
 /// How the portal runs.
 #[derive(Debug, Clone)]
@@ -197,6 +197,11 @@ pub fn app(state: AppState) -> Router {
             put(kabi::put_symvers).layer(DefaultBodyLimit::max(kabi::MAX_LIST_BYTES)),
         )
         .route("/kabi/{release}/{arch}/allowlist", get(kabi::allowlist))
+        .route("/lab/machines", get(lab::api_machines))
+        .route("/lab/jobs", get(lab::api_jobs).post(lab::api_submit))
+        .route("/lab/runs", get(lab::api_runs))
+        .route("/lab/runs/{id}/events", get(lab::api_events))
+        .route("/lab/runs/{id}/events/stream", get(lab::api_stream))
         .route(
             "/kabi/{release}/{arch}/check",
             post(kabi::check).layer(DefaultBodyLimit::max(kabi::MAX_MODULE_BYTES)),
@@ -223,6 +228,12 @@ pub fn app(state: AppState) -> Router {
                 kabi::MAX_MODULE_BYTES.saturating_add(1 << 20),
             )),
         )
+        .route("/lab", get(lab::page))
+        .route("/lab.js", get(lab::script))
+        .route("/lab/jobs", post(lab::submit_form))
+        .route("/lab/runs/{id}", get(lab::run_page))
+        .route("/lab/runs/{id}/results.json", get(lab::results))
+        .route("/lab/runs/{id}/report.html", get(lab::report))
         .route("/submissions", get(pages::submissions))
         .route("/submissions/{id}", get(pages::submission))
         .route("/submissions/{id}/review", post(pages::review))

@@ -177,6 +177,39 @@ impl FromRequestParts<AppState> for Viewer {
     }
 }
 
+/// A lab operator ([`crate::Role::operates_lab`]) reading the lab's state:
+/// by bearer token, or by session cookie — a browser's `EventSource` cannot
+/// send a token, and reads change nothing, so they need no CSRF token.
+/// Anonymous callers are 401, other roles 403.
+#[derive(Debug, Clone)]
+pub struct LabReader(pub User);
+
+impl FromRequestParts<AppState> for LabReader {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, WebError> {
+        let user = if parts.headers.contains_key(AUTHORIZATION) {
+            ApiUser::from_request_parts(parts, state).await?.0
+        } else {
+            Viewer::from_request_parts(parts, state)
+                .await?
+                .user
+                .ok_or_else(|| {
+                    WebError::unauthorized("no Authorization: Bearer token or session")
+                })?
+        };
+        if !user.role.operates_lab() {
+            return Err(lab_forbidden());
+        }
+        Ok(LabReader(user))
+    }
+}
+
+/// What a user who does not operate the lab is told.
+pub fn lab_forbidden() -> WebError {
+    WebError::forbidden("the lab is for its operators (reviewers and admins)")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -127,3 +127,27 @@ impl From<DbError> for WebError {
         }
     }
 }
+
+/// Lab store errors: missing runs 404, refused changes and duplicates 409,
+/// invalid values 422, the rest 500.
+impl From<certlab_harness::StoreError> for WebError {
+    fn from(e: certlab_harness::StoreError) -> WebError {
+        use certlab_harness::StoreError as E;
+        match &e {
+            E::NotFound { .. } => WebError::not_found(e.to_string()),
+            E::Duplicate { .. } | E::Conflict { .. } | E::State { .. } => {
+                WebError::conflict(e.to_string())
+            }
+            E::Invalid { .. } => WebError::rejected("invalid", e.to_string()),
+            _ => {
+                let mut detail = e.to_string();
+                let mut cause = std::error::Error::source(&e);
+                while let Some(c) = cause {
+                    detail.push_str(&format!(": {c}"));
+                    cause = c.source();
+                }
+                WebError::internal(detail)
+            }
+        }
+    }
+}

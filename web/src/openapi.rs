@@ -12,6 +12,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::kabi::KabiView;
+use crate::lab::views::{EventView, JobView, MachineView, RunView};
 use crate::transparency::KeyView;
 use crate::views::{
     CertificationList, CertificationView, ChangeView, ComponentView, RecordSummary,
@@ -166,6 +167,59 @@ pub struct KabiCheck {
     pub summary: serde_json::Value,
 }
 
+/// The lab's machines, by name.
+#[derive(Serialize, ToSchema)]
+pub struct MachineList {
+    pub items: Vec<MachineView>,
+}
+
+/// Jobs, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct JobList {
+    pub items: Vec<JobView>,
+}
+
+/// Runs, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct RunList {
+    pub items: Vec<RunView>,
+}
+
+/// A run and its stored events.
+#[derive(Serialize, ToSchema)]
+pub struct RunEvents {
+    pub run: RunView,
+    /// More events may come: the run goes on, or a job still holds it.
+    pub open: bool,
+    pub events: Vec<EventView>,
+}
+
+/// One server-sent event of a run's stream: a stored event (`id` its
+/// sequence number, `data` an `EventView` as JSON, no `event` name), then
+/// `event: end` (data: the run id) when the run is over, or `event: failed`
+/// when the store could not be read (reconnect with `Last-Event-ID`).
+#[derive(Serialize, ToSchema)]
+pub struct RunStreamEvent {
+    pub id: Option<String>,
+    /// `message` (a run event), `end` or `failed`.
+    pub event: Option<String>,
+    pub data: String,
+}
+
+/// A job to queue, as `certlab job submit` takes it.
+#[derive(Serialize, ToSchema)]
+pub struct JobRequestDoc {
+    /// A built-in plan's name (`server-basic`, `server-cert`, `gpu-cert`).
+    pub plan: String,
+    /// Run on this machine (not with `require`).
+    pub machine: Option<String>,
+    /// Run on any machine with `KEY=VALUE[,KEY=VALUE…]` (arch, family, tag, pool, name).
+    pub require: Option<String>,
+    /// 0–100, higher first.
+    #[schema(default = 50, minimum = 0, maximum = 100)]
+    pub priority: Option<u32>,
+}
+
 mod paths {
     #![allow(dead_code)]
     use super::*;
@@ -299,6 +353,49 @@ mod paths {
         responses((status = 200, body = KabiCheck), (status = 400, body = ErrorDoc), (status = 404, body = ErrorDoc),
             (status = 409, body = ErrorDoc), (status = 413, body = ErrorDoc), (status = 422, body = ErrorDoc)))]
     fn kabi_check() {}
+
+    #[utoipa::path(get, path = "/api/v1/lab/machines", tag = "lab",
+        security(("bearer" = [])),
+        responses((status = 200, body = MachineList), (status = 401, body = ErrorDoc), (status = 403, body = ErrorDoc)))]
+    fn lab_machines() {}
+
+    #[utoipa::path(get, path = "/api/v1/lab/jobs", tag = "lab",
+        params(("state" = Option<String>, Query, description = "queued, leased, running, finished, failed or cancelled"),
+            ("limit" = Option<u32>, Query, description = "at most this many (default 200, at most 1000)")),
+        security(("bearer" = [])),
+        responses((status = 200, body = JobList), (status = 400, body = ErrorDoc),
+            (status = 401, body = ErrorDoc), (status = 403, body = ErrorDoc)))]
+    fn lab_jobs() {}
+
+    #[utoipa::path(post, path = "/api/v1/lab/jobs", tag = "lab",
+        request_body = JobRequestDoc,
+        security(("bearer" = [])),
+        responses((status = 201, description = "the queued job", body = JobView), (status = 400, body = ErrorDoc),
+            (status = 401, body = ErrorDoc), (status = 403, body = ErrorDoc),
+            (status = 422, description = "an unknown plan, unreadable requirements, a priority over 100", body = ErrorDoc)))]
+    fn lab_submit() {}
+
+    #[utoipa::path(get, path = "/api/v1/lab/runs", tag = "lab",
+        security(("bearer" = [])),
+        responses((status = 200, body = RunList), (status = 401, body = ErrorDoc), (status = 403, body = ErrorDoc)))]
+    fn lab_runs() {}
+
+    #[utoipa::path(get, path = "/api/v1/lab/runs/{id}/events", tag = "lab",
+        params(("id" = String, Path), ("after" = Option<u64>, Query, description = "events after this sequence number")),
+        security(("bearer" = [])),
+        responses((status = 200, body = RunEvents), (status = 400, body = ErrorDoc),
+            (status = 401, body = ErrorDoc), (status = 403, body = ErrorDoc), (status = 404, body = ErrorDoc)))]
+    fn lab_events() {}
+
+    #[utoipa::path(get, path = "/api/v1/lab/runs/{id}/events/stream", tag = "lab",
+        params(("id" = String, Path),
+            ("after" = Option<u64>, Query, description = "start after this sequence number (Last-Event-ID wins)"),
+            ("Last-Event-ID" = Option<u64>, Header, description = "resume after this event id")),
+        security(("bearer" = [])),
+        responses((status = 200, description = "server-sent events: one per stored event (`id:` its sequence number, data an EventView), then `event: end` when the run is over", content_type = "text/event-stream", body = RunStreamEvent),
+            (status = 400, body = ErrorDoc), (status = 401, body = ErrorDoc),
+            (status = 403, body = ErrorDoc), (status = 404, body = ErrorDoc)))]
+    fn lab_stream() {}
 }
 
 struct Bearer;
@@ -315,7 +412,7 @@ impl Modify for Bearer {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "certlab portal", description = "Certification submissions, the public list, KABI allowlists and the transparency log."),
+    info(title = "certlab portal", description = "Certification submissions, the public list, KABI allowlists, the transparency log, and the lab's orchestrator (for reviewers and admins)."),
     modifiers(&Bearer),
     paths(
         paths::submit, paths::list_submissions, paths::get_submission, paths::review,
@@ -323,7 +420,8 @@ impl Modify for Bearer {
         paths::get_component, paths::log_head, paths::log_key, paths::log_entries,
         paths::log_proof, paths::log_consistency, paths::kabi_list, paths::kabi_diff,
         paths::kabi_get, paths::kabi_put, paths::kabi_put_symvers, paths::kabi_allowlist,
-        paths::kabi_check,
+        paths::kabi_check, paths::lab_machines, paths::lab_jobs, paths::lab_submit,
+        paths::lab_runs, paths::lab_events, paths::lab_stream,
     ),
     components(schemas(ChangeView, RecordSummary))
 )]

@@ -23,7 +23,7 @@ use crate::submit::{self, Source};
 use crate::views::{CertificationView, ComponentView, SubmissionView};
 use crate::AppState;
 
-const TEMPLATES: [(&str, &str); 13] = [
+const TEMPLATES: [(&str, &str); 15] = [
     ("base.html", include_str!("../templates/base.html")),
     ("error.html", include_str!("../templates/error.html")),
     ("index.html", include_str!("../templates/index.html")),
@@ -52,6 +52,8 @@ const TEMPLATES: [(&str, &str); 13] = [
         include_str!("../templates/kabi_index.html"),
     ),
     ("style.css", include_str!("../templates/style.css")),
+    ("lab.html", include_str!("../templates/lab.html")),
+    ("lab_run.html", include_str!("../templates/lab_run.html")),
 ];
 
 /// The compiled templates (HTML ones autoescaped).
@@ -62,7 +64,11 @@ pub fn templates() -> Result<tera::Tera, WebError> {
     Ok(tera)
 }
 
-fn render(state: &AppState, name: &str, ctx: &tera::Context) -> Result<Html<String>, WebError> {
+pub(crate) fn render(
+    state: &AppState,
+    name: &str,
+    ctx: &tera::Context,
+) -> Result<Html<String>, WebError> {
     state
         .templates()
         .render(name, ctx)
@@ -77,6 +83,7 @@ pub(crate) fn context(viewer: &Viewer) -> tera::Context {
     if let Some(u) = &viewer.user {
         ctx.insert("me", &serde_json::json!({
             "email": u.email, "org": u.org_name, "role": u.role.as_str(), "reviews": u.role.reviews(),
+            "lab": u.role.operates_lab(),
         }));
     }
     ctx.insert("csrf", viewer.csrf.as_deref().unwrap_or(""));

@@ -1,7 +1,8 @@
 //! The authorization matrix: every route × every role, for a submission of
 //! the caller's own organisation or another's, against a table of expected
 //! statuses. API routes authenticate with a bearer token, pages with a
-//! session cookie (and the session's CSRF token in forms).
+//! session cookie (and the session's CSRF token in forms). The lab
+//! dashboard is for the lab's operators: reviewers and admins.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -72,6 +73,35 @@ const MATRIX: &[(&str, &str, [u16; 5])] = &[
     // the upload form with a bundle signed with acme's key
     ("POST", "/upload", [401, 303, 422, 422, 422]),
     ("GET", "/style.css", [200, 200, 200, 200, 200]),
+    // the lab: its operators (reviewers, admins) only; `{r}` is a finished run
+    ("GET", "/lab", [401, 403, 403, 200, 200]),
+    ("GET", "/lab.js", [200, 200, 200, 200, 200]),
+    ("POST", "/lab/jobs", [401, 403, 403, 303, 303]),
+    ("GET", "/lab/runs/{r}", [401, 403, 403, 200, 200]),
+    (
+        "GET",
+        "/lab/runs/{r}/results.json",
+        [401, 403, 403, 200, 200],
+    ),
+    (
+        "GET",
+        "/lab/runs/{r}/report.html",
+        [401, 403, 403, 200, 200],
+    ),
+    ("GET", "/api/v1/lab/machines", [401, 403, 403, 200, 200]),
+    ("GET", "/api/v1/lab/jobs", [401, 403, 403, 200, 200]),
+    ("POST", "/api/v1/lab/jobs", [401, 403, 403, 201, 201]),
+    ("GET", "/api/v1/lab/runs", [401, 403, 403, 200, 200]),
+    (
+        "GET",
+        "/api/v1/lab/runs/{r}/events",
+        [401, 403, 403, 200, 200],
+    ),
+    (
+        "GET",
+        "/api/v1/lab/runs/{r}/events/stream",
+        [401, 403, 403, 200, 200],
+    ),
     ("POST", "/logout", [401, 303, 303, 303, 303]),
 ];
 
@@ -126,6 +156,31 @@ async fn matrix(p: &Portal) {
         .unwrap()
         .to_string();
 
+    // a finished run in the lab store
+    let mut lab_record = record("lab-run.lab");
+    lab_record.run_id = "00000000-0000-4000-8000-00000000a11b".into();
+    let lab_run = lab_record.run_id.clone();
+    p.store
+        .lab()
+        .create_run(&certlab_harness::NewRun {
+            id: lab_run.clone(),
+            plan_id: "server-basic".into(),
+            plan_version: "1".into(),
+            plan_digest: "ab".repeat(32),
+            target: "kp1".into(),
+            hostname: "kp1".into(),
+            kernel: "6.1.0".into(),
+            started: lab_record.started,
+            out_dir: None,
+        })
+        .await
+        .unwrap();
+    p.store
+        .lab()
+        .finish_run(&lab_run, &lab_record)
+        .await
+        .unwrap();
+
     let mut n = 0;
     let mut failures = Vec::new();
     for (method, route, want) in MATRIX {
@@ -143,7 +198,10 @@ async fn matrix(p: &Portal) {
                 .as_str()
                 .unwrap()
                 .to_string();
-            let uri = route.replace("{s}", &sub).replace("{c}", &cert);
+            let uri = route
+                .replace("{s}", &sub)
+                .replace("{c}", &cert)
+                .replace("{r}", &lab_run);
             // each login is its own session, with its own CSRF token
             let session = if who == 0 {
                 None
@@ -181,6 +239,10 @@ async fn matrix(p: &Portal) {
                     req = req.header("content-type", "application/json");
                     Body::from(r#"{"action": "start", "comment": "matrix"}"#)
                 }
+                ("POST", true) if uri == "/api/v1/lab/jobs" => {
+                    req = req.header("content-type", "application/json");
+                    Body::from(r#"{"plan": "server-basic", "machine": "kp1"}"#)
+                }
                 ("POST", true) => {
                     req = req.header("content-type", "application/x-tar");
                     Body::from(bundle(&record(&format!("own-{n}.lab")), &key(1)))
@@ -199,6 +261,12 @@ async fn matrix(p: &Portal) {
                     body.extend(bundle(&record(&format!("form-{n}.lab")), &key(1)));
                     body.extend(format!("\r\n--{boundary}--\r\n").into_bytes());
                     Body::from(body)
+                }
+                ("POST", false) if uri == "/lab/jobs" => {
+                    req = req.header("content-type", "application/x-www-form-urlencoded");
+                    Body::from(format!(
+                        "csrf={csrf}&plan=server-basic&machine=kp1&require=&priority=50"
+                    ))
                 }
                 ("POST", false) => {
                     req = req.header("content-type", "application/x-www-form-urlencoded");

@@ -29,6 +29,35 @@ pub struct NewJob {
     pub submitter: String,
 }
 
+impl NewJob {
+    /// A job of `plan` with a fresh id (a UUID v7, so ids sort by time):
+    /// named by the plan's id when it is built in, or by the path of the
+    /// plan `file` it was read from, whose text is kept with the job so that
+    /// any daemon can run it. How `certlab job submit` and the portal queue jobs.
+    pub fn of_plan(
+        plan: &certlab_suites::Plan,
+        file: Option<(String, String)>,
+        requirements: Requirements,
+        priority: u8,
+        submitter: &str,
+    ) -> NewJob {
+        let (name, text) = match file {
+            Some((path, text)) => (path, Some(text)),
+            None => (plan.id.clone(), None),
+        };
+        NewJob {
+            id: uuid::Uuid::now_v7().to_string(),
+            plan: name,
+            plan_version: plan.version.clone(),
+            plan_digest: plan.digest.clone(),
+            plan_text: text,
+            requirements,
+            priority,
+            submitter: submitter.to_string(),
+        }
+    }
+}
+
 /// A job as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobRow {
@@ -635,6 +664,27 @@ impl Store {
             }
         };
         rows.map_err(query_err("list jobs"))?
+            .iter()
+            .map(job_from_row)
+            .collect()
+    }
+
+    /// The newest `limit` jobs, optionally of one state, newest first.
+    pub async fn recent_jobs(
+        &self,
+        state: Option<JobStateKind>,
+        limit: u32,
+    ) -> Result<Vec<JobRow>, StoreError> {
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE $1 = '' OR state = $1 \
+             ORDER BY submitted DESC, id DESC LIMIT $2"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(state.map_or("", JobStateKind::as_str))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await;
+        rows.map_err(query_err("list recent jobs"))?
             .iter()
             .map(job_from_row)
             .collect()

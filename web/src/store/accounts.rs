@@ -34,6 +34,12 @@ impl Role {
     pub fn reviews(self) -> bool {
         matches!(self, Role::Reviewer | Role::Admin)
     }
+
+    /// Operates the lab: sees its dashboard and queues jobs. Vendors do not
+    /// (the lab's machines and jobs concern other organisations' hardware).
+    pub fn operates_lab(self) -> bool {
+        matches!(self, Role::Reviewer | Role::Admin)
+    }
 }
 
 impl std::str::FromStr for Role {

@@ -6,6 +6,10 @@
 //! (`web/migrations/`, numbered from 1000) sharing sqlx's
 //! `_sqlx_migrations` table: each migrator leaves the other's versions
 //! alone. The SQL is the lab store's portable dialect.
+//!
+//! The lab dashboard reads (and queues jobs in) the lab's tables of the same
+//! database through [`PortalStore::lab`]: the harness's own [`Store`] over
+//! this store's pool, so the lab's SQL stays in `harness`.
 
 mod accounts;
 mod certifications;
@@ -15,7 +19,7 @@ mod rows;
 mod seed;
 mod submissions;
 
-use certlab_harness::{open_pool, redact_url, Backend, PoolError};
+use certlab_harness::{open_pool, redact_url, Backend, PoolError, Store};
 use sqlx::migrate::Migrator;
 use sqlx::AnyPool;
 
@@ -30,6 +34,17 @@ pub use rows::{ts, DbError};
 pub use seed::{DemoCertification, Seeded};
 pub use submissions::{Change, NewSubmission, Submission};
 
+/// An error and its causes, joined.
+fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut out = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        out.push(c.to_string());
+        cur = c.source();
+    }
+    out.join(": ")
+}
+
 /// The portal's migrations; the lab store's versions (below 1000) are not ours.
 static MIGRATOR: Migrator = Migrator {
     ignore_missing: true,
@@ -43,6 +58,7 @@ pub struct PortalStore {
     backend: Backend,
     /// The public list's match counts by filter.
     counts: std::sync::Arc<certifications::CountCache>,
+    lab: Store,
 }
 
 impl PortalStore {
@@ -50,7 +66,7 @@ impl PortalStore {
     /// `postgres://…`) and applies the portal's pending migrations.
     pub async fn open(url: &str) -> Result<PortalStore, DbError> {
         let url_redacted = redact_url(url);
-        let (pool, backend, _) = open_pool(url, &MIGRATOR).await.map_err(|e| match e {
+        let (pool, backend, url) = open_pool(url, &MIGRATOR).await.map_err(|e| match e {
             PoolError::Url(e) => DbError::Open {
                 url_redacted: url_redacted.clone(),
                 detail: e.to_string(),
@@ -64,11 +80,25 @@ impl PortalStore {
                 detail: e.to_string(),
             },
         })?;
+        // the lab's tables too, so that the dashboard finds them (empty)
+        // before any daemon ran on this database
+        let lab = Store::over_pool(pool.clone(), backend, url)
+            .await
+            .map_err(|e| DbError::Migrate {
+                url_redacted: url_redacted.clone(),
+                detail: source_chain(&e),
+            })?;
         Ok(PortalStore {
             pool,
             backend,
             counts: Default::default(),
+            lab,
         })
+    }
+
+    /// The lab store on the same database: machines, jobs, runs, events.
+    pub fn lab(&self) -> &Store {
+        &self.lab
     }
 
     pub fn backend(&self) -> Backend {
