@@ -7,7 +7,9 @@ use std::time::Duration;
 use certlab_hwdb::{HardwareProfile, Inventory};
 use certlab_lab::target::shell_quote;
 use certlab_lab::{DirEntry, ExecOutput, Target, TargetError};
-use certlab_reports::{ArtifactRef, Evidence, Metric, Verdict};
+use certlab_reports::{ArtifactRef, BaselineComparison, Evidence, Metric, Verdict};
+
+use crate::perf::Baseline;
 
 /// Where raw outputs go: content-addressed storage of bytes.
 pub trait ArtifactSink: Send + Sync {
@@ -78,6 +80,12 @@ pub struct CaseOutcome {
     pub verdict: Verdict,
     pub reason: String,
     pub metrics: Vec<Metric>,
+    /// A performance case's comparison with the baseline it was given.
+    pub baseline: Option<BaselineComparison>,
+    /// A failure that is a warning even when the case is a blocker (a
+    /// comparison with the baseline that cannot tell, or a regression the
+    /// plan asks to warn about): the result is recorded as not blocking.
+    pub warning: bool,
 }
 
 impl CaseOutcome {
@@ -95,6 +103,8 @@ impl CaseOutcome {
             verdict,
             reason: reason.into(),
             metrics: Vec::new(),
+            baseline: None,
+            warning: false,
         }
     }
     /// Adds a metric.
@@ -354,6 +364,7 @@ pub struct CaseCtx<'a> {
     pub profile: &'a HardwareProfile,
     pub inventory: &'a Inventory,
     params: &'a toml::Table,
+    baseline: Option<&'a Baseline>,
 }
 
 impl<'a> std::ops::Deref for CaseCtx<'a> {
@@ -377,7 +388,20 @@ impl<'a> CaseCtx<'a> {
             profile,
             inventory,
             params,
+            baseline: None,
         }
+    }
+
+    /// The context with the stored performance baseline the runner found
+    /// for this case (see [`crate::CaseSpec::baseline`]).
+    pub fn with_baseline(mut self, baseline: Option<&'a Baseline>) -> CaseCtx<'a> {
+        self.baseline = baseline;
+        self
+    }
+
+    /// The stored performance baseline to compare with, if there is one.
+    pub fn baseline(&self) -> Option<&'a Baseline> {
+        self.baseline
     }
 
     /// An integer parameter of the case, or its default.
