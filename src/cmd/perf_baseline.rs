@@ -142,18 +142,19 @@ fn print_rows(rows: &[BaselineRow], format: Format) -> Result<()> {
     }
     let w =
         |f: fn(&BaselineRow) -> usize, min: usize| rows.iter().map(f).max().unwrap_or(0).max(min);
+    let wu = w(|r| r.unit.chars().count(), 4);
     let (wk, wc, wm) = (
         w(|r| r.key.chars().count(), 3),
         w(|r| r.case_id.len(), 4),
         w(|r| r.metric.len(), 6),
     );
     println!(
-        "{:<8}  {:<8}  {:<wk$}  {:<wc$}  {:<wm$}  {:>3}  {:>12}  {:<8}  {:<8}  KERNEL",
+        "{:<8}  {:<8}  {:<wk$}  {:<wc$}  {:<wm$}  {:>3}  {:>12}  {:<wu$}  {:<8}  KERNEL",
         "ID", "SCOPE", "KEY", "CASE", "METRIC", "N", "MEAN", "UNIT", "RUN"
     );
     for r in rows {
         println!(
-            "{:<8}  {:<8}  {:<wk$}  {:<wc$}  {:<wm$}  {:>3}  {:>12.4e}  {:<8}  {:<8}  {}",
+            "{:<8}  {:<8}  {:<wk$}  {:<wc$}  {:<wm$}  {:>3}  {:>12.4e}  {:<wu$}  {:<8}  {}",
             r.id.chars()
                 .rev()
                 .take(8)

@@ -165,7 +165,7 @@ impl Store {
                     continue;
                 }
                 rows.push(BaselineRow {
-                    id: uuid::Uuid::now_v7().to_string(),
+                    id: uuid::Uuid::new_v4().to_string(),
                     scope,
                     key: key.clone(),
                     case_id: case.id.clone(),
