@@ -323,7 +323,9 @@ fn threshold_must_be_a_positive_percentage() {
 }
 
 /// Two real `certify --local` runs of a plan with the `perf-stress-ng` case
-/// on this machine; their results.json compared.
+/// on this machine; their results.json compared. The first run is made the
+/// machine's baseline (`perf baseline set`, `list`, `show`), so the second
+/// compares itself with it.
 #[test]
 fn two_certified_runs_compare_by_their_recorded_samples() {
     let has = Command::new("sh")
@@ -386,7 +388,60 @@ max_cv_pct = 50.0
             String::from_utf8_lossy(&o.stderr)
         );
         results.push(out.join("results.json"));
+        if i == 1 {
+            let first: Value =
+                serde_json::from_slice(&std::fs::read(&results[0]).unwrap()).unwrap();
+            let run_id = first["run_id"].as_str().unwrap().to_string();
+            let host = first["host"]["hostname"].as_str().unwrap().to_string();
+            let cli = |args: &[&str]| {
+                let o = Command::new(env!("CARGO_BIN_EXE_certlab"))
+                    .args(args)
+                    .args(["--db", &db, "--format", "json"])
+                    .env("CERTLAB_DATA_DIR", d.path().join("data"))
+                    .env_remove("CERTLAB_DB")
+                    .output()
+                    .unwrap();
+                assert_eq!(
+                    o.status.code(),
+                    Some(0),
+                    "{args:?}: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                );
+                serde_json::from_slice::<Value>(&o.stdout).unwrap()
+            };
+            let set = cli(&["perf", "baseline", "set", "--from-run", &run_id[..8]]);
+            let rows = set["baselines"].as_array().unwrap();
+            let bogo = rows
+                .iter()
+                .find(|r| r["metric"] == "cpu.bogo_ops_per_sec_real")
+                .unwrap_or_else(|| panic!("{set}"));
+            assert_eq!(bogo["scope"], "machine");
+            assert_eq!(bogo["key"], format!("local:{host}"));
+            assert_eq!(bogo["case_id"], "perf.stress-ng-cpu");
+            assert_eq!(bogo["source_run"], run_id.as_str());
+            assert_eq!(bogo["plan_version"], "1.0.0");
+            let listed = cli(&["perf", "baseline", "list"]);
+            assert_eq!(listed["baselines"].as_array().unwrap().len(), rows.len());
+            let shown = cli(&["perf", "baseline", "show", bogo["id"].as_str().unwrap()]);
+            assert_eq!(&shown, bogo);
+        }
     }
+    // The second run compared itself with the first's samples.
+    let second: Value = serde_json::from_slice(&std::fs::read(&results[1]).unwrap()).unwrap();
+    let first: Value = serde_json::from_slice(&std::fs::read(&results[0]).unwrap()).unwrap();
+    let cmp = &second["cases"][0]["baseline"];
+    assert_eq!(cmp["scope"], "machine", "{second}");
+    assert_eq!(cmp["source_run"], first["run_id"]);
+    let judged = &cmp["metrics"][0];
+    assert_eq!(judged["name"], "cpu.bogo_ops_per_sec_real");
+    let first_samples: Vec<Value> = first["cases"][0]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["name"] == "cpu.bogo_ops_per_sec_real")
+        .map(|m| m["value"].clone())
+        .collect();
+    assert_eq!(judged["baseline"].as_array().unwrap(), &first_samples);
     let (code, v) = compare_json(&results[0], &results[1]);
     let m = metric(&v, "perf.stress-ng-cpu/cpu.bogo_ops_per_sec_real");
     let regressed = v["metrics"]

@@ -200,7 +200,27 @@ pub async fn certify(
             stage: Stage::Select,
         })
         .await?;
-    let selection = spec.plan.select(&profile, &inventory);
+    let mut selection = spec
+        .plan
+        .select_on_os(&host.os_id, &host.os_version, &profile, &inventory);
+    // Performance cases get the baseline in force for this machine, else
+    // for its platform: the store is read here, never by a check.
+    let wants_baseline: std::collections::BTreeSet<String> = selection
+        .iter()
+        .filter(|s| s.selected == Applies::Yes)
+        .filter(|s| checks::lookup(&s.case.check).is_some_and(|c| c.compares_with_baseline()))
+        .map(|s| s.case.id.clone())
+        .collect();
+    if !wants_baseline.is_empty() {
+        let machine = crate::store::machine_key(spec.target.name(), &host.hostname);
+        let platform = certlab_suites::perf::platform_key(&hardware_summary(&profile));
+        let mut found = store
+            .baselines_for_cases(&machine, &platform, &wants_baseline)
+            .await?;
+        for s in &mut selection {
+            s.case.baseline = found.remove(&s.case.id);
+        }
+    }
     let selected = selection
         .iter()
         .filter(|s| s.selected == Applies::Yes)
@@ -346,13 +366,15 @@ pub async fn certify(
         let result = CaseResult {
             id: case.id.clone(),
             title: case.title.clone(),
-            blocker: case.blocker,
+            // A failure the check calls a warning does not block, whatever the plan says.
+            blocker: case.blocker && !(done.warning && done.verdict == Verdict::Fail),
             verdict: done.verdict,
             reason: done.reason,
             started: case_started,
             duration_ms: t0.elapsed().as_millis() as u64,
             metrics: done.metrics,
             evidence: done.evidence,
+            baseline: done.baseline,
         };
         let mut case_seq = index as u32;
         if taken.contains(&case_seq) {
@@ -550,6 +572,8 @@ async fn crashed(
         reason: format!("{what}; power-cycled through its BMC"),
         metrics: Vec::new(),
         evidence,
+        baseline: None,
+        warning: false,
         infrastructure: false,
     })
 }
@@ -560,6 +584,9 @@ struct CaseRun {
     reason: String,
     metrics: Vec<certlab_reports::Metric>,
     evidence: Vec<certlab_reports::Evidence>,
+    baseline: Option<certlab_reports::BaselineComparison>,
+    /// A failure that is only a warning ([`certlab_suites::CaseOutcome::warning`]).
+    warning: bool,
     /// The `error` came from the lab, not the product
     /// ([`certlab_suites::CaseError::is_infrastructure`]).
     infrastructure: bool,
@@ -572,6 +599,8 @@ impl CaseRun {
             reason,
             metrics: Vec::new(),
             evidence: Vec::new(),
+            baseline: None,
+            warning: false,
             infrastructure: false,
         }
     }
@@ -604,6 +633,7 @@ async fn in_case<T: Send + 'static>(
         ));
     };
     let params = case.params.clone();
+    let baseline = case.baseline.clone();
     let timeout = case.timeout;
     let sel = at.sel.clone();
     let (target, profile, inventory, sink) = (
@@ -620,7 +650,8 @@ async fn in_case<T: Send + 'static>(
             &params,
             sink.as_ref(),
             timeout,
-        );
+        )
+        .with_baseline(baseline.as_ref());
         let ctx = match sel {
             Some(sel) => ctx.with_bmc_sel(sel),
             None => ctx,
@@ -635,6 +666,8 @@ async fn in_case<T: Send + 'static>(
             reason: e.to_string(),
             metrics: Vec::new(),
             evidence,
+            baseline: None,
+            warning: false,
             infrastructure: e.is_infrastructure(),
         }),
         Ok(Err(join)) => Err(CaseRun::of(
@@ -658,6 +691,8 @@ impl CaseRun {
             reason: o.reason,
             metrics: o.metrics,
             evidence,
+            baseline: o.baseline,
+            warning: o.warning,
             infrastructure: false,
         }
     }

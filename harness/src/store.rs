@@ -6,6 +6,7 @@
 //! app-generated TEXT ids, BIGINT integers, TEXT timestamps in fixed-width
 //! RFC 3339 UTC (so text order is time order), TEXT JSON payloads, `$N` placeholders.
 
+mod baselines;
 mod bmc_calls;
 mod daemons;
 mod host_keys;
@@ -25,6 +26,7 @@ use time::OffsetDateTime;
 use rows::*;
 pub use url::{redact_url, resolve_url};
 
+pub use baselines::{baseline_of, machine_key, BaselineRow};
 pub use bmc_calls::{BmcCallError, BmcCallStats};
 pub use daemons::DaemonRow;
 pub use host_keys::{KnownHostKey, StoreHostKeys};

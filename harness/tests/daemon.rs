@@ -303,6 +303,7 @@ async fn a_dead_daemons_job_is_taken_over(url: String) -> Result<()> {
         duration_ms: 1,
         metrics: vec![],
         evidence: vec![],
+        baseline: None,
     };
     store.record_case("run-dead", 0, &kept).await?;
 

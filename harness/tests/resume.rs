@@ -91,6 +91,7 @@ async fn a_resumed_run_keeps_its_recorded_cases_and_runs_the_rest() -> Result<()
             path: "/sys/devices/system/cpu/offline".into(),
             error: "attempt 1".into(),
         }],
+        baseline: None,
     };
     store.record_case("r1", 0, &kept).await?;
     store

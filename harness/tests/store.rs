@@ -77,6 +77,7 @@ fn case(id: &str, verdict: Verdict, secs: i64) -> CaseResult {
         duration_ms: 1_500 + secs.unsigned_abs(),
         metrics,
         evidence,
+        baseline: None,
     }
 }
 

@@ -4,7 +4,8 @@
 //! The template is `reports/templates/report.html.tera`, rendered by tera with
 //! autoescaping on. The view it renders is prepared here: every value is text,
 //! and the only markup-sensitive values marked `safe` in the template are links
-//! built from validated sha256 names.
+//! built from validated sha256 names and the performance plots, SVG that
+//! [`crate::plot`] builds from numbers and escaped text.
 
 use serde::Serialize;
 use tera::{Context, Tera};
@@ -13,7 +14,7 @@ use time::OffsetDateTime;
 
 use crate::artifacts::is_sha256_hex;
 use crate::error::ReportError;
-use crate::model::{ArtifactRef, Better, Evidence, RunRecord, Summary, Verdict};
+use crate::model::{ArtifactRef, Better, CaseResult, Evidence, RunRecord, Summary, Verdict};
 
 const TEMPLATE_NAME: &str = "report.html";
 const TEMPLATE: &str = include_str!("../templates/report.html.tera");
@@ -103,6 +104,25 @@ struct CaseView {
     duration: String,
     metrics: Vec<String>,
     evidence: Vec<EvidenceView>,
+    /// The comparison with a stored performance baseline, when there was one.
+    baseline: Option<BaselineView>,
+}
+
+#[derive(Serialize)]
+struct BaselineView {
+    /// Which baseline: scope, key, source run, kernel, plan version, when.
+    about: String,
+    plots: Vec<PlotView>,
+}
+
+#[derive(Serialize)]
+struct PlotView {
+    name: String,
+    verdict: &'static str,
+    /// The change, its interval and p-value, and why.
+    summary: String,
+    /// The inline SVG (see [`crate::plot::baseline_strip`]).
+    svg: String,
 }
 
 #[derive(Serialize)]
@@ -167,6 +187,53 @@ fn link(name: &'static str, a: &ArtifactRef) -> Link {
         sha256: a.sha256.clone(),
         size: bytes(a.size),
     }
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or_else(|| "—".to_string(), |v| format!("{v:+.1} %"))
+}
+
+/// The case's comparison with its baseline, one plot per judged metric.
+fn baseline_view(c: &CaseResult) -> Option<BaselineView> {
+    let b = c.baseline.as_ref()?;
+    let about = format!(
+        "{} baseline of {}: run {} (kernel {}, plan version {}), set {}; changes within ±{} % are of no consequence",
+        b.scope,
+        b.key,
+        b.source_run,
+        b.kernel,
+        b.plan_version,
+        rfc3339(b.created),
+        b.threshold_pct
+    );
+    let plots = b
+        .metrics
+        .iter()
+        .map(|m| {
+            let samples: Vec<f64> = c
+                .metrics
+                .iter()
+                .filter(|x| x.name == m.name)
+                .map(|x| x.value)
+                .collect();
+            PlotView {
+                name: m.name.clone(),
+                verdict: m.verdict.as_str(),
+                summary: format!(
+                    "{}: change {} (95 % interval {} to {}), p = {}; {}",
+                    m.verdict,
+                    pct(m.change_pct),
+                    pct(m.ci_low_pct),
+                    pct(m.ci_high_pct),
+                    m.p_value
+                        .map_or_else(|| "—".to_string(), |p| format!("{p:.3}")),
+                    m.reason
+                ),
+                svg: crate::plot::baseline_strip(m, &samples),
+            }
+        })
+        .collect();
+    Some(BaselineView { about, plots })
 }
 
 fn evidence_view(e: &Evidence) -> EvidenceView {
@@ -374,6 +441,7 @@ impl View {
                         })
                         .collect(),
                     evidence: c.evidence.iter().map(evidence_view).collect(),
+                    baseline: baseline_view(c),
                 })
                 .collect(),
             inventory: r.inventory.iter().map(evidence_view).collect(),

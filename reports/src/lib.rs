@@ -19,6 +19,7 @@ pub mod html;
 pub mod junit;
 pub mod keys;
 pub mod model;
+pub mod plot;
 pub mod schema;
 pub mod tlog;
 
@@ -37,6 +38,7 @@ pub use keys::{
 pub use model::*;
 pub use schema::{
     results_schema, RESULTS_SCHEMA, RESULTS_SCHEMA_ID, RESULTS_SCHEMA_V1, RESULTS_SCHEMA_V1_ID,
+    RESULTS_SCHEMA_V2, RESULTS_SCHEMA_V2_ID,
 };
 
 /// The Ed25519 key types used by [`write_bundle`] and [`verify_bundle`].

@@ -14,7 +14,11 @@ use time::OffsetDateTime;
 ///   counts those cases and `summary.fail` only the blocking failures, so the
 ///   outcome is `fail` only when a blocker failed. Version 1 records are read
 ///   as they were written (no warnings; `warning` reads as 0).
-pub const SCHEMA_VERSION: u32 = 2;
+/// - 3: a performance case compared with a stored baseline carries the
+///   comparison (`baseline`: the baseline's samples, where it came from, and
+///   the verdict of each judged metric). Absent on every other case, so a
+///   version 2 record reads unchanged.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The oldest `results.json` version this build still reads.
 pub const OLDEST_SCHEMA_VERSION: u32 = 1;
@@ -220,6 +224,127 @@ pub struct CaseResult {
     pub duration_ms: u64,
     pub metrics: Vec<Metric>,
     pub evidence: Vec<Evidence>,
+    /// The stored performance baseline this case's samples were compared
+    /// with, and the comparison (since version 3; only on performance cases
+    /// that had one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineComparison>,
+}
+
+/// Whose figures a performance baseline holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BaselineScope {
+    /// One machine's (its name in the lab).
+    Machine,
+    /// Every machine of one hardware platform's.
+    Platform,
+}
+
+impl BaselineScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BaselineScope::Machine => "machine",
+            BaselineScope::Platform => "platform",
+        }
+    }
+}
+
+impl std::fmt::Display for BaselineScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for BaselineScope {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "machine" => Ok(BaselineScope::Machine),
+            "platform" => Ok(BaselineScope::Platform),
+            _ => Err(format!(
+                "`{s}` is not a baseline scope (machine or platform)"
+            )),
+        }
+    }
+}
+
+/// What the comparison of a metric's samples with its baseline concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PerfVerdict {
+    /// Significantly worse in the metric's direction.
+    Regression,
+    /// Significantly better.
+    Improvement,
+    /// Not significant, and any change is within the threshold.
+    NoChange,
+    /// The data cannot tell: too few samples, or too much spread.
+    Inconclusive,
+}
+
+impl PerfVerdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PerfVerdict::Regression => "regression",
+            PerfVerdict::Improvement => "improvement",
+            PerfVerdict::NoChange => "no_change",
+            PerfVerdict::Inconclusive => "inconclusive",
+        }
+    }
+}
+
+impl std::fmt::Display for PerfVerdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A performance case's comparison with its stored baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaselineComparison {
+    pub scope: BaselineScope,
+    /// The machine's name, or the platform's key.
+    pub key: String,
+    /// The run whose samples became the baseline.
+    pub source_run: String,
+    /// When the baseline was set.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+    /// The kernel (`uname -r`) the baseline was measured on.
+    pub kernel: String,
+    /// The version of the plan the baseline was measured with.
+    pub plan_version: String,
+    /// A change smaller than this (per cent) was of no consequence.
+    pub threshold_pct: f64,
+    /// The metrics judged; the case's verdict follows the first.
+    pub metrics: Vec<BaselineMetric>,
+}
+
+/// One metric of a case against its baseline. The candidate's samples are
+/// the case's metrics of this name, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaselineMetric {
+    pub name: String,
+    pub unit: String,
+    pub better: Better,
+    /// The baseline's samples.
+    pub baseline: Vec<f64>,
+    pub verdict: PerfVerdict,
+    /// (candidate − baseline) / |baseline| × 100, outliers set aside.
+    pub change_pct: Option<f64>,
+    /// The 95 % confidence interval of the change, in per cent.
+    pub ci_low_pct: Option<f64>,
+    pub ci_high_pct: Option<f64>,
+    /// Two-sided p-value of the t-test.
+    pub p_value: Option<f64>,
+    /// Samples set aside as outliers, by side.
+    pub baseline_outliers: Vec<f64>,
+    pub candidate_outliers: Vec<f64>,
+    /// Why, in a sentence.
+    pub reason: String,
 }
 
 impl CaseResult {

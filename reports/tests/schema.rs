@@ -7,8 +7,9 @@ mod common;
 use std::collections::BTreeSet;
 
 use certlab_reports::{
-    results_schema, Evidence, Outcome, RunRecord, Summary, Verdict, RESULTS_SCHEMA,
-    RESULTS_SCHEMA_ID, RESULTS_SCHEMA_V1, RESULTS_SCHEMA_V1_ID, SCHEMA_VERSION,
+    results_schema, Evidence, Outcome, PerfVerdict, RunRecord, Summary, Verdict, RESULTS_SCHEMA,
+    RESULTS_SCHEMA_ID, RESULTS_SCHEMA_V1, RESULTS_SCHEMA_V1_ID, RESULTS_SCHEMA_V2,
+    RESULTS_SCHEMA_V2_ID, SCHEMA_VERSION,
 };
 use serde_json::{json, Value};
 
@@ -26,7 +27,7 @@ fn errors(v: &Value) -> Vec<String> {
 }
 
 fn fixture_value() -> Value {
-    serde_json::from_str(common::FIXTURE_V2).unwrap()
+    serde_json::from_str(common::FIXTURE_V3).unwrap()
 }
 
 fn validator_v1() -> jsonschema::Validator {
@@ -54,8 +55,45 @@ fn version_1_fixture_is_still_read_and_validates_against_its_schema() {
     );
     // The schema of a record is found by its version.
     assert_eq!(results_schema(1), Some(RESULTS_SCHEMA_V1));
-    assert_eq!(results_schema(2), Some(RESULTS_SCHEMA));
-    assert_eq!(results_schema(3), None);
+    assert_eq!(results_schema(2), Some(RESULTS_SCHEMA_V2));
+    assert_eq!(results_schema(3), Some(RESULTS_SCHEMA));
+    assert_eq!(results_schema(4), None);
+}
+
+#[test]
+fn version_2_fixture_is_still_read_and_validates_against_its_schema() {
+    let v2: Value = serde_json::from_str(common::FIXTURE_V2).unwrap();
+    let schema: Value = serde_json::from_str(RESULTS_SCHEMA_V2).unwrap();
+    assert_eq!(schema["$id"], RESULTS_SCHEMA_V2_ID);
+    let errors: Vec<String> = jsonschema::validator_for(&schema)
+        .unwrap()
+        .iter_errors(&v2)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert_eq!(errors, Vec::<String>::new());
+    // Not against the current schema: its version is 2.
+    assert!(!validator().is_valid(&v2));
+    // Read by this build, with no baseline on any case, and written back
+    // as it was (a case without a baseline has no `baseline` key).
+    let record: RunRecord = serde_json::from_value(v2.clone()).unwrap();
+    assert_eq!(record.schema_version, 2);
+    assert!(record.cases.iter().all(|c| c.baseline.is_none()));
+    assert_eq!(serde_json::to_value(&record).unwrap(), v2);
+}
+
+#[test]
+fn version_3_fixture_carries_a_baseline_comparison() {
+    let record = common::fixture();
+    let case = record
+        .cases
+        .iter()
+        .find(|c| c.id == "perf.fio-randread")
+        .unwrap();
+    let b = case.baseline.as_ref().unwrap();
+    assert_eq!(b.metrics[0].verdict, PerfVerdict::NoChange);
+    assert_eq!(b.metrics[0].baseline.len(), 3);
+    let samples = case.metrics.iter().filter(|m| m.name == b.metrics[0].name);
+    assert_eq!(samples.count(), 3);
 }
 
 #[test]
@@ -180,6 +218,18 @@ fn mutated_fixtures_fail_validation() {
         ("unknown pci field", |v| {
             v["profile"]["pci_devices"][0]["vendor"] = json!("x")
         }),
+        ("unknown baseline scope", |v| {
+            v["cases"][4]["baseline"]["scope"] = json!("rack")
+        }),
+        ("unknown comparison verdict", |v| {
+            v["cases"][4]["baseline"]["metrics"][0]["verdict"] = json!("slower")
+        }),
+        ("baseline without samples field", |v| {
+            v["cases"][4]["baseline"]["metrics"][0]
+                .as_object_mut()
+                .unwrap()
+                .remove("baseline");
+        }),
     ];
     for (what, mutate) in mutations {
         let mut v = fixture_value();
@@ -193,7 +243,8 @@ fn mutated_fixtures_fail_validation() {
     // Schema-only rules (serde accepts these values but certlab never writes them).
     let schema_only: &[Mutation] = &[
         ("schema version 1", |v| v["schema_version"] = json!(1)),
-        ("schema version 3", |v| v["schema_version"] = json!(3)),
+        ("schema version 2", |v| v["schema_version"] = json!(2)),
+        ("schema version 4", |v| v["schema_version"] = json!(4)),
         ("uppercase digest", |v| {
             v["inventory"][0]["content"]["sha256"] =
                 json!("E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855")

@@ -13,6 +13,7 @@ pub mod job;
 pub mod kabi;
 pub mod lab;
 pub mod perf;
+pub mod perf_baseline;
 pub mod portal;
 pub mod portal_log;
 pub mod portal_seed;

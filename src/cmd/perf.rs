@@ -67,6 +67,13 @@ pub enum PerfCmd {
         #[arg(long = "stress-ng", value_name = "FILE", num_args = 1..)]
         stress_ng: Vec<PathBuf>,
     },
+    /// Performance baselines in the lab store: set one from a finished run,
+    /// list them, show one. A performance case compares its samples with the
+    /// baseline of its machine, else of its platform.
+    Baseline {
+        #[command(subcommand)]
+        cmd: super::perf_baseline::BaselineCmd,
+    },
 }
 
 fn threshold(s: &str) -> std::result::Result<f64, String> {
@@ -79,6 +86,7 @@ fn threshold(s: &str) -> std::result::Result<f64, String> {
 /// Runs a `perf` subcommand.
 pub fn run(cmd: PerfCmd) -> Result<i32> {
     match cmd {
+        PerfCmd::Baseline { cmd } => super::perf_baseline::run(cmd),
         PerfCmd::Samples {
             fio,
             iperf3,

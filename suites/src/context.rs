@@ -8,7 +8,9 @@ use certlab_hwdb::{HardwareProfile, Inventory};
 use certlab_lab::bmc::SelEntry;
 use certlab_lab::target::shell_quote;
 use certlab_lab::{DirEntry, ExecOutput, Target, TargetError};
-use certlab_reports::{ArtifactRef, Evidence, Metric, Verdict};
+use certlab_reports::{ArtifactRef, BaselineComparison, Evidence, Metric, Verdict};
+
+use crate::perf::Baseline;
 
 /// Where raw outputs go: content-addressed storage of bytes.
 pub trait ArtifactSink: Send + Sync {
@@ -79,6 +81,12 @@ pub struct CaseOutcome {
     pub verdict: Verdict,
     pub reason: String,
     pub metrics: Vec<Metric>,
+    /// A performance case's comparison with the baseline it was given.
+    pub baseline: Option<BaselineComparison>,
+    /// A failure that is a warning even when the case is a blocker (a
+    /// comparison with the baseline that cannot tell, or a regression the
+    /// plan asks to warn about): the result is recorded as not blocking.
+    pub warning: bool,
 }
 
 impl CaseOutcome {
@@ -96,6 +104,8 @@ impl CaseOutcome {
             verdict,
             reason: reason.into(),
             metrics: Vec::new(),
+            baseline: None,
+            warning: false,
         }
     }
     /// Adds a metric.
@@ -395,6 +405,7 @@ pub struct CaseCtx<'a> {
     pub inventory: &'a Inventory,
     params: &'a toml::Table,
     bmc_sel: Option<Result<Vec<SelEntry>, String>>,
+    baseline: Option<&'a Baseline>,
 }
 
 impl<'a> std::ops::Deref for CaseCtx<'a> {
@@ -419,6 +430,7 @@ impl<'a> CaseCtx<'a> {
             inventory,
             params,
             bmc_sel: None,
+            baseline: None,
         }
     }
 
@@ -435,6 +447,18 @@ impl<'a> CaseCtx<'a> {
     /// has no BMC connection (a local run, a machine without a BMC).
     pub fn bmc_sel(&self) -> Option<&Result<Vec<SelEntry>, String>> {
         self.bmc_sel.as_ref()
+    }
+
+    /// The context with the stored performance baseline the runner found
+    /// for this case (see [`crate::CaseSpec::baseline`]).
+    pub fn with_baseline(mut self, baseline: Option<&'a Baseline>) -> CaseCtx<'a> {
+        self.baseline = baseline;
+        self
+    }
+
+    /// The stored performance baseline to compare with, if there is one.
+    pub fn baseline(&self) -> Option<&'a Baseline> {
+        self.baseline
     }
 
     /// An integer parameter of the case, or its default.

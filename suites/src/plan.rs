@@ -14,6 +14,10 @@ pub const BUILTIN_PLANS: &[(&str, &str)] = &[
     ("server-basic", include_str!("../plans/server-basic.toml")),
     ("gpu-cert", include_str!("../plans/gpu-cert.toml")),
     ("server-cert", include_str!("../plans/server-cert.toml")),
+    (
+        "regression-nightly",
+        include_str!("../plans/regression-nightly.toml"),
+    ),
 ];
 
 /// Whether a case applies to a machine.
@@ -70,6 +74,12 @@ pub trait Check: Send + Sync {
         _reboot: &Rebooted,
     ) -> Result<CaseOutcome, CaseError> {
         self.run(ctx)
+    }
+
+    /// The check measures performance and compares its samples with a
+    /// stored baseline when it is given one ([`CaseSpec::baseline`]).
+    fn compares_with_baseline(&self) -> bool {
+        false
     }
 }
 
@@ -143,6 +153,44 @@ struct PlanHeader {
     title: String,
     #[serde(default)]
     description: String,
+    /// The OS releases the plan applies to (none listed: every release).
+    #[serde(default)]
+    os_releases: Vec<OsRelease>,
+}
+
+/// An OS release a plan applies to: `/etc/os-release`'s `ID` (compared
+/// without regard to case) and the `VERSION_ID`s; no versions, every
+/// version. A version listed matches itself and its point releases (`9`
+/// matches `9.4`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OsRelease {
+    pub id: String,
+    #[serde(default)]
+    pub versions: Vec<String>,
+}
+
+impl OsRelease {
+    fn matches(&self, os_id: &str, os_version: &str) -> bool {
+        self.id.eq_ignore_ascii_case(os_id)
+            && (self.versions.is_empty()
+                || self.versions.iter().any(|v| {
+                    os_version == v
+                        || os_version
+                            .strip_prefix(v.as_str())
+                            .is_some_and(|rest| rest.starts_with('.'))
+                }))
+    }
+}
+
+impl std::fmt::Display for OsRelease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.versions.is_empty() {
+            write!(f, "{} (any version)", self.id)
+        } else {
+            write!(f, "{} {}", self.id, self.versions.join("/"))
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -184,6 +232,10 @@ pub struct CaseSpec {
     /// The case may crash the machine on purpose (kdump, watchdog).
     pub may_crash: bool,
     pub params: toml::Table,
+    /// The stored performance baseline the runner found for this case on
+    /// this machine (or its platform), for a check that
+    /// [compares with one](Check::compares_with_baseline). Plans never set it.
+    pub baseline: Option<crate::perf::Baseline>,
 }
 
 /// A certification plan.
@@ -195,6 +247,8 @@ pub struct Plan {
     pub description: String,
     /// `sha256:<hex>` of the plan's TOML text.
     pub digest: String,
+    /// The OS releases the plan applies to; empty: every release.
+    pub os_releases: Vec<OsRelease>,
     pub cases: Vec<CaseSpec>,
 }
 
@@ -324,6 +378,7 @@ impl Plan {
                 reboot,
                 may_crash: c.may_crash,
                 params: c.params,
+                baseline: None,
             });
         }
         Ok(Plan {
@@ -335,8 +390,57 @@ impl Plan {
                 "sha256:{}",
                 hex::encode(sha2::Sha256::digest(text.as_bytes()))
             ),
+            os_releases: file.plan.os_releases,
             cases,
         })
+    }
+
+    /// Whether the plan applies to the OS release `/etc/os-release` names
+    /// (`ID`, `VERSION_ID`), and if not, why.
+    pub fn applies_to_os(&self, os_id: &str, os_version: &str) -> Applies {
+        if self.os_releases.is_empty()
+            || self
+                .os_releases
+                .iter()
+                .any(|r| r.matches(os_id, os_version))
+        {
+            return Applies::Yes;
+        }
+        let listed: Vec<String> = self.os_releases.iter().map(ToString::to_string).collect();
+        let running = if os_id.is_empty() {
+            "an OS without an ID in /etc/os-release".to_string()
+        } else {
+            format!("{os_id} {os_version}")
+        };
+        Applies::No(format!(
+            "plan {} {} applies to {}; this machine runs {running}",
+            self.id,
+            self.version,
+            listed.join(", ")
+        ))
+    }
+
+    /// [`Plan::select`] on a machine running `os_id` `os_version`: on an OS
+    /// release the plan does not apply to, every case is skipped with that
+    /// reason.
+    pub fn select_on_os(
+        &self,
+        os_id: &str,
+        os_version: &str,
+        profile: &HardwareProfile,
+        inventory: &Inventory,
+    ) -> Vec<Selection> {
+        match self.applies_to_os(os_id, os_version) {
+            Applies::Yes => self.select(profile, inventory),
+            no => self
+                .cases
+                .iter()
+                .map(|c| Selection {
+                    case: c.clone(),
+                    selected: no.clone(),
+                })
+                .collect(),
+        }
     }
 
     /// Decides for each case whether it applies to this machine.
@@ -386,6 +490,42 @@ mod tests {
             ids.dedup();
             assert_eq!(ids.len(), p.cases.len(), "{name}");
         }
+    }
+
+    #[test]
+    fn plans_apply_to_the_os_releases_they_list() {
+        let p = Plan::load("regression-nightly").unwrap();
+        assert!(!p.os_releases.is_empty());
+        assert_eq!(p.applies_to_os("debian", "12"), Applies::Yes);
+        assert_eq!(p.applies_to_os("openEuler", "22.03"), Applies::Yes);
+        let Applies::No(why) = p.applies_to_os("debian", "10") else {
+            panic!("debian 10 selected")
+        };
+        assert!(why.contains("this machine runs debian 10"), "{why}");
+        let text = "[plan]\nid='x'\nversion='1'\ntitle='t'\nos_releases = [{ id = 'rhel', versions = ['9'] }, { id = 'Debian' }]\n[[case]]\nid='a'\ncheck='cpu-online'\ntitle='t'\ntimeout_s=1\n";
+        let p = Plan::parse("x.toml", text).unwrap();
+        assert_eq!(p.applies_to_os("rhel", "9.4"), Applies::Yes);
+        assert_eq!(p.applies_to_os("rhel", "9"), Applies::Yes);
+        assert!(matches!(p.applies_to_os("rhel", "90"), Applies::No(_)));
+        assert!(matches!(p.applies_to_os("rhel", "8.9"), Applies::No(_)));
+        assert_eq!(p.applies_to_os("debian", "13"), Applies::Yes);
+        let sel = p.select_on_os(
+            "ubuntu",
+            "24.04",
+            &HardwareProfile::default(),
+            &Inventory::default(),
+        );
+        assert!(sel.iter().all(
+            |s| matches!(&s.selected, Applies::No(w) if w.contains("rhel 9, Debian (any version)"))
+        ));
+        // No list: every release.
+        assert_eq!(
+            Plan::load("server-cert").unwrap().applies_to_os("", ""),
+            Applies::Yes
+        );
+        // An unknown key in a release is refused.
+        let bad = text.replace("versions", "version");
+        assert!(Plan::parse("x.toml", &bad).is_err());
     }
 
     #[test]

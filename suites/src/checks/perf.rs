@@ -3,6 +3,13 @@
 //! number of runs) or a cap is reached — the Phoronix Test Suite's rule —
 //! every run kept: each run's report is evidence, and each of its figures a
 //! sample (one [`Metric`] per run, under one name) for `perf compare`.
+//!
+//! Given a stored baseline (the runner finds one for the machine, else its
+//! platform, and passes it in the case's spec), a case whose figure settled
+//! compares its key figure's samples with the baseline's
+//! ([`crate::perf::judge`]): a regression fails (or, with `regression =
+//! "warn"`, is a warning), an improvement or no change passes, a comparison
+//! that cannot tell is a warning. The comparison is recorded in the result.
 
 use std::time::Duration;
 
@@ -10,6 +17,8 @@ use certlab_lab::target::shell_quote;
 use certlab_reports::Metric;
 
 use crate::context::{CaseCtx, CaseError, CaseOutcome};
+use crate::perf::baseline::{describe, judge};
+use crate::perf::stats::{Verdict as PerfVerdict, DEFAULT_THRESHOLD_PCT};
 use crate::perf::{fio, iperf3, stats::cv_pct, stressng, ParseError};
 use crate::plan::Check;
 
@@ -61,7 +70,16 @@ impl Settle {
     }
 
     /// Pass when settled, else fail; `what` says what ran and its figures.
-    fn outcome(&self, what: String, metrics: Vec<Metric>) -> CaseOutcome {
+    /// With a baseline, a settled figure is judged against it: `key`'s
+    /// samples in `metrics` against the baseline's (plan parameters
+    /// `threshold_pct`, 5.0, and `regression`, `fail` or `warn`).
+    fn outcome(
+        &self,
+        ctx: &CaseCtx<'_>,
+        key: &str,
+        what: String,
+        metrics: Vec<Metric>,
+    ) -> Result<CaseOutcome, CaseError> {
         let mut outcome = if self.settled() {
             CaseOutcome::pass(format!("{what} ≤ {} %", self.max_cv))
         } else {
@@ -70,8 +88,46 @@ impl Settle {
                 self.max_cv, self.max_runs
             ))
         };
+        if let Some(baseline) = ctx.baseline() {
+            let warn_on_regression = match ctx.param_str("regression", "fail").as_str() {
+                "fail" => false,
+                "warn" => true,
+                other => {
+                    return Err(CaseError::Infra(format!(
+                        "the plan's `regression` is `{other}`: it must be `fail` or `warn`"
+                    )))
+                }
+            };
+            let threshold = ctx.param_f64("threshold_pct", DEFAULT_THRESHOLD_PCT);
+            let cmp = judge(baseline, &[key], &metrics, threshold);
+            if let Some(m) = cmp.metrics.first() {
+                let said = describe(&cmp, m);
+                if self.settled() {
+                    outcome = match m.verdict {
+                        PerfVerdict::Regression => {
+                            let mut o = CaseOutcome::fail(format!("{what}; {key} {said}"));
+                            o.warning = warn_on_regression;
+                            o
+                        }
+                        PerfVerdict::Improvement | PerfVerdict::NoChange => {
+                            CaseOutcome::pass(format!("{what}; {key} {said}"))
+                        }
+                        PerfVerdict::Inconclusive => {
+                            let mut o = CaseOutcome::fail(format!(
+                                "{what}; {key} {said}: the comparison cannot tell (a warning)"
+                            ));
+                            o.warning = true;
+                            o
+                        }
+                    };
+                } else {
+                    outcome.reason = format!("{}; {key} {said}", outcome.reason);
+                }
+            }
+            outcome.baseline = Some(cmp);
+        }
         outcome.metrics = metrics;
-        outcome
+        Ok(outcome)
     }
 }
 
@@ -88,6 +144,10 @@ impl Settle {
 pub struct Fio;
 
 impl Check for Fio {
+    fn compares_with_baseline(&self) -> bool {
+        true
+    }
+
     fn run(&self, ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError> {
         let dir = ctx.param_str("dir", "/var/tmp");
         let rw = ctx.param_str("rw", "read");
@@ -206,14 +266,14 @@ fn fio_runs(
             break;
         }
     }
+    let key = key.unwrap_or_default();
     let what = format!(
-        "{} runs of fio rw={rw} bs={bs} O_DIRECT, {runtime_s} s each: {} mean {:.1} MiB/s, coefficient of variation {:.2} %",
+        "{} runs of fio rw={rw} bs={bs} O_DIRECT, {runtime_s} s each: {key} mean {:.1} MiB/s, coefficient of variation {:.2} %",
         settle.values.len(),
-        key.unwrap_or_default(),
         settle.mean() / (1024.0 * 1024.0),
         settle.cv()
     );
-    Ok(settle.outcome(what, metrics))
+    settle.outcome(ctx, &key, what, metrics)
 }
 
 /// A fio job that ended with an error: O_DIRECT refused or no right to write
@@ -247,6 +307,10 @@ fn job_failed(report: &str, why: &str, work: &str) -> CaseOutcome {
 pub struct StressNg;
 
 impl Check for StressNg {
+    fn compares_with_baseline(&self) -> bool {
+        true
+    }
+
     fn run(&self, ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError> {
         let stressor = ctx.param_str("stressor", "cpu");
         if stressor.is_empty()
@@ -320,7 +384,7 @@ impl Check for StressNg {
             settle.mean(),
             settle.cv()
         );
-        Ok(settle.outcome(what, metrics))
+        settle.outcome(ctx, &key, what, metrics)
     }
 }
 
@@ -340,6 +404,10 @@ pub struct Iperf3;
 const NO_FREE_PORT: i32 = 98;
 
 impl Check for Iperf3 {
+    fn compares_with_baseline(&self) -> bool {
+        true
+    }
+
     fn run(&self, ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError> {
         let peer = ctx.param_str("peer", "");
         let duration_s = ctx.param_u64("duration_s", 5).max(1);
@@ -399,7 +467,7 @@ impl Check for Iperf3 {
             settle.mean() / 1e6,
             settle.cv()
         );
-        Ok(settle.outcome(what, metrics))
+        settle.outcome(ctx, key, what, metrics)
     }
 }
 

@@ -10,6 +10,7 @@
 //! [`Metric`]s of one name in the case's `metrics`: each is one sample
 //! ([`samples::from_run_record`] groups them back).
 
+pub mod baseline;
 pub mod dist;
 pub mod fio;
 pub mod iperf3;
@@ -17,6 +18,7 @@ pub mod samples;
 pub mod stats;
 pub mod stressng;
 
+pub use baseline::{judge, platform_key, Baseline};
 pub use certlab_reports::{Better, Metric};
 pub use samples::{compare_sets, MetricComparison, SampleSet, Series};
 pub use stats::{compare, Comparison, Verdict};

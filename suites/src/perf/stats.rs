@@ -90,36 +90,9 @@ pub const MIN_SAMPLES_TO_SCREEN: usize = 4;
 /// unless the caller says otherwise.
 pub const DEFAULT_THRESHOLD_PCT: f64 = 5.0;
 
-/// What the comparison concluded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    /// Significantly worse in the metric's direction.
-    Regression,
-    /// Significantly better.
-    Improvement,
-    /// Not significant, and any change is within the threshold.
-    NoChange,
-    /// The data cannot tell: too few samples, or too much spread.
-    Inconclusive,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Regression => "regression",
-            Verdict::Improvement => "improvement",
-            Verdict::NoChange => "no_change",
-            Verdict::Inconclusive => "inconclusive",
-        }
-    }
-}
-
-impl std::fmt::Display for Verdict {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// What the comparison concluded (the result model's [`certlab_reports::PerfVerdict`],
+/// so a case's comparison is recorded as it was judged).
+pub use certlab_reports::PerfVerdict as Verdict;
 
 /// The comparison of one metric. Percentages are of the baseline's mean
 /// (after outliers were set aside); `None` where they cannot be computed
