@@ -279,13 +279,15 @@ pub fn validate_results(bytes: &[u8]) -> Result<String, WebError> {
 
 /// The compiled schema of a `results.json` version, compiled once.
 fn validator(version: u64) -> Option<&'static jsonschema::Validator> {
-    static V1: OnceLock<Option<jsonschema::Validator>> = OnceLock::new();
-    static V2: OnceLock<Option<jsonschema::Validator>> = OnceLock::new();
-    let cell = match version {
-        1 => &V1,
-        2 => &V2,
-        _ => return None,
-    };
+    // One cell per version this build writes or reads: a schema bump
+    // (certlab_reports::SCHEMA_VERSION) is accepted here without an edit.
+    const VERSIONS: usize = certlab_reports::SCHEMA_VERSION as usize + 1;
+    static CELLS: [OnceLock<Option<jsonschema::Validator>>; VERSIONS] =
+        [const { OnceLock::new() }; VERSIONS];
+    if version < u64::from(certlab_reports::OLDEST_SCHEMA_VERSION) {
+        return None;
+    }
+    let cell = CELLS.get(usize::try_from(version).ok()?)?;
     cell.get_or_init(|| {
         let schema: serde_json::Value = serde_json::from_str(results_schema(version)?).ok()?;
         jsonschema::validator_for(&schema).ok()
