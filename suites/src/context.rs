@@ -361,29 +361,9 @@ impl<'a> Recorder<'a> {
 
     /// Like [`Recorder::read`], but says why a file could not be read.
     pub fn read_or_why(&self, path: &str) -> Result<Result<String, Unreadable>, CaseError> {
-        match self.target.read_file(path) {
-            Ok(bytes) => {
-                let content = self.store(&bytes)?;
-                self.push(Evidence::File {
-                    path: path.to_string(),
-                    content,
-                });
-                Ok(Ok(String::from_utf8_lossy(&bytes).into_owned()))
-            }
-            Err(e) if e.is_not_found() || e.is_permission_denied() => {
-                let why = Unreadable {
-                    path: path.to_string(),
-                    error: e.to_string(),
-                    denied: e.is_permission_denied(),
-                };
-                self.push(Evidence::Missing {
-                    path: path.to_string(),
-                    error: why.error.clone(),
-                });
-                Ok(Err(why))
-            }
-            Err(e) => Err(e.into()),
-        }
+        Ok(self
+            .read_bytes(path)?
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
     }
 }
 

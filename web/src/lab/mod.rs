@@ -234,18 +234,27 @@ pub async fn run_page(
     crate::pages::render(&state, "lab_run.html", &ctx)
 }
 
+/// A finished run's record, for an operator; 404 while it has none.
+async fn run_record(
+    state: &AppState,
+    viewer: &Viewer,
+    p: Result<Path<String>, PathRejection>,
+) -> Result<certlab_reports::RunRecord, WebError> {
+    operator(viewer)?;
+    let id = path_id(p)?;
+    run_detail(state, &id)
+        .await?
+        .record
+        .ok_or_else(|| WebError::not_found(format!("run {id} has no results yet")))
+}
+
 /// `GET /lab/runs/{id}/results.json`: the run's record as the lab store keeps it.
 pub async fn results(
     State(state): State<AppState>,
     viewer: Viewer,
     p: Result<Path<String>, PathRejection>,
 ) -> Result<Response, WebError> {
-    operator(&viewer)?;
-    let id = path_id(p)?;
-    let record = run_detail(&state, &id)
-        .await?
-        .record
-        .ok_or_else(|| WebError::not_found(format!("run {id} has no results yet")))?;
+    let record = run_record(&state, &viewer, p).await?;
     Ok(Json(record).into_response())
 }
 
@@ -256,12 +265,7 @@ pub async fn report(
     viewer: Viewer,
     p: Result<Path<String>, PathRejection>,
 ) -> Result<Response, WebError> {
-    operator(&viewer)?;
-    let id = path_id(p)?;
-    let record = run_detail(&state, &id)
-        .await?
-        .record
-        .ok_or_else(|| WebError::not_found(format!("run {id} has no results yet")))?;
+    let record = run_record(&state, &viewer, p).await?;
     let html = certlab_reports::report_html(&record).map_err(WebError::internal)?;
     let mut headers = HeaderMap::new();
     headers.insert(
