@@ -384,6 +384,17 @@ fn like_escape(s: &str) -> String {
     out
 }
 
+/// `vvvv:dddd`, four hex digits each: a PCI vendor and device id, as
+/// components are stored (lowercase; any case is accepted here).
+fn is_pci_id(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 9
+        && b[4] == b':'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || c.is_ascii_hexdigit())
+}
+
 impl PortalStore {
     /// One page of the certifications matching `query`, newest first, and
     /// how many match in all.
@@ -427,7 +438,15 @@ impl PortalStore {
                 }
             }
         }
-        if !query.component.is_empty() {
+        if is_pci_id(&query.component) {
+            // A PCI id (`8086:1572`) names components exactly: the id index
+            // gives the certifications holding it (a few thousand at most
+            // among 100,000), not a walk of the list testing each one.
+            let exact = bind(&mut binds, query.component.to_lowercase());
+            clauses.push(format!(
+                "c.id IN (SELECT pc.certification_id FROM portal_components pc WHERE pc.pci_id = {exact})"
+            ));
+        } else if !query.component.is_empty() {
             let exact = bind(&mut binds, query.component.to_lowercase());
             let like = bind(
                 &mut binds,
@@ -629,6 +648,24 @@ impl PortalStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pci_ids_are_told_by_their_form() {
+        for yes in ["8086:1572", "10DE:20B0", "19e5:a222"] {
+            assert!(is_pci_id(yes), "{yes}");
+        }
+        for no in [
+            "8086",
+            "8086:157",
+            "8086:15722",
+            "8086-1572",
+            "i40e",
+            "808g:1572",
+            "",
+        ] {
+            assert!(!is_pci_id(no), "{no}");
+        }
+    }
 
     #[test]
     fn like_patterns_take_wildcards_literally() {
