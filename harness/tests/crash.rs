@@ -17,15 +17,13 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use certlab_harness::access::LabAccess;
-use certlab_harness::daemon::{self, BoxFuture, DaemonConfig, MachineAccess};
-use certlab_harness::lifecycle::{JobState, Requirements};
+use certlab_harness::daemon::{BoxFuture, MachineAccess};
+use certlab_harness::lifecycle::JobState;
 use certlab_harness::sut::SutControl;
-use certlab_harness::{NewJob, Store};
+use certlab_harness::Store;
 use certlab_lab::{DirEntry, ExecOutput, Lab, Target, TargetError};
 use certlab_reports::{Evidence, Verdict};
-use ed25519_dalek::SigningKey;
 use time::OffsetDateTime;
-use tokio::sync::watch;
 
 const LAB: &str = r#"
 version = 1
@@ -153,57 +151,22 @@ async fn a_crash_is_recorded_recovered_and_the_run_goes_on() -> Result<()> {
         .await?;
     store
         .submit_job(
-            &NewJob {
-                id: "j1".into(),
-                plan: "crash-test.toml".into(),
-                plan_version: "1".into(),
-                plan_digest: String::new(),
-                plan_text: Some(PLAN.into()),
-                requirements: Requirements::parse("name=sim-0001")?,
-                priority: 50,
-                submitter: "ci".into(),
-            },
+            &common::test_job("j1", "crash-test.toml", Some(PLAN), "name=sim-0001")?,
             OffsetDateTime::now_utc(),
         )
         .await?;
-    let config = DaemonConfig {
-        owner: "d1".into(),
-        lease_ttl: Duration::from_secs(10),
-        max_runs: 1,
-        max_attempts: 1,
-        case_retries: 2,
-        machine_failure_limit: 3,
-        bad_recheck: Duration::from_secs(900),
-        poll: Duration::from_millis(100),
-        out_root: dir.path().join("runs"),
-        tool_version: "test".into(),
-    };
-    let (stop, stopped) = watch::channel(false);
-    let d = tokio::spawn(daemon::run(
-        store.clone(),
+    let config = common::daemon_config(&dir.path().join("runs"), 1, 1);
+    let state = common::run_daemon_until_done(
+        &store,
         Arc::new(Panicking { lab: access }),
-        SigningKey::from_bytes(&[5u8; 32]),
         config,
-        stopped,
-    ));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    let job = loop {
-        let j = store.job("j1").await?.context("job")?;
-        if j.state.kind().is_terminal() {
-            break j;
-        }
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "job not done: {:?}",
-            j.state
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    stop.send(true)?;
-    d.await??;
+        "j1",
+        Duration::from_secs(120),
+    )
+    .await?;
 
-    let JobState::Finished { run, .. } = &job.state else {
-        anyhow::bail!("{:?}", job.state)
+    let JobState::Finished { run, .. } = &state else {
+        anyhow::bail!("{state:?}")
     };
     let detail = store.get_run(run).await?.context("run")?;
     let verdicts: Vec<(&str, Verdict)> = detail

@@ -12,15 +12,13 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use certlab_harness::access::LabAccess;
-use certlab_harness::daemon::{self, DaemonConfig, MachineAccess};
-use certlab_harness::lifecycle::{Health, JobState, Requirements};
+use certlab_harness::daemon::MachineAccess;
+use certlab_harness::lifecycle::{Health, JobState};
 use certlab_harness::{NewJob, Store};
 use certlab_lab::bmc::{Bmc, PowerState};
 use certlab_lab::Lab;
 use certlab_reports::{RunRecord, Verdict};
-use ed25519_dalek::SigningKey;
 use time::OffsetDateTime;
-use tokio::sync::watch;
 
 const PLAN: &str = r#"
 [plan]
@@ -78,16 +76,7 @@ async fn lab(toml: &str) -> Result<Lab1> {
 }
 
 fn new_job(id: &str, require: &str) -> Result<NewJob> {
-    Ok(NewJob {
-        id: id.into(),
-        plan: "steps.toml".into(),
-        plan_version: "1".into(),
-        plan_digest: String::new(),
-        plan_text: Some(PLAN.into()),
-        requirements: Requirements::parse(require)?,
-        priority: 50,
-        submitter: "ci".into(),
-    })
+    common::test_job(id, "steps.toml", Some(PLAN), require)
 }
 
 async fn submit(store: &Store, id: &str, require: &str) -> Result<()> {
@@ -99,42 +88,15 @@ async fn submit(store: &Store, id: &str, require: &str) -> Result<()> {
 
 /// Runs a daemon until job `id` ends; returns the job's final state.
 async fn run_until_done(l: &Lab1, id: &str, max_attempts: u32) -> Result<JobState> {
-    let config = DaemonConfig {
-        owner: "d1".into(),
-        lease_ttl: Duration::from_secs(10),
-        max_runs: 2,
-        max_attempts,
-        case_retries: 2,
-        machine_failure_limit: 3,
-        bad_recheck: Duration::from_secs(900),
-        poll: Duration::from_millis(100),
-        out_root: l.dir.path().join("runs"),
-        tool_version: "test".into(),
-    };
-    let (stop, stopped) = watch::channel(false);
-    let d = tokio::spawn(daemon::run(
-        l.store.clone(),
+    let config = common::daemon_config(&l.dir.path().join("runs"), 2, max_attempts);
+    common::run_daemon_until_done(
+        &l.store,
         l.access.clone() as Arc<dyn MachineAccess>,
-        SigningKey::from_bytes(&[5u8; 32]),
         config,
-        stopped,
-    ));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    let state = loop {
-        let j = l.store.job(id).await?.context("job")?;
-        if j.state.kind().is_terminal() {
-            break j.state;
-        }
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "job not done: {:?}",
-            j.state
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    stop.send(true)?;
-    d.await??;
-    Ok(state)
+        id,
+        Duration::from_secs(120),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

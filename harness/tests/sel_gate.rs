@@ -19,9 +19,9 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use certlab_harness::access::LabAccess;
-use certlab_harness::daemon::{self, DaemonConfig, MachineAccess, PrepareError};
-use certlab_harness::lifecycle::{Health, Requirements};
-use certlab_harness::{NewJob, Store};
+use certlab_harness::daemon::{self, MachineAccess, PrepareError};
+use certlab_harness::lifecycle::Health;
+use certlab_harness::Store;
 use certlab_lab::bmc::Bmc;
 use certlab_lab::Lab;
 use ed25519_dalek::SigningKey;
@@ -105,31 +105,11 @@ async fn a_critical_sel_entry_since_the_last_job_takes_the_machine_out_of_servic
     // that reason, and a job for it waits, naming it.
     store
         .submit_job(
-            &NewJob {
-                id: "j1".into(),
-                plan: "server-basic".into(),
-                plan_version: "1.0.0".into(),
-                plan_digest: String::new(),
-                plan_text: None,
-                requirements: Requirements::parse("name=m1")?,
-                priority: 50,
-                submitter: "ci".into(),
-            },
+            &common::test_job("j1", "server-basic", None, "name=m1")?,
             OffsetDateTime::now_utc(),
         )
         .await?;
-    let config = DaemonConfig {
-        owner: "d1".into(),
-        lease_ttl: Duration::from_secs(10),
-        max_runs: 1,
-        max_attempts: 1,
-        case_retries: 2,
-        machine_failure_limit: 3,
-        bad_recheck: Duration::from_secs(900),
-        poll: Duration::from_millis(100),
-        out_root: dir.path().join("runs"),
-        tool_version: "test".into(),
-    };
+    let config = common::daemon_config(&dir.path().join("runs"), 1, 1);
     let (stop, stopped) = watch::channel(false);
     let d = tokio::spawn(daemon::run(
         store.clone(),

@@ -55,3 +55,80 @@ where
     dropped.with_context(|| format!("drop test database {db}"))?;
     Ok(())
 }
+
+/// A daemon's configuration for one test: owner `d1`, 10 s leases, 2
+/// retries per case, a 100 ms poll, outputs under `out_root`.
+pub fn daemon_config(
+    out_root: &std::path::Path,
+    max_runs: usize,
+    max_attempts: u32,
+) -> certlab_harness::daemon::DaemonConfig {
+    certlab_harness::daemon::DaemonConfig {
+        owner: "d1".into(),
+        lease_ttl: std::time::Duration::from_secs(10),
+        max_runs,
+        max_attempts,
+        case_retries: 2,
+        machine_failure_limit: 3,
+        bad_recheck: std::time::Duration::from_secs(900),
+        poll: std::time::Duration::from_millis(100),
+        out_root: out_root.to_path_buf(),
+        tool_version: "test".into(),
+    }
+}
+
+/// A job of plan `plan` (a built-in name, or a file name with its text),
+/// priority 50, submitted by `ci`.
+pub fn test_job(
+    id: &str,
+    plan: &str,
+    plan_text: Option<&str>,
+    require: &str,
+) -> Result<certlab_harness::NewJob> {
+    Ok(certlab_harness::NewJob {
+        id: id.into(),
+        plan: plan.into(),
+        plan_version: if plan_text.is_some() { "1" } else { "1.0.0" }.into(),
+        plan_digest: String::new(),
+        plan_text: plan_text.map(str::to_string),
+        requirements: certlab_harness::lifecycle::Requirements::parse(require)?,
+        priority: 50,
+        submitter: "ci".into(),
+    })
+}
+
+/// Runs a daemon over `store` and `access` until job `id` ends (or
+/// `within` passes: an error naming the job's state), stops it, and
+/// returns the job's final state.
+pub async fn run_daemon_until_done(
+    store: &certlab_harness::Store,
+    access: std::sync::Arc<dyn certlab_harness::daemon::MachineAccess>,
+    config: certlab_harness::daemon::DaemonConfig,
+    id: &str,
+    within: std::time::Duration,
+) -> Result<certlab_harness::lifecycle::JobState> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let d = tokio::spawn(certlab_harness::daemon::run(
+        store.clone(),
+        access,
+        ed25519_dalek::SigningKey::from_bytes(&[5u8; 32]),
+        config,
+        stopped,
+    ));
+    let deadline = tokio::time::Instant::now() + within;
+    let state = loop {
+        let j = store.job(id).await?.context("job")?;
+        if j.state.kind().is_terminal() {
+            break j.state;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "job {id} not done: {:?}",
+            j.state
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    stop.send(true)?;
+    d.await??;
+    Ok(state)
+}
