@@ -11,7 +11,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::portal::{certlab, json_ok, text, Server};
+use common::portal::{certlab, create_org, create_user, json_ok, text, Server};
 
 async fn api(
     method: reqwest::Method,
@@ -84,39 +84,15 @@ async fn end_to_end(dir: &tempfile::TempDir, db: &str) {
     let bundle = out.join("bundle.tar");
 
     // accounts and the key, through the CLI
-    let org = json_ok(
-        &[
-            "portal",
-            "org",
-            "create",
-            "Acme Systems",
-            "--db",
-            db,
-            "--format",
-            "json",
-        ],
-        &data,
-        None,
-    );
+    let org = create_org(db, &data, "Acme Systems");
     assert_eq!(org["org"], "Acme Systems");
-    let vendor = json_ok(
-        &[
-            "portal",
-            "user",
-            "create",
-            "vendor@acme.example",
-            "--org",
-            "Acme Systems",
-            "--role",
-            "vendor",
-            "--password-stdin",
-            "--db",
-            db,
-            "--format",
-            "json",
-        ],
+    let vendor = create_user(
+        db,
         &data,
-        Some("a long enough password\n"),
+        "vendor@acme.example",
+        "Acme Systems",
+        "vendor",
+        Some("a long enough password"),
     );
     assert_eq!(vendor["email"], "vendor@acme.example");
     assert_eq!(vendor["org"], "Acme Systems");
@@ -126,36 +102,13 @@ async fn end_to_end(dir: &tempfile::TempDir, db: &str) {
         vendor_token.starts_with("clp_") && vendor_token.len() == 68,
         "{vendor_token}"
     );
-    json_ok(
-        &[
-            "portal",
-            "org",
-            "create",
-            "certlab lab",
-            "--db",
-            db,
-            "--format",
-            "json",
-        ],
+    create_org(db, &data, "certlab lab");
+    let reviewer = create_user(
+        db,
         &data,
-        None,
-    );
-    let reviewer = json_ok(
-        &[
-            "portal",
-            "user",
-            "create",
-            "reviewer@lab.example",
-            "--org",
-            "certlab lab",
-            "--role",
-            "reviewer",
-            "--db",
-            db,
-            "--format",
-            "json",
-        ],
-        &data,
+        "reviewer@lab.example",
+        "certlab lab",
+        "reviewer",
         None,
     );
     let reviewer_token = reviewer["token"].as_str().unwrap().to_string();

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::portal::{certlab, json_ok, text, Server};
+use common::portal::{certlab, create_org, create_user, text, Server};
 use serde_json::{json, Value};
 
 /// A process this test started: killed when the test ends, also when it fails.
@@ -120,36 +120,13 @@ async fn a_job_from_the_portal_streams_to_its_end(db: &str, dir: &Path) {
     let lab = dir.join("lab.toml");
     std::fs::write(&lab, &o.stdout).unwrap();
 
-    json_ok(
-        &[
-            "portal",
-            "org",
-            "create",
-            "certlab lab",
-            "--db",
-            db,
-            "--format",
-            "json",
-        ],
+    create_org(db, &data, "certlab lab");
+    let operator = create_user(
+        db,
         &data,
-        None,
-    );
-    let operator = json_ok(
-        &[
-            "portal",
-            "user",
-            "create",
-            "operator@lab.example",
-            "--org",
-            "certlab lab",
-            "--role",
-            "reviewer",
-            "--db",
-            db,
-            "--format",
-            "json",
-        ],
-        &data,
+        "operator@lab.example",
+        "certlab lab",
+        "reviewer",
         None,
     );
     let token = operator["token"].as_str().unwrap().to_string();

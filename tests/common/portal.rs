@@ -47,6 +47,38 @@ pub fn json_ok(args: &[&str], data: &Path, stdin: Option<&str>) -> Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {}", text(&o)))
 }
 
+/// `certlab portal org create NAME --format json`.
+pub fn create_org(db: &str, data: &Path, name: &str) -> Value {
+    json_ok(
+        &[
+            "portal", "org", "create", name, "--db", db, "--format", "json",
+        ],
+        data,
+        None,
+    )
+}
+
+/// `certlab portal user create EMAIL --org ORG --role ROLE --format json`,
+/// with `--password-stdin` when a password is given.
+pub fn create_user(
+    db: &str,
+    data: &Path,
+    email: &str,
+    org: &str,
+    role: &str,
+    password: Option<&str>,
+) -> Value {
+    let mut args = vec![
+        "portal", "user", "create", email, "--org", org, "--role", role, "--db", db, "--format",
+        "json",
+    ];
+    let stdin = password.map(|pw| format!("{pw}\n"));
+    if stdin.is_some() {
+        args.push("--password-stdin");
+    }
+    json_ok(&args, data, stdin.as_deref())
+}
+
 /// `certlab serve`, stopped (SIGTERM) when dropped.
 pub struct Server {
     pub child: Child,
