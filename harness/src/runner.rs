@@ -656,7 +656,7 @@ async fn in_case<T: Send + 'static>(
             Some(sel) => ctx.with_bmc_sel(sel),
             None => ctx,
         };
-        let outcome = phase(check, &ctx);
+        let outcome = ctx.params_checked(phase(check, &ctx));
         (outcome, ctx.take_evidence())
     });
     match tokio::time::timeout(timeout + CASE_GRACE, task).await {

@@ -57,6 +57,9 @@ pub enum CaseError {
     Timeout { command: String, seconds: u64 },
     #[error("{0}")]
     Infra(String),
+    /// The plan gave the case a parameter it cannot use.
+    #[error("{0}")]
+    Plan(String),
 }
 
 impl CaseError {
@@ -70,7 +73,7 @@ impl CaseError {
         match self {
             CaseError::Target(e) => e.is_transient_transport(),
             CaseError::Artifact(_) => true,
-            CaseError::Infra(_) | CaseError::Timeout { .. } => false,
+            CaseError::Infra(_) | CaseError::Plan(_) | CaseError::Timeout { .. } => false,
         }
     }
 }
@@ -386,6 +389,7 @@ pub struct CaseCtx<'a> {
     params: &'a toml::Table,
     bmc_sel: Option<Result<Vec<SelEntry>, String>>,
     baseline: Option<&'a Baseline>,
+    param_errors: Mutex<Vec<String>>,
 }
 
 impl<'a> std::ops::Deref for CaseCtx<'a> {
@@ -411,6 +415,7 @@ impl<'a> CaseCtx<'a> {
             params,
             bmc_sel: None,
             baseline: None,
+            param_errors: Mutex::new(Vec::new()),
         }
     }
 
@@ -441,49 +446,108 @@ impl<'a> CaseCtx<'a> {
         self.baseline
     }
 
-    /// An integer parameter of the case, or its default.
+    /// Notes that parameter `name` is in the plan with a type the check
+    /// does not take; [`CaseCtx::params_checked`] turns it into the case's
+    /// error, so a mistyped parameter is never silently its default.
+    fn wrong_type(&self, name: &str, want: &str, got: &toml::Value) {
+        if let Ok(mut v) = self.param_errors.lock() {
+            v.push(format!(
+                "plan parameter `{name}` is {} {}, but this check takes {want}",
+                article(got.type_str()),
+                got.type_str()
+            ));
+        }
+    }
+
+    /// `outcome`, unless a parameter read by the check had the wrong type
+    /// in the plan: then an error naming each such parameter (a plan
+    /// mistake, not an infrastructure failure).
+    pub fn params_checked<T>(&self, outcome: Result<T, CaseError>) -> Result<T, CaseError> {
+        let errors = self
+            .param_errors
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default();
+        if errors.is_empty() {
+            outcome
+        } else {
+            Err(CaseError::Plan(errors.join("; ")))
+        }
+    }
+
+    /// An integer parameter of the case (≥ 0), or its default.
     pub fn param_u64(&self, name: &str, default: u64) -> u64 {
-        self.params
-            .get(name)
-            .and_then(|v| v.as_integer())
-            .and_then(|v| u64::try_from(v).ok())
-            .unwrap_or(default)
+        match self.params.get(name) {
+            None => default,
+            Some(v) => match v.as_integer().and_then(|i| u64::try_from(i).ok()) {
+                Some(i) => i,
+                None => {
+                    self.wrong_type(name, "a non-negative integer", v);
+                    default
+                }
+            },
+        }
     }
 
     /// A float parameter of the case, or its default.
     pub fn param_f64(&self, name: &str, default: f64) -> f64 {
         match self.params.get(name) {
+            None => default,
             Some(toml::Value::Float(f)) => *f,
             Some(toml::Value::Integer(i)) => *i as f64,
-            _ => default,
+            Some(v) => {
+                self.wrong_type(name, "a number", v);
+                default
+            }
         }
     }
 
     /// A string parameter of the case, or its default.
     pub fn param_str(&self, name: &str, default: &str) -> String {
-        self.params
-            .get(name)
-            .and_then(|v| v.as_str())
-            .unwrap_or(default)
-            .to_string()
+        match self.params.get(name) {
+            None => default.to_string(),
+            Some(toml::Value::String(s)) => s.clone(),
+            Some(v) => {
+                self.wrong_type(name, "a string", v);
+                default.to_string()
+            }
+        }
     }
 
     /// A list-of-strings parameter of the case, or its default.
     pub fn param_strings(&self, name: &str, default: &[&str]) -> Vec<String> {
-        match self.params.get(name).and_then(|v| v.as_array()) {
-            Some(a) => a
+        let defaults = || default.iter().map(|s| s.to_string()).collect();
+        match self.params.get(name) {
+            None => defaults(),
+            Some(toml::Value::Array(a)) if a.iter().all(toml::Value::is_str) => a
                 .iter()
                 .filter_map(|v| v.as_str().map(str::to_string))
                 .collect(),
-            None => default.iter().map(|s| s.to_string()).collect(),
+            Some(v) => {
+                self.wrong_type(name, "a list of strings", v);
+                defaults()
+            }
         }
     }
 
     /// A boolean parameter of the case, or its default.
     pub fn param_bool(&self, name: &str, default: bool) -> bool {
-        self.params
-            .get(name)
-            .and_then(|v| v.as_bool())
-            .unwrap_or(default)
+        match self.params.get(name) {
+            None => default,
+            Some(toml::Value::Boolean(b)) => *b,
+            Some(v) => {
+                self.wrong_type(name, "true or false", v);
+                default
+            }
+        }
+    }
+}
+
+/// "a" or "an" before a TOML type name.
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
     }
 }

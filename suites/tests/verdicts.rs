@@ -534,6 +534,66 @@ fn seqread_does_not_measure_a_file_system_in_memory() {
     assert!(o.metrics.is_empty());
 }
 
+#[test]
+fn seqread_measures_the_directory_the_plan_names() {
+    // The plans write `dir = "/srv/bench"`: a string, once read as a list
+    // and so silently replaced by /var/tmp. The scripted machine answers
+    // only commands about /srv/bench.
+    let direct_err = SEQREAD_CACHED_ERR
+        .lines()
+        .filter(|l| !l.contains("drop_caches"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let m = Scripted::new("sut")
+        .command("df -Pk /srv/bench", 0, SEQREAD_DF, "")
+        .command(
+            "set -e; d=$(mktemp -d /srv/bench/",
+            0,
+            "mode=direct\n",
+            &direct_err,
+        );
+    let (o, _) = common::try_check_with(
+        "storage-seqread",
+        &m,
+        &HardwareProfile::default(),
+        "dir = \"/srv/bench\"",
+        Duration::from_secs(30),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.reason);
+    assert_eq!(o.metrics.len(), 1);
+}
+
+#[test]
+fn a_mistyped_plan_parameter_is_an_error_not_its_default() {
+    let m = Scripted::new("sut")
+        .command("df -Pk", 0, SEQREAD_DF, "")
+        .command("set -e; d=$(mktemp", 0, "mode=direct\n", "");
+    for (params, name, found) in [
+        ("dir = [\"/srv\"]", "`dir`", "an array"),
+        ("mib = \"256\"", "`mib`", "a string"),
+        ("min_mib_s = true", "`min_mib_s`", "a boolean"),
+        ("mib = -1", "`mib`", "an integer"),
+    ] {
+        let e = common::try_check_with(
+            "storage-seqread",
+            &m,
+            &HardwareProfile::default(),
+            params,
+            Duration::from_secs(30),
+        )
+        .map(|(o, _)| o.reason)
+        .expect_err(params);
+        assert!(matches!(e, CaseError::Plan(_)), "{params}: {e:?}");
+        assert!(!e.is_infrastructure(), "{params}");
+        let text = e.to_string();
+        assert!(
+            text.contains(name) && text.contains(found),
+            "{params}: {text}"
+        );
+    }
+}
+
 /// A scripted machine whose SSH session drops after `alive` operations.
 struct Dropping {
     inner: Scripted,

@@ -116,7 +116,7 @@ impl Check for SeqRead {
     fn run(&self, ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError> {
         let mib = ctx.param_u64("mib", 256);
         let min = ctx.param_f64("min_mib_s", 50.0);
-        let dir = ctx.param_strings("dir", &["/var/tmp"]).join("");
+        let dir = ctx.param_str("dir", "/var/tmp");
         let df = ctx.run(&format!(
             "df -Pk {q} | tail -n 1; stat -f -c fstype=%T {q}",
             q = shell_quote(&dir)

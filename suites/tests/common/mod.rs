@@ -44,7 +44,7 @@ pub fn try_check_in(
         toml::from_str(params).unwrap_or_else(|e| panic!("{name}: parameters: {e}"));
     let sink = MemorySink::default();
     let ctx = CaseCtx::new(target, profile, inv, &params, &sink, timeout);
-    let out = check.run(&ctx)?;
+    let out = ctx.params_checked(check.run(&ctx))?;
     let evidence = ctx.take_evidence();
     assert!(
         !evidence.is_empty(),
