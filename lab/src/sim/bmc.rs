@@ -334,12 +334,16 @@ mod tests {
     use crate::Target;
 
     fn machine(faults: FaultLevel) -> Arc<SimMachine> {
+        machine_at(faults, 0.0005)
+    }
+
+    fn machine_at(faults: FaultLevel, time_scale: f64) -> Arc<SimMachine> {
         SimMachine::new(
             "sim-bmc",
             SimSpec {
                 faults,
                 seed: 11,
-                time_scale: 0.0005,
+                time_scale,
                 ..SimSpec::new("loongson-3a5000")
             },
         )
@@ -348,7 +352,10 @@ mod tests {
 
     #[tokio::test]
     async fn power_cycle_passes_transitional_states_and_changes_the_boot() {
-        let m = machine(FaultLevel::None);
+        // Slow enough (power off 0.75 s) that the status read right after
+        // the request lands inside the transition even on a loaded machine;
+        // at the default scale (7.5 ms) it once read `off` under load 19.
+        let m = machine_at(FaultLevel::None, 0.05);
         let bmc = m.bmc();
         let t = m.target();
         let boot = t.boot_id();
