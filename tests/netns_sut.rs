@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use common::netns::Netns;
 
 use certlab_lab::bmc::{Bmc, PowerAction, PowerState};
-use certlab_lab::{HostKeyCheck, Ssh, SshConfig, Target};
+use certlab_lab::{HostKeyCheck, Ssh, SshConfig, Target, TargetError};
 use serde_json::Value;
 
 const PW_VAR: &str = "CERTLAB_TEST_BMC_PW";
@@ -140,9 +140,8 @@ fn bmc_power_controls_the_namespace_sut_and_certify_runs_over_ssh() {
     // Powered off: nothing answers on the namespace's address, and saying
     // so is fast.
     assert_eq!(rt.block_on(bmc.power_status()).unwrap(), PowerState::Off);
-    let t = Instant::now();
-    assert!(ssh.connect().is_err(), "SSH answers while powered off");
-    assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+    let e = ssh.connect().expect_err("SSH answers while powered off");
+    assert_answered_not_timed_out(&e);
 
     // Power on through the BMC: SSH comes up, and commands run inside the
     // namespace (its address is the only non-loopback one there).
@@ -182,11 +181,10 @@ fn bmc_power_controls_the_namespace_sut_and_certify_runs_over_ssh() {
     let e = ssh
         .exec("true", Duration::from_secs(5))
         .expect_err("a command ran on a powered-off machine");
-    let t2 = Instant::now();
     let e2 = ssh
         .connect()
         .expect_err("SSH connects to a powered-off machine");
-    assert!(t2.elapsed() < Duration::from_secs(4), "{:?}", t2.elapsed());
+    assert_answered_not_timed_out(&e2);
     eprintln!(
         "MEASURE netns SUT: power off -> SSH refused: {:?} ({e}; {e2})",
         t.elapsed()
@@ -307,10 +305,27 @@ fn bmc_power_controls_the_namespace_sut_and_certify_runs_over_ssh() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["power"], "off", "{v}");
-    let t = Instant::now();
     let o = certlab(&["lab", "exec", "sut1", "--", "true"]);
     assert_eq!(o.status.code(), Some(255), "{}", text(&o.stderr));
     assert!(text(&o.stderr).contains("sut1"), "{}", text(&o.stderr));
-    assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
+    assert!(
+        !text(&o.stderr).contains("timed out"),
+        "the powered-off machine's address should refuse, not time out: {}",
+        text(&o.stderr)
+    );
     assert!(ns.pids().is_empty());
+}
+
+/// A powered-off SUT's address answers a connection with a refusal (its
+/// namespace is there, nothing listens), so certlab says so at once: the
+/// error is a connection error, not a timeout. (Speed itself is measured,
+/// not asserted: MEASURE lines above.)
+fn assert_answered_not_timed_out(e: &TargetError) {
+    match e {
+        TargetError::Connect { reason, .. } => assert!(
+            !reason.contains("timed out"),
+            "connection timed out instead of being refused: {e}"
+        ),
+        other => panic!("not a connection error: {other}"),
+    }
 }
