@@ -386,6 +386,7 @@ pub struct CaseCtx<'a> {
     params: &'a toml::Table,
     bmc_sel: Option<Result<Vec<SelEntry>, String>>,
     baseline: Option<&'a Baseline>,
+    crash_window: bool,
 }
 
 impl<'a> std::ops::Deref for CaseCtx<'a> {
@@ -411,6 +412,7 @@ impl<'a> CaseCtx<'a> {
             params,
             bmc_sel: None,
             baseline: None,
+            crash_window: false,
         }
     }
 
@@ -434,6 +436,22 @@ impl<'a> CaseCtx<'a> {
     pub fn with_baseline(mut self, baseline: Option<&'a Baseline>) -> CaseCtx<'a> {
         self.baseline = baseline;
         self
+    }
+
+    /// The context of a case the orchestrator runs in a crash window: the
+    /// case declares `may_crash = true`, `reboots = true` and `reboot =
+    /// "crash"`, and the machine's BMC is there to bring it back (see
+    /// [`CaseCtx::crash_window`]).
+    pub fn with_crash_window(mut self, crash_window: bool) -> CaseCtx<'a> {
+        self.crash_window = crash_window;
+        self
+    }
+
+    /// Whether the machine may be taken down by this case and will be
+    /// brought back through its BMC: only then may a check do what can
+    /// crash it (an uncorrectable error injection). Never on a local run.
+    pub fn crash_window(&self) -> bool {
+        self.crash_window
     }
 
     /// The stored performance baseline to compare with, if there is one.
