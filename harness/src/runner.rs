@@ -636,6 +636,9 @@ async fn in_case<T: Send + 'static>(
     let baseline = case.baseline.clone();
     let timeout = case.timeout;
     let sel = at.sel.clone();
+    // Only a case run through a SutControl gets here with `reboots`
+    // (without one it is skipped), so the BMC is there to recover it.
+    let crash_window = case.may_crash && case.reboots && case.reboot == RebootKind::Crash;
     let (target, profile, inventory, sink) = (
         at.target.clone(),
         at.profile.clone(),
@@ -651,7 +654,8 @@ async fn in_case<T: Send + 'static>(
             sink.as_ref(),
             timeout,
         )
-        .with_baseline(baseline.as_ref());
+        .with_baseline(baseline.as_ref())
+        .with_crash_window(crash_window);
         let ctx = match sel {
             Some(sel) => ctx.with_bmc_sel(sel),
             None => ctx,
@@ -722,6 +726,14 @@ async fn run_case(at: &CaseAt<'_>) -> CaseRun {
 /// `bmc` evidence). A machine that does not come back from an OS reboot or
 /// a power cycle is a crash; one that does not come back from a crash by
 /// itself is power-cycled and the check is told so.
+///
+/// The `before` snapshot (with its boot id, SEL position and evidence) is
+/// stored with the run before the machine is taken down. An attempt that
+/// finds one — its orchestrator died between `before` and `after` — does
+/// not take a new one: when the machine is on another boot already, the
+/// reboot happened and `after` runs against the stored snapshot; on the
+/// same boot, the reboot is done now; not answering, it is waited for (and
+/// brought back through the BMC) as after a crash.
 async fn run_rebooting(
     at: &CaseAt<'_>,
     index: usize,
@@ -730,54 +742,63 @@ async fn run_rebooting(
     events: &mut Stream<'_>,
 ) -> Result<CaseRun, RunError> {
     let case = at.case;
-    let mark = sut.sel_mark().await;
-    let old = boot.clone().unwrap_or_default();
-    let mut evidence = Vec::new();
-    let snapshot = match in_case(at, |check, ctx| check.before(ctx)).await {
-        Err(run) => return Ok(run),
-        Ok((Before::Stop(o), ev)) => return Ok(CaseRun::outcome(o, ev)),
-        Ok((Before::Go(snapshot), ev)) => {
-            evidence.extend(ev);
-            snapshot
-        }
-    };
-    let came_back = match case.reboot {
-        RebootKind::Os => sut.reboot(old.clone()).await.map(|n| (n, None)),
-        RebootKind::PowerCycle => sut.power_cycle(old.clone()).await.map(|n| (n, None)),
-        RebootKind::Crash => {
-            let snap = snapshot.clone();
-            match in_case(at, move |check, ctx| check.trigger(ctx, &snap)).await {
-                Err(run) => return Ok(run.after_evidence(evidence)),
-                Ok(((), ev)) => evidence.extend(ev),
-            }
-            match sut.wait_boot(old.clone(), case.timeout).await {
-                Ok(new) => Ok((new, None)),
-                Err(why) => {
-                    // Not back by itself: what the console and BMC hold is
-                    // kept, and the machine brought back.
-                    for (source, bytes) in sut.crash_evidence().await {
-                        match at.sink.put(&bytes) {
-                            Ok(content) => {
-                                evidence.push(certlab_reports::Evidence::Bmc { source, content })
-                            }
-                            Err(e) => {
-                                tracing::warn!(case = %case.id, error = %e, "crash evidence not stored")
-                            }
-                        }
-                    }
-                    let new = sut.recover(Some(old.clone())).await.map_err(|e| {
-                        RunError::Infrastructure {
-                            case: case.id.clone(),
-                            attempts: 1,
-                            error: format!(
-                                "the machine did not come back after its crash ({why}), and could not be brought back: {e}"
-                            ),
-                        }
-                    })?;
-                    Ok((new, Some(why)))
+    let stored = events.store.case_snapshot(&events.run_id, &case.id).await?;
+    let resumed = stored.is_some();
+    let (old, mark, snapshot, mut evidence) = match stored {
+        Some(s) => (
+            s.boot_id,
+            s.sel_mark.map(certlab_lab::bmc::SelCursor),
+            s.snapshot,
+            s.evidence,
+        ),
+        None => {
+            let mark = sut.sel_mark().await;
+            let old = boot.clone().unwrap_or_default();
+            match in_case(at, |check, ctx| check.before(ctx)).await {
+                Err(run) => return Ok(run),
+                Ok((Before::Stop(o), ev)) => return Ok(CaseRun::outcome(o, ev)),
+                Ok((Before::Go(snapshot), ev)) => {
+                    let kept = crate::store::CaseSnapshot {
+                        case_id: case.id.clone(),
+                        boot_id: old.clone(),
+                        sel_mark: mark.as_ref().map(|m| m.0.clone()),
+                        snapshot,
+                        evidence: ev,
+                        created: OffsetDateTime::now_utc(),
+                    };
+                    events
+                        .store
+                        .save_case_snapshot(&events.run_id, &kept)
+                        .await?;
+                    (old, mark, kept.snapshot, kept.evidence)
                 }
             }
         }
+    };
+    // An earlier attempt's snapshot: where is the machine now?
+    let came_back: Option<Result<(String, Option<String>), String>> = if resumed {
+        match probe_boot(sut).await {
+            Ok(now) if now != old => Some(Ok((now, None))),
+            Ok(_) => None,
+            Err(_) => Some(Ok(wait_or_recover(at, sut, &old, &mut evidence).await?)),
+        }
+    } else {
+        None
+    };
+    let came_back = match came_back {
+        Some(back) => back,
+        None => match case.reboot {
+            RebootKind::Os => sut.reboot(old.clone()).await.map(|n| (n, None)),
+            RebootKind::PowerCycle => sut.power_cycle(old.clone()).await.map(|n| (n, None)),
+            RebootKind::Crash => {
+                let snap = snapshot.clone();
+                match in_case(at, move |check, ctx| check.trigger(ctx, &snap)).await {
+                    Err(run) => return Ok(run.after_evidence(evidence)),
+                    Ok(((), ev)) => evidence.extend(ev),
+                }
+                Ok(wait_or_recover(at, sut, &old, &mut evidence).await?)
+            }
+        },
     };
     let (new, recovered) = match came_back {
         Ok(back) => back,
@@ -824,6 +845,46 @@ async fn run_rebooting(
             Err(run) => run.after_evidence(evidence),
         },
     )
+}
+
+/// Inside a crash window: waits up to the case's timeout for the machine
+/// to come back by itself on a boot other than `old`; when it does not,
+/// keeps what the console and BMC hold as evidence and power-cycles it
+/// through the BMC. The new boot id, and why it had to be recovered.
+async fn wait_or_recover(
+    at: &CaseAt<'_>,
+    sut: &dyn SutControl,
+    old: &str,
+    evidence: &mut Vec<certlab_reports::Evidence>,
+) -> Result<(String, Option<String>), RunError> {
+    let case = at.case;
+    match sut.wait_boot(old.to_string(), case.timeout).await {
+        Ok(new) => Ok((new, None)),
+        Err(why) => {
+            // Not back by itself: what the console and BMC hold is kept,
+            // and the machine brought back.
+            for (source, bytes) in sut.crash_evidence().await {
+                match at.sink.put(&bytes) {
+                    Ok(content) => {
+                        evidence.push(certlab_reports::Evidence::Bmc { source, content })
+                    }
+                    Err(e) => {
+                        tracing::warn!(case = %case.id, error = %e, "crash evidence not stored")
+                    }
+                }
+            }
+            let new = sut.recover(Some(old.to_string())).await.map_err(|e| {
+                RunError::Infrastructure {
+                    case: case.id.clone(),
+                    attempts: 1,
+                    error: format!(
+                        "the machine did not come back after its crash ({why}), and could not be brought back: {e}"
+                    ),
+                }
+            })?;
+            Ok((new, Some(why)))
+        }
+    }
 }
 
 /// Writes results.json, junit.xml, report.html and the signed bundle.

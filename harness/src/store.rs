@@ -14,6 +14,7 @@ mod lab_state;
 mod notify;
 mod resume;
 mod rows;
+mod snapshots;
 mod url;
 
 use certlab_reports::{CaseResult, Outcome, RunRecord};
@@ -33,6 +34,7 @@ pub use host_keys::{KnownHostKey, StoreHostKeys};
 pub use lab_state::{JobRow, Leased, MachineRow, NewJob, SyncReport};
 pub use notify::{LabListener, LAB_CHANNEL};
 pub use resume::ResumePoint;
+pub use snapshots::CaseSnapshot;
 
 /// The lab store's migrations. Other stores share the database and sqlx's
 /// `_sqlx_migrations` table (the portal's migrations are numbered from

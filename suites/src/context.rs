@@ -390,6 +390,7 @@ pub struct CaseCtx<'a> {
     bmc_sel: Option<Result<Vec<SelEntry>, String>>,
     baseline: Option<&'a Baseline>,
     param_errors: Mutex<Vec<String>>,
+    crash_window: bool,
 }
 
 impl<'a> std::ops::Deref for CaseCtx<'a> {
@@ -416,6 +417,7 @@ impl<'a> CaseCtx<'a> {
             bmc_sel: None,
             baseline: None,
             param_errors: Mutex::new(Vec::new()),
+            crash_window: false,
         }
     }
 
@@ -439,6 +441,22 @@ impl<'a> CaseCtx<'a> {
     pub fn with_baseline(mut self, baseline: Option<&'a Baseline>) -> CaseCtx<'a> {
         self.baseline = baseline;
         self
+    }
+
+    /// The context of a case the orchestrator runs in a crash window: the
+    /// case declares `may_crash = true`, `reboots = true` and `reboot =
+    /// "crash"`, and the machine's BMC is there to bring it back (see
+    /// [`CaseCtx::crash_window`]).
+    pub fn with_crash_window(mut self, crash_window: bool) -> CaseCtx<'a> {
+        self.crash_window = crash_window;
+        self
+    }
+
+    /// Whether the machine may be taken down by this case and will be
+    /// brought back through its BMC: only then may a check do what can
+    /// crash it (an uncorrectable error injection). Never on a local run.
+    pub fn crash_window(&self) -> bool {
+        self.crash_window
     }
 
     /// The stored performance baseline to compare with, if there is one.

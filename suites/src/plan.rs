@@ -583,6 +583,7 @@ mod tests {
                 ("reboot.cold", RebootKind::PowerCycle, None),
                 ("kdump.crash", RebootKind::Crash, Some(false)),
                 ("watchdog.reset", RebootKind::Crash, Some(false)),
+                ("ras.einj-memory-uncorrectable", RebootKind::Crash, None),
             ]
         );
         // Nothing that looks at the OS runs after a reboot it did not start

@@ -17,8 +17,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use certlab_hwdb::HardwareProfile;
+use certlab_lab::bmc::{Health, SelEntry};
 use certlab_lab::{DirEntry, ExecOutput, Scripted, Target, TargetError};
 use certlab_reports::Verdict;
+use certlab_suites::{Before, RebootKind, Rebooted};
 
 /// A machine whose state is `before` until a command starting with
 /// `trigger` runs (answered by `after`), and `after` from then on.
@@ -294,4 +296,205 @@ fn einj_pcie_names_the_device_as_an_sbdf() {
         e,
         certlab_reports::Evidence::Command { cmd, .. } if cmd.contains("echo 0x4 > flags && echo 0x3a0000 > param4")
     )));
+}
+
+/// Runs phase `f` of check `name` on `t` with `params`, inside a crash
+/// window or not; the phase's value and evidence.
+fn phase<T>(
+    name: &str,
+    t: &dyn Target,
+    params: &str,
+    crash_window: bool,
+    f: impl FnOnce(&dyn certlab_suites::Check, &certlab_suites::CaseCtx<'_>) -> T,
+) -> (T, Vec<certlab_reports::Evidence>) {
+    let check = certlab_suites::checks::lookup(name).unwrap();
+    let params: toml::Table = toml::from_str(params).unwrap();
+    let sink = certlab_suites::MemorySink::default();
+    let (profile, inv) = (
+        HardwareProfile::default(),
+        certlab_hwdb::Inventory::default(),
+    );
+    let ctx =
+        certlab_suites::CaseCtx::new(t, &profile, &inv, &params, &sink, Duration::from_secs(30))
+            .with_crash_window(crash_window);
+    let v = f(check, &ctx);
+    (v, ctx.take_evidence())
+}
+
+/// An uncorrected memory read error (UC, PCC) for mce-inject.
+const UNCORRECTED: &str =
+    "inject = true\ninject_uncorrectable = true\nstatus = \"0xb60000000000009f\"\n";
+
+/// The machine before, with a persistent journal.
+fn with_journal(s: Scripted) -> Scripted {
+    s.file("/var/log/journal/0123456789abcdef/system.journal", "")
+}
+
+#[test]
+fn an_uncorrectable_injection_runs_only_in_a_crash_window() {
+    let (before, _) = mce_logs();
+    let t = injectable(
+        MCE,
+        with_journal(machine(&before, 0, "rasdaemon-0.6.8-debian-empty.db")),
+        Scripted::new("x"),
+    );
+    // As a plain case (no crash window: a local run, or not declared).
+    let o = case("ras-mce-inject", &t, UNCORRECTED);
+    assert_eq!(o.verdict, Verdict::Skip, "{}", o.reason);
+    assert!(
+        o.reason.contains("only inside a crash window")
+            && o.reason.contains("may_crash = true")
+            && o.reason.contains("a local run has no BMC"),
+        "{}",
+        o.reason
+    );
+    let (b, ev) = phase("ras-mce-inject", &t, UNCORRECTED, false, |c, ctx| {
+        c.before(ctx)
+    });
+    let Before::Stop(o) = b.unwrap() else {
+        panic!("went on without a crash window")
+    };
+    assert_eq!(o.verdict, Verdict::Skip, "{}", o.reason);
+    assert!(!ev.is_empty());
+    // EINJ too, and the plan's second flag is still needed first.
+    let o = case(
+        "ras-einj",
+        &t,
+        "inject = true\ninject_uncorrectable = true\nerror_type = 0x10",
+    );
+    assert!(
+        o.reason.contains("only inside a crash window"),
+        "{}",
+        o.reason
+    );
+    assert!(!t.fired.load(Ordering::SeqCst));
+    // A correctable injection in a crash-window case: judged at once, no reboot.
+    let t = injectable(
+        MCE,
+        machine(&before, 0, "rasdaemon-0.6.8-debian-empty.db"),
+        machine(&mce_logs().1, 1, "rasdaemon-0.8.5-corrected.db").command(MCE, 0, "", ""),
+    );
+    let (b, _) = phase(
+        "ras-mce-inject",
+        &t,
+        "inject = true\nwait_s = 0",
+        true,
+        |c, ctx| c.before(ctx),
+    );
+    let Before::Stop(o) = b.unwrap() else {
+        panic!("a correctable error needs no reboot")
+    };
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.reason);
+}
+
+/// `before` on `t` in a crash window, then `trigger`: the snapshot.
+fn before_and_trigger(t: &Injectable) -> serde_json::Value {
+    let (b, _) = phase("ras-mce-inject", t, UNCORRECTED, true, |c, ctx| {
+        c.before(ctx)
+    });
+    let Before::Go(snap) = b.unwrap() else {
+        panic!("not injected")
+    };
+    assert_eq!(snap["journal"], true, "{snap}");
+    assert!(!t.fired.load(Ordering::SeqCst));
+    let (r, ev) = phase("ras-mce-inject", t, UNCORRECTED, true, |c, ctx| {
+        c.trigger(ctx, &snap)
+    });
+    r.unwrap();
+    assert!(t.fired.load(Ordering::SeqCst));
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        certlab_reports::Evidence::Command { cmd, .. } if cmd.contains("echo 0xb60000000000009f > status")
+    )));
+    snap
+}
+
+fn rebooted(recovered: Option<&str>, sel: Vec<SelEntry>) -> Rebooted {
+    Rebooted {
+        kind: RebootKind::Crash,
+        old_boot: "boot-a".into(),
+        new_boot: "boot-b".into(),
+        recovered: recovered.map(str::to_string),
+        sel: Some(Ok(sel)),
+    }
+}
+
+#[test]
+fn after_the_crash_the_chain_is_judged_from_the_next_boot() {
+    let (before, after) = mce_logs();
+    // The next boot: the crashed boot's log in the journal (the real dmesg
+    // of the mce-inject run), rasdaemon's database with new rows, and EDAC
+    // counting from zero again.
+    let next = machine("", 0, "rasdaemon-0.8.5-corrected.db")
+        .command(MCE, 0, "", "")
+        .command("journalctl -k -b -1", 0, &after, "");
+    let t = injectable(
+        MCE,
+        with_journal(machine(&before, 0, "rasdaemon-0.6.8-debian-empty.db")),
+        next,
+    );
+    let snap = before_and_trigger(&t);
+    let sel = vec![SelEntry {
+        id: "17".into(),
+        timestamp: None,
+        sensor_type: Some("Memory".into()),
+        severity: Health::Critical,
+        message: "Uncorrectable ECC | Asserted".into(),
+    }];
+    let (o, ev) = phase("ras-mce-inject", &t, UNCORRECTED, true, |c, ctx| {
+        c.after(ctx, &snap, &rebooted(Some("no new boot within 600 s"), sel))
+    });
+    let o = o.unwrap();
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.reason);
+    for part in [
+        "power-cycled through its BMC (no new boot within 600 s)",
+        "crashed boot's kernel log (journalctl -k -b -1): [mce]",
+        "rasdaemon: mc_event +5, mce_record +4",
+        "EDAC counters start again at zero",
+        "SEL: record 17 Critical Uncorrectable ECC",
+    ] {
+        assert!(o.reason.contains(part), "{part}: {}", o.reason);
+    }
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        certlab_reports::Evidence::Command { cmd, .. } if cmd.starts_with("journalctl -k -b -1")
+    )));
+}
+
+#[test]
+fn a_crash_that_left_no_report_fails() {
+    let (before, _) = mce_logs();
+    // The journal kept no previous boot (systemd's answer), pstore holds a
+    // real panic record without a hardware error, and rasdaemon no new row.
+    let panic = String::from_utf8(read("kernlog/gpud-pstore-panic-dmesg.txt")).unwrap();
+    let next = machine("", 0, "rasdaemon-0.6.8-debian-empty.db")
+        .command(MCE, 0, "", "")
+        .command(
+            "journalctl -k -b -1",
+            1,
+            "",
+            "Data from the specified boot (-1) is not available: No such boot ID in journal\n",
+        )
+        .file("/sys/fs/pstore/dmesg-erst-7530486857247752194", panic);
+    let t = injectable(
+        MCE,
+        with_journal(machine(&before, 0, "rasdaemon-0.6.8-debian-empty.db"))
+            .file("/sys/fs/pstore/.keep", ""),
+        next,
+    );
+    let snap = before_and_trigger(&t);
+    assert_eq!(snap["pstore"], true, "{snap}");
+    let (o, _) = phase("ras-mce-inject", &t, UNCORRECTED, true, |c, ctx| {
+        c.after(ctx, &snap, &rebooted(None, Vec::new()))
+    });
+    let o = o.unwrap();
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.reason);
+    for part in [
+        "the machine came back by itself (boot boot-b)",
+        "no new report in the crashed boot's kernel log (pstore dmesg-erst-7530486857247752194)",
+        "no new rasdaemon row",
+        "the BMC logged no memory entry over the window",
+    ] {
+        assert!(o.reason.contains(part), "{part}: {}", o.reason);
+    }
 }

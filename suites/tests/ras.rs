@@ -7,64 +7,16 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use certlab_hwdb::{HardwareProfile, Inventory, PciDevice};
 use certlab_lab::{Local, Scripted, Target};
 use certlab_reports::Verdict;
-use certlab_suites::checks::ras::{aer_walk, aer_walk_at, parse_aer, Severity};
+use certlab_suites::checks::ras::{aer_walk, parse_aer, Severity};
 use certlab_suites::plan::Plan;
 use certlab_suites::{checks, CaseCtx, CaseOutcome, MemorySink};
 
-fn fixture(rel: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/aer")
-        .join(rel);
-    assert!(
-        p.is_dir(),
-        "{}: missing (copied from /work/shared/data, see tests/fixtures/aer/PROVENANCE.tsv)",
-        p.display()
-    );
-    p
-}
-
-/// A `bus/pci/devices` directory whose entries link to every function of
-/// the fixture tree that has AER files, as in sysfs.
-fn bus_tree(devices: &Path) -> tempfile::TempDir {
-    let tmp = tempfile::tempdir().unwrap();
-    let bus = tmp.path().join("bus/pci/devices");
-    std::fs::create_dir_all(&bus).unwrap();
-    let mut stack = vec![devices.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let p = e.unwrap().path();
-            if !p.is_dir() {
-                continue;
-            }
-            let name = p.file_name().unwrap().to_string_lossy().to_string();
-            if !name.starts_with("pci") {
-                std::os::unix::fs::symlink(&p, bus.join(&name)).unwrap();
-            }
-            stack.push(p);
-        }
-    }
-    tmp
-}
-
-/// The AER walk's output over a fixture tree, run by this machine's `sh`.
-fn walk_output(rel: &str) -> String {
-    let tree = bus_tree(&fixture(rel));
-    let devices = tree.path().join("bus/pci/devices");
-    let o = Local::default()
-        .exec(
-            &aer_walk_at(devices.to_str().unwrap()),
-            Duration::from_secs(30),
-        )
-        .unwrap();
-    assert!(o.success(), "{}", o.stderr_str());
-    o.stdout_str()
-}
+use common::aer_walk_output as walk_output;
 
 fn run(target: &dyn Target, profile: &HardwareProfile, params: &str) -> CaseOutcome {
     common::check_with("ras-aer", target, profile, params, Duration::from_secs(30)).0

@@ -3,13 +3,15 @@
 //! those cases are compared with.
 //!
 //! A baseline is set from a finished run: every case that passed gives one
-//! row per metric it sampled at least [`MIN_SAMPLES`] times, all rows with
-//! one `created`. Rows are never changed; for a case, the newest set of a
+//! row per metric it sampled at least [`MIN_SAMPLES`] times, and every RAS
+//! case that read its counters (passed or failed) one row per counter (and
+//! its uptime) with that one reading, all rows with one `created`. Rows are never changed; for a case, the newest set of a
 //! (scope, key) is the one in force.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use certlab_reports::{BaselineScope, Better, Verdict};
+use certlab_suites::checks::ras_delta::is_ras_counter;
 use certlab_suites::perf::samples::Series;
 use certlab_suites::perf::stats::MIN_SAMPLES;
 use certlab_suites::perf::{platform_key, Baseline};
@@ -181,11 +183,39 @@ impl Store {
                 });
             }
         }
+        // RAS counters (one reading each) of every case that read them,
+        // passed or failed: a later run's counters are compared with them.
+        for case in record
+            .cases
+            .iter()
+            .filter(|c| matches!(c.verdict, Verdict::Pass | Verdict::Fail))
+        {
+            for m in case.metrics.iter().filter(|m| is_ras_counter(m)) {
+                if case.metrics.iter().filter(|o| o.name == m.name).count() != 1 {
+                    continue;
+                }
+                rows.push(BaselineRow {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    scope,
+                    key: key.clone(),
+                    case_id: case.id.clone(),
+                    metric: m.name.clone(),
+                    unit: m.unit.clone(),
+                    direction: m.better,
+                    samples: vec![m.value],
+                    source_run: run_id.clone(),
+                    created: now,
+                    kernel: record.host.kernel.clone(),
+                    plan_id: record.plan.id.clone(),
+                    plan_version: record.plan.version.clone(),
+                });
+            }
+        }
         if rows.is_empty() {
             return Err(invalid(
                 format!("baseline source run `{run_id}`"),
                 format!(
-                    "no case that passed sampled a metric {MIN_SAMPLES} times or more (performance cases sample their figure once per run of the benchmark)"
+                    "no case that passed sampled a metric {MIN_SAMPLES} times or more (performance cases sample their figure once per run of the benchmark), and no RAS case read its counters"
                 ),
             ));
         }

@@ -2,8 +2,15 @@
 //! `ras.mce-inject`).
 //!
 //! Off unless the plan says `inject = true`; an uncorrectable error type
-//! needs `inject_uncorrectable = true` as well (and the case `may_crash`,
-//! so the orchestrator brings the machine back through its BMC).
+//! needs `inject_uncorrectable = true` as well, and runs only inside a
+//! crash window: the case declares `may_crash = true`, `reboots = true`
+//! and `reboot = "crash"`, and the orchestrator holds the machine's BMC
+//! ([`CaseCtx::crash_window`]); otherwise it is skipped with the reason (a
+//! local run has no BMC). Then `before` notes this boot's reports and
+//! rasdaemon's rows, `trigger` injects (the machine may go down), and
+//! `after` judges the chain from the next boot: the crashed boot's kernel
+//! log (`journalctl -k -b -1`, else pstore), rasdaemon's new rows, and the
+//! BMC's entries over the window (noted).
 //!
 //! - ACPI EINJ (Documentation/firmware-guide/acpi/apei/einj.rst): the
 //!   platform lists the types it offers in
@@ -29,12 +36,13 @@ use crate::checks::kernel::read_kernel_log;
 use crate::checks::rasdaemon::read_target_db;
 use crate::context::{CaseCtx, CaseError, CaseOutcome};
 use crate::kernlog::{self, EventKind};
-use crate::plan::Check;
+use crate::plan::{Before, Check, Rebooted};
 use crate::rasdb::DEFAULT_DB;
 
 pub const EINJ_DIR: &str = "/sys/kernel/debug/apei/einj";
 pub const MCE_INJECT_DIR: &str = "/sys/kernel/debug/mce-inject";
 const EDAC_MC: &str = "/sys/devices/system/edac/mc";
+const PSTORE: &str = "/sys/fs/pstore";
 
 /// EINJ error types (ACPI 6.5, table 18.30).
 pub fn einj_type_name(t: u64) -> &'static str {
@@ -77,7 +85,7 @@ pub fn sbdf(bdf: &str) -> Option<u64> {
 }
 
 /// What the injection touches, so which links the chain has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum Area {
     Memory,
     Pcie,
@@ -287,6 +295,7 @@ fn links(
 }
 
 /// Common to both injections: capability known, the plan's flags checked.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Injection {
     what: String,
     command: String,
@@ -370,6 +379,289 @@ fn run_chain(ctx: &CaseCtx<'_>, inj: Injection) -> Result<CaseOutcome, CaseError
     }
 }
 
+/// What an uncorrectable injection needs besides the plan's flags.
+const CRASH_WINDOW: &str = "an uncorrectable error may crash the machine, so it is injected only inside a crash window: the case declares `may_crash = true`, `reboots = true` and `reboot = \"crash\"`, and the orchestrator holds the machine's BMC to bring it back (`certlab lab daemon`; a local run has no BMC)";
+
+/// Injects now and follows the chain on this boot: a correctable error
+/// (an uncorrectable one only inside a crash window, through
+/// [`before_crash_window`]).
+fn inject_now(ctx: &CaseCtx<'_>, inj: Injection) -> Result<CaseOutcome, CaseError> {
+    if inj.uncorrected {
+        return Ok(CaseOutcome::skip(format!(
+            "not injected: {} is uncorrectable; {CRASH_WINDOW}",
+            inj.what
+        )));
+    }
+    run_chain(ctx, inj)
+}
+
+/// What an uncorrectable injection notes before the crash window opens.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct CrashBefore {
+    injection: Injection,
+    /// Kernel-log reports of the area's kinds on this boot, per kind.
+    reports: BTreeMap<String, usize>,
+    /// rasdaemon rows per table (`None`: no database).
+    rows: Option<BTreeMap<String, u64>>,
+    /// The journal is kept on disk (`/var/log/journal`): the next boot
+    /// can read this boot's kernel log (`journalctl -k -b -1`).
+    journal: bool,
+    /// pstore is mounted (`/sys/fs/pstore`): a panic's log survives there.
+    pstore: bool,
+}
+
+/// `before` of an injection case: a correctable error is injected and
+/// judged at once (no reboot); an uncorrectable one, inside a crash window
+/// only, gets its snapshot — this boot's reports and rasdaemon's rows, and
+/// where the next boot will find this one's log (a persistent journal,
+/// pstore) — and the crash window opens.
+fn before_crash_window(ctx: &CaseCtx<'_>, inj: Injection) -> Result<Before, CaseError> {
+    if !inj.uncorrected {
+        return Ok(Before::Stop(run_chain(ctx, inj)?));
+    }
+    if !ctx.crash_window() {
+        return Ok(Before::Stop(CaseOutcome::skip(format!(
+            "not injected: {} is uncorrectable; {CRASH_WINDOW}",
+            inj.what
+        ))));
+    }
+    let now = match snapshot(ctx)? {
+        Ok(s) => s,
+        Err(why) => {
+            return Ok(Before::Stop(CaseOutcome::skip(format!(
+                "not injected: the chain cannot be verified without the kernel log ({why})"
+            ))))
+        }
+    };
+    let journal = ctx.list_dir("/var/log/journal")?.is_some();
+    let pstore = ctx.list_dir(PSTORE)?.is_some();
+    if !journal && !pstore && now.rows.is_none() {
+        return Ok(Before::Stop(CaseOutcome::skip(format!(
+            "not injected: after the crash nothing would show the error — no persistent journal (/var/log/journal), no pstore ({PSTORE}), no rasdaemon database ({DEFAULT_DB})"
+        ))));
+    }
+    let reports = inj
+        .area
+        .log_kinds()
+        .iter()
+        .map(|k| {
+            (
+                k.as_str().to_string(),
+                now.events.get(k).map_or(0, Vec::len),
+            )
+        })
+        .collect();
+    let snap = CrashBefore {
+        injection: inj,
+        reports,
+        rows: now.rows,
+        journal,
+        pstore,
+    };
+    serde_json::to_value(&snap)
+        .map(Before::Go)
+        .map_err(|e| CaseError::Infra(format!("snapshot: {e}")))
+}
+
+fn crash_before(before: &serde_json::Value) -> Result<CrashBefore, CaseError> {
+    serde_json::from_value(before.clone()).map_err(|e| CaseError::Infra(format!("snapshot: {e}")))
+}
+
+/// Injects inside the crash window: a session lost or silent is the
+/// machine going down; a refusal is the platform's answer.
+fn trigger_crash_window(ctx: &CaseCtx<'_>, before: &serde_json::Value) -> Result<(), CaseError> {
+    let b = crash_before(before)?;
+    match ctx.run_with_timeout(&b.injection.command, Duration::from_secs(30)) {
+        Err(CaseError::Timeout { .. }) => Ok(()),
+        Err(e) if e.is_infrastructure() => Ok(()),
+        Err(e) => Err(e),
+        Ok(o) if !o.success() => Err(CaseError::Infra(format!(
+            "the platform refused the injection of {} (exit {:?}): {}",
+            b.injection.what,
+            o.exit,
+            o.stderr_str().trim()
+        ))),
+        Ok(_) => Ok(()),
+    }
+}
+
+/// The crashed (or survived, then power-cycled) boot's kernel log from
+/// the new boot: `journalctl -k -b -1`, else pstore's `dmesg-*` records.
+/// `(text, source, whole)`: `whole` when it is the boot's whole log (so
+/// the snapshot's reports can be subtracted), not pstore's tail.
+fn previous_boot_log(
+    ctx: &CaseCtx<'_>,
+    b: &CrashBefore,
+) -> Result<Result<(String, String, bool), String>, CaseError> {
+    let mut why = Vec::new();
+    if b.journal {
+        let o = ctx.run("journalctl -k -b -1 --no-pager")?;
+        let text = o.stdout_str();
+        if o.success() && !text.trim().is_empty() && !text.contains("-- No entries --") {
+            return Ok(Ok((text, "journalctl -k -b -1".to_string(), true)));
+        }
+        why.push(format!(
+            "`journalctl -k -b -1` exit {:?}: {}",
+            o.exit,
+            o.stderr_str().trim()
+        ));
+    }
+    if b.pstore {
+        let mut text = String::new();
+        let mut files = Vec::new();
+        for e in ctx.list_dir(PSTORE)?.unwrap_or_default() {
+            if e.name.starts_with("dmesg-") {
+                if let Some(t) = ctx.read(&format!("{PSTORE}/{}", e.name))? {
+                    text.push_str(&t);
+                    text.push('\n');
+                    files.push(e.name);
+                }
+            }
+        }
+        if !files.is_empty() {
+            return Ok(Ok((text, format!("pstore {}", files.join(", ")), false)));
+        }
+        why.push(format!("no dmesg record in {PSTORE}"));
+    }
+    if why.is_empty() {
+        why.push("no persistent journal, no pstore".to_string());
+    }
+    Ok(Err(why.join("; ")))
+}
+
+/// `after` of an uncorrectable injection: the chain from the new boot —
+/// the crashed boot's kernel log (journal or pstore), rasdaemon's rows
+/// (kept across boots), and what the BMC logged over the window (noted:
+/// vendors differ). EDAC's counters start again at zero with the boot, so
+/// the count is noted, not judged.
+fn after_crash_window(
+    ctx: &CaseCtx<'_>,
+    before: &serde_json::Value,
+    reboot: &Rebooted,
+) -> Result<CaseOutcome, CaseError> {
+    let b = crash_before(before)?;
+    let area = b.injection.area;
+    let mut broken = Vec::new();
+    let mut seen = Vec::new();
+    match previous_boot_log(ctx, &b)? {
+        Ok((text, source, whole)) => {
+            let mut counts: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+            for e in kernlog::scan(&text) {
+                if area.log_kinds().contains(&e.kind) {
+                    counts.entry(e.kind.as_str()).or_default().push(e.text);
+                }
+            }
+            let mut new = Vec::new();
+            for (kind, texts) in &counts {
+                let skip = if whole {
+                    b.reports.get(*kind).copied().unwrap_or(0)
+                } else {
+                    0
+                };
+                for t in texts.iter().skip(skip) {
+                    new.push(format!("[{kind}] {t}"));
+                }
+            }
+            if new.is_empty() {
+                broken.push(format!(
+                    "no new report in the crashed boot's kernel log ({source})"
+                ));
+            } else {
+                seen.push(format!(
+                    "crashed boot's kernel log ({source}): {}",
+                    new.join(" | ")
+                ));
+            }
+        }
+        Err(why) => broken.push(format!(
+            "the crashed boot's kernel log cannot be read from the new boot: {why}"
+        )),
+    }
+    match &b.rows {
+        Some(before_rows) => match read_target_db(ctx, DEFAULT_DB, 64 << 20)? {
+            Ok(db) => {
+                let grown: Vec<String> = area
+                    .tables()
+                    .iter()
+                    .filter_map(|t| {
+                        let x = before_rows.get(*t).copied().unwrap_or(0);
+                        let y = db
+                            .tables
+                            .iter()
+                            .find(|d| d.name == *t)
+                            .map_or(0, |d| d.rows);
+                        (y > x).then(|| format!("{t} +{}", y - x))
+                    })
+                    .collect();
+                if grown.is_empty() {
+                    broken.push(format!(
+                        "no new rasdaemon row ({})",
+                        area.tables().join(", ")
+                    ));
+                } else {
+                    seen.push(format!("rasdaemon: {}", grown.join(", ")));
+                }
+            }
+            Err(why) => broken.push(format!(
+                "rasdaemon's database is gone after the crash: {}",
+                why.error
+            )),
+        },
+        None => seen.push(format!(
+            "rasdaemon keeps no database at {DEFAULT_DB}: its row was not checked"
+        )),
+    }
+    if area == Area::Memory {
+        seen.push(
+            "EDAC counters start again at zero with the new boot: the count was not checked"
+                .to_string(),
+        );
+    }
+    let wanted = match area {
+        Area::Memory => "memory",
+        Area::Pcie => "PCIe/bus (critical interrupt)",
+        Area::Processor => "processor",
+    };
+    seen.push(match &reboot.sel {
+        Some(Ok(entries)) => {
+            let hits: Vec<String> = entries
+                .iter()
+                .filter(|e| crate::checks::sel::area(e.sensor_type.as_deref()) == wanted)
+                .map(|e| format!("record {} {:?} {}", e.id, e.severity, e.message))
+                .collect();
+            if hits.is_empty() {
+                format!(
+                    "the BMC logged no {wanted} entry over the window (not every vendor logs one)"
+                )
+            } else {
+                format!("SEL: {}", hits.join("; "))
+            }
+        }
+        Some(Err(e)) => format!("the BMC's event log could not be read: {e}"),
+        None => "the machine has no BMC event log".to_string(),
+    });
+    let how = match &reboot.recovered {
+        Some(why) => format!(
+            "the machine did not come back by itself and was power-cycled through its BMC ({why})"
+        ),
+        None => format!("the machine came back by itself (boot {})", reboot.new_boot),
+    };
+    if broken.is_empty() {
+        Ok(CaseOutcome::pass(format!(
+            "{} injected; {how}; the chain holds: {}",
+            b.injection.what,
+            seen.join("; ")
+        )))
+    } else {
+        Ok(CaseOutcome::fail(format!(
+            "{} injected; {how}; the chain broke: {}; seen: {}",
+            b.injection.what,
+            broken.join("; "),
+            seen.join("; ")
+        )))
+    }
+}
+
 const OFF: &str = "error injection is off: the plan enables it with `inject = true` (it writes errors into the hardware)";
 
 /// An ACPI EINJ injection (plan params `inject`, `error_type` (default
@@ -378,72 +670,94 @@ pub struct Einj;
 
 impl Check for Einj {
     fn run(&self, ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError> {
-        // What the platform offers is read first (read-only): the skip
-        // when injection is off says it.
-        let t = ctx.param_u64("error_type", 0x8);
-        let name = einj_type_name(t);
-        let uncorrected = !matches!(t, 0x1 | 0x8 | 0x40 | 0x200);
-        let path = format!("{EINJ_DIR}/available_error_type");
-        let offered = match ctx.read_or_why(&path)? {
+        match einj_injection(ctx)? {
+            Err(skip) => Ok(skip),
+            Ok(inj) => inject_now(ctx, inj),
+        }
+    }
+    fn before(&self, ctx: &CaseCtx<'_>) -> Result<Before, CaseError> {
+        match einj_injection(ctx)? {
+            Err(skip) => Ok(Before::Stop(skip)),
+            Ok(inj) => before_crash_window(ctx, inj),
+        }
+    }
+    fn trigger(&self, ctx: &CaseCtx<'_>, before: &serde_json::Value) -> Result<(), CaseError> {
+        trigger_crash_window(ctx, before)
+    }
+    fn after(
+        &self,
+        ctx: &CaseCtx<'_>,
+        before: &serde_json::Value,
+        reboot: &Rebooted,
+    ) -> Result<CaseOutcome, CaseError> {
+        after_crash_window(ctx, before, reboot)
+    }
+}
+
+/// The EINJ injection the plan asks for, or the skip that says why not.
+fn einj_injection(ctx: &CaseCtx<'_>) -> Result<Result<Injection, CaseOutcome>, CaseError> {
+    // What the platform offers is read first (read-only): the skip
+    // when injection is off says it.
+    let t = ctx.param_u64("error_type", 0x8);
+    let name = einj_type_name(t);
+    let uncorrected = !matches!(t, 0x1 | 0x8 | 0x40 | 0x200);
+    let path = format!("{EINJ_DIR}/available_error_type");
+    let offered = match ctx.read_or_why(&path)? {
             Ok(text) => parse_available(&text),
             Err(why) => {
-                return Ok(CaseOutcome::skip(format!(
+                return Ok(Err(CaseOutcome::skip(format!(
                     "no ACPI EINJ here ({}: {}): firmware without an EINJ table or with it disabled in setup, the einj module not loaded, or debugfs not mounted",
                     path, why.error
-                )))
+                ))))
             }
         };
-        let list: Vec<String> = offered
-            .iter()
-            .map(|o| format!("{o:#x} {}", einj_type_name(*o)))
-            .collect();
-        let list = if list.is_empty() {
-            "none".to_string()
-        } else {
-            list.join(", ")
-        };
-        if !ctx.param_bool("inject", false) {
-            return Ok(CaseOutcome::skip(format!(
-                "{OFF}; the platform offers: {list}"
-            )));
-        }
-        if uncorrected && !ctx.param_bool("inject_uncorrectable", false) {
-            return Ok(CaseOutcome::skip(format!(
-                "error type {t:#x} ({name}) is uncorrectable: the plan must also set `inject_uncorrectable = true` (and the case `may_crash = true`, so the machine is recovered through its BMC)"
-            )));
-        }
-        if !offered.contains(&t) {
-            return Ok(CaseOutcome::skip(format!(
-                "the platform does not offer error type {t:#x} ({name}); it offers: {list}"
-            )));
-        }
-        let area = Area::of_einj(t);
-        let mut command = format!("cd {EINJ_DIR} && echo {t:#x} > error_type");
-        let mut what = format!("EINJ {t:#x} ({name})");
-        if area == Area::Pcie {
-            let dev = ctx.param_str("pcie_device", "");
-            let Some(s) = sbdf(&dev) else {
-                return Ok(CaseOutcome::skip(format!(
-                    "error type {t:#x} needs the device to inject into: plan parameter `pcie_device` (dddd:bb:dd.f), not `{dev}`"
-                )));
-            };
-            command.push_str(&format!(" && echo 0x4 > flags && echo {s:#x} > param4"));
-            what.push_str(&format!(" into {dev}"));
-        } else {
-            command.push_str(" && echo 0 > flags");
-        }
-        command.push_str(" && echo 1 > error_inject");
-        run_chain(
-            ctx,
-            Injection {
-                what,
-                command,
-                area,
-                uncorrected,
-                edac_required: true,
-            },
-        )
+    let list: Vec<String> = offered
+        .iter()
+        .map(|o| format!("{o:#x} {}", einj_type_name(*o)))
+        .collect();
+    let list = if list.is_empty() {
+        "none".to_string()
+    } else {
+        list.join(", ")
+    };
+    if !ctx.param_bool("inject", false) {
+        return Ok(Err(CaseOutcome::skip(format!(
+            "{OFF}; the platform offers: {list}"
+        ))));
     }
+    if uncorrected && !ctx.param_bool("inject_uncorrectable", false) {
+        return Ok(Err(CaseOutcome::skip(format!(
+                "error type {t:#x} ({name}) is uncorrectable: the plan must also set `inject_uncorrectable = true` ({CRASH_WINDOW})"
+            ))));
+    }
+    if !offered.contains(&t) {
+        return Ok(Err(CaseOutcome::skip(format!(
+            "the platform does not offer error type {t:#x} ({name}); it offers: {list}"
+        ))));
+    }
+    let area = Area::of_einj(t);
+    let mut command = format!("cd {EINJ_DIR} && echo {t:#x} > error_type");
+    let mut what = format!("EINJ {t:#x} ({name})");
+    if area == Area::Pcie {
+        let dev = ctx.param_str("pcie_device", "");
+        let Some(s) = sbdf(&dev) else {
+            return Ok(Err(CaseOutcome::skip(format!(
+                    "error type {t:#x} needs the device to inject into: plan parameter `pcie_device` (dddd:bb:dd.f), not `{dev}`"
+                ))));
+        };
+        command.push_str(&format!(" && echo 0x4 > flags && echo {s:#x} > param4"));
+        what.push_str(&format!(" into {dev}"));
+    } else {
+        command.push_str(" && echo 0 > flags");
+    }
+    command.push_str(" && echo 1 > error_inject");
+    Ok(Ok(Injection {
+        what,
+        command,
+        area,
+        uncorrected,
+        edac_required: true,
+    }))
 }
 
 /// MCi_STATUS bits (Intel SDM vol. 3B 16.3.2.2).
@@ -475,54 +789,76 @@ pub struct MceInject;
 
 impl Check for MceInject {
     fn run(&self, ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError> {
-        if ctx.list_dir(MCE_INJECT_DIR)?.is_none() {
-            return Ok(CaseOutcome::skip(format!(
+        match mce_injection(ctx)? {
+            Err(skip) => Ok(skip),
+            Ok(inj) => inject_now(ctx, inj),
+        }
+    }
+    fn before(&self, ctx: &CaseCtx<'_>) -> Result<Before, CaseError> {
+        match mce_injection(ctx)? {
+            Err(skip) => Ok(Before::Stop(skip)),
+            Ok(inj) => before_crash_window(ctx, inj),
+        }
+    }
+    fn trigger(&self, ctx: &CaseCtx<'_>, before: &serde_json::Value) -> Result<(), CaseError> {
+        trigger_crash_window(ctx, before)
+    }
+    fn after(
+        &self,
+        ctx: &CaseCtx<'_>,
+        before: &serde_json::Value,
+        reboot: &Rebooted,
+    ) -> Result<CaseOutcome, CaseError> {
+        after_crash_window(ctx, before, reboot)
+    }
+}
+
+/// The software machine check the plan asks for, or the skip that says why not.
+fn mce_injection(ctx: &CaseCtx<'_>) -> Result<Result<Injection, CaseOutcome>, CaseError> {
+    if ctx.list_dir(MCE_INJECT_DIR)?.is_none() {
+        return Ok(Err(CaseOutcome::skip(format!(
                 "no {MCE_INJECT_DIR}: x86 only, with the mce-inject module loaded (modprobe mce-inject) and debugfs mounted"
-            )));
-        }
-        if !ctx.param_bool("inject", false) {
-            return Ok(CaseOutcome::skip(format!(
-                "{OFF}; {MCE_INJECT_DIR} is there"
-            )));
-        }
-        let status = match ctx.param_str("status", "") {
-            s if s.is_empty() => DEFAULT_MCE_STATUS,
-            s => u64::from_str_radix(s.trim_start_matches("0x"), 16).map_err(|_| {
-                CaseError::Infra(format!(
-                    "plan parameter `status`: `{s}` is not a hex MCi_STATUS"
-                ))
-            })?,
-        };
-        let uncorrected = status & (UC | PCC) != 0;
-        if uncorrected && !ctx.param_bool("inject_uncorrectable", false) {
-            return Ok(CaseOutcome::skip(format!(
-                "status {status:#018x} is uncorrected (UC/PCC): the plan must also set `inject_uncorrectable = true` (and the case `may_crash = true`)"
-            )));
-        }
-        let address = match ctx.param_u64("address", 0) {
-            0 => ctx
-                .read("/proc/iomem")?
-                .as_deref()
-                .and_then(first_ram)
-                .unwrap_or(0x10_0000),
-            a => a,
-        };
-        let bank = ctx.param_u64("bank", 4);
-        let cpu = ctx.param_u64("cpu", 0);
-        let command = format!(
+            ))));
+    }
+    if !ctx.param_bool("inject", false) {
+        return Ok(Err(CaseOutcome::skip(format!(
+            "{OFF}; {MCE_INJECT_DIR} is there"
+        ))));
+    }
+    let status = match ctx.param_str("status", "") {
+        s if s.is_empty() => DEFAULT_MCE_STATUS,
+        s => u64::from_str_radix(s.trim_start_matches("0x"), 16).map_err(|_| {
+            CaseError::Infra(format!(
+                "plan parameter `status`: `{s}` is not a hex MCi_STATUS"
+            ))
+        })?,
+    };
+    let uncorrected = status & (UC | PCC) != 0;
+    if uncorrected && !ctx.param_bool("inject_uncorrectable", false) {
+        return Ok(Err(CaseOutcome::skip(format!(
+                "status {status:#018x} is uncorrected (UC/PCC): the plan must also set `inject_uncorrectable = true` ({CRASH_WINDOW})"
+            ))));
+    }
+    let address = match ctx.param_u64("address", 0) {
+        0 => ctx
+            .read("/proc/iomem")?
+            .as_deref()
+            .and_then(first_ram)
+            .unwrap_or(0x10_0000),
+        a => a,
+    };
+    let bank = ctx.param_u64("bank", 4);
+    let cpu = ctx.param_u64("cpu", 0);
+    let command = format!(
             "cd {MCE_INJECT_DIR} && echo sw > flags && echo {status:#x} > status && echo {address:#x} > addr && echo 0 > misc && echo {cpu} > cpu && echo {bank} > bank"
         );
-        run_chain(
-            ctx,
-            Injection {
-                what: format!("a software machine check (status {status:#018x}, bank {bank}, CPU {cpu}, address {address:#x})"),
-                command,
-                area: Area::Memory,
-                uncorrected,
-                edac_required: false,
-            },
-        )
-    }
+    Ok(Ok(Injection {
+            what: format!("a software machine check (status {status:#018x}, bank {bank}, CPU {cpu}, address {address:#x})"),
+            command,
+            area: Area::Memory,
+            uncorrected,
+            edac_required: false,
+        }))
 }
 
 #[cfg(test)]

@@ -4,8 +4,10 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
+use crate::checks::ras_delta::counter;
 use crate::context::{CaseCtx, CaseError, CaseOutcome};
 use crate::plan::Check;
+use certlab_reports::Metric;
 
 /// One taint flag: bit, letter, meaning, and whether it fails certification.
 pub struct TaintFlag {
@@ -338,92 +340,159 @@ impl Check for Log {
 pub struct Edac;
 
 impl Check for Edac {
+    fn compares_with_baseline(&self) -> bool {
+        true
+    }
+
     fn run(&self, ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError> {
-        let base = "/sys/devices/system/edac/mc";
-        let mcs: Vec<String> = ctx
-            .list_dir(base)?
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|e| e.name.starts_with("mc") && e.name[2..].chars().all(|c| c.is_ascii_digit()))
-            .map(|e| e.name)
-            .collect();
-        if mcs.is_empty() {
-            return Ok(CaseOutcome::skip(
-                "no EDAC memory controller is registered (a VM, or no EDAC driver for this platform)",
-            ));
-        }
-        let max_ce = ctx.param_u64("max_ce", 0);
-        let mut problems = Vec::new();
-        let mut counts = Vec::new();
-        let mut unreadable = Vec::new();
-        for mc in &mcs {
-            // A counter that cannot be read is not zero: the case cannot be
-            // judged (skip, with the file and the error), and one that reads
-            // as something other than a number is an error.
-            let mut get = |f: &str| -> Result<Option<u64>, CaseError> {
-                let path = format!("{base}/{mc}/{f}");
-                match ctx.read_or_why(&path)? {
-                    Ok(v) => v.trim().parse().map(Some).map_err(|_| {
-                        CaseError::Infra(format!(
-                            "{path}: not a counter: `{}`",
-                            v.trim().chars().take(40).collect::<String>()
-                        ))
-                    }),
-                    Err(why) => {
-                        unreadable.push(why.error);
-                        Ok(None)
-                    }
+        let today = edac_since_boot(ctx)?;
+        let today = crate::checks::ras_delta::with_uptime(ctx, today)?;
+        crate::checks::ras_delta::against_baseline(ctx, today, &|n: &str| n.starts_with("edac."))
+    }
+}
+
+/// The counters of the DIMMs (`dimmN`/`rankN`: `dimm_ce_count`,
+/// `dimm_ue_count`) or chip-select rows (legacy `csrowN`: `chK_ce_count`
+/// per channel, `ue_count` per row) of controller `mc`, as metrics
+/// `edac.MC.DIMM.ce|ue` (`edac.mc0.csrow1.ch0.ce`). A counter that cannot
+/// be read is left out (the controller's totals are judged).
+fn edac_dimm_counters(ctx: &CaseCtx<'_>, base: &str, mc: &str) -> Result<Vec<Metric>, CaseError> {
+    let num = |path: &str| -> Result<Option<u64>, CaseError> {
+        Ok(ctx
+            .read_or_why(path)?
+            .ok()
+            .and_then(|v| v.trim().parse().ok()))
+    };
+    let is_numbered = |name: &str, prefix: &str| {
+        name.strip_prefix(prefix)
+            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+    };
+    let mut out = Vec::new();
+    let entries = ctx.list_dir(&format!("{base}/{mc}"))?.unwrap_or_default();
+    for e in entries.iter().filter(|e| e.is_dir) {
+        let dir = format!("{base}/{mc}/{}", e.name);
+        if is_numbered(&e.name, "dimm") || is_numbered(&e.name, "rank") {
+            for (file, kind) in [("dimm_ce_count", "ce"), ("dimm_ue_count", "ue")] {
+                if let Some(n) = num(&format!("{dir}/{file}"))? {
+                    out.push(counter(format!("edac.{mc}.{}.{kind}", e.name), n));
                 }
-            };
-            let (Some(ce), Some(ue), Some(ce_n), Some(ue_n)) = (
-                get("ce_count")?,
-                get("ue_count")?,
-                get("ce_noinfo_count")?,
-                get("ue_noinfo_count")?,
-            ) else {
-                continue;
-            };
-            let name = ctx
-                .read(&format!("{base}/{mc}/mc_name"))?
-                .map(|s| s.trim().to_string())
-                .unwrap_or_default();
-            counts.push(format!("{mc} ({name}): CE {ce}, UE {ue}"));
-            if ue + ue_n > 0 {
-                problems.push(format!("{mc}: {} uncorrected errors", ue + ue_n));
             }
-            if ce + ce_n > max_ce {
-                problems.push(format!(
-                    "{mc}: {} corrected errors (limit {max_ce})",
-                    ce + ce_n
-                ));
-            }
-        }
-        // Errors counted on a readable controller fail whatever another
-        // controller hides; otherwise an unreadable counter leaves nothing to judge.
-        if problems.is_empty() && !unreadable.is_empty() {
-            return Ok(CaseOutcome::skip(format!(
-                "EDAC error counters could not be read, so the errors cannot be counted: {}{}",
-                unreadable.join("; "),
-                if counts.is_empty() {
-                    String::new()
-                } else {
-                    format!("; read: {}", counts.join("; "))
+        } else if is_numbered(&e.name, "csrow") {
+            let files = ctx.list_dir(&dir)?.unwrap_or_default();
+            for f in &files {
+                let Some(ch) = f.name.strip_suffix("_ce_count") else {
+                    continue;
+                };
+                if !is_numbered(ch, "ch") {
+                    continue;
                 }
-            )));
-        }
-        if !unreadable.is_empty() {
-            counts.push(format!("not readable: {}", unreadable.join("; ")));
-        }
-        if problems.is_empty() {
-            Ok(CaseOutcome::pass(counts.join("; ")))
-        } else {
-            Ok(CaseOutcome::fail(format!(
-                "{}; {}",
-                problems.join("; "),
-                counts.join("; ")
-            )))
+                if let Some(n) = num(&format!("{dir}/{}", f.name))? {
+                    out.push(counter(format!("edac.{mc}.{}.{ch}.ce", e.name), n));
+                }
+            }
+            if let Some(n) = num(&format!("{dir}/ue_count"))? {
+                out.push(counter(format!("edac.{mc}.{}.ue", e.name), n));
+            }
         }
     }
+    Ok(out)
+}
+
+/// EDAC's counts since boot, judged against `max_ce` (and any UE), with
+/// every counter read as a metric.
+fn edac_since_boot(ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError> {
+    let base = "/sys/devices/system/edac/mc";
+    let mcs: Vec<String> = ctx
+        .list_dir(base)?
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e.name.starts_with("mc") && e.name[2..].chars().all(|c| c.is_ascii_digit()))
+        .map(|e| e.name)
+        .collect();
+    if mcs.is_empty() {
+        return Ok(CaseOutcome::skip(
+            "no EDAC memory controller is registered (a VM, or no EDAC driver for this platform)",
+        ));
+    }
+    let max_ce = ctx.param_u64("max_ce", 0);
+    let mut problems = Vec::new();
+    let mut counts = Vec::new();
+    let mut unreadable = Vec::new();
+    let mut metrics = Vec::new();
+    for mc in &mcs {
+        // A counter that cannot be read is not zero: the case cannot be
+        // judged (skip, with the file and the error), and one that reads
+        // as something other than a number is an error.
+        let mut get = |f: &str| -> Result<Option<u64>, CaseError> {
+            let path = format!("{base}/{mc}/{f}");
+            match ctx.read_or_why(&path)? {
+                Ok(v) => v.trim().parse().map(Some).map_err(|_| {
+                    CaseError::Infra(format!(
+                        "{path}: not a counter: `{}`",
+                        v.trim().chars().take(40).collect::<String>()
+                    ))
+                }),
+                Err(why) => {
+                    unreadable.push(why.error);
+                    Ok(None)
+                }
+            }
+        };
+        let (Some(ce), Some(ue), Some(ce_n), Some(ue_n)) = (
+            get("ce_count")?,
+            get("ue_count")?,
+            get("ce_noinfo_count")?,
+            get("ue_noinfo_count")?,
+        ) else {
+            continue;
+        };
+        let name = ctx
+            .read(&format!("{base}/{mc}/mc_name"))?
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        counts.push(format!("{mc} ({name}): CE {ce}, UE {ue}"));
+        for (kind, n) in [
+            ("ce", ce),
+            ("ce_noinfo", ce_n),
+            ("ue", ue),
+            ("ue_noinfo", ue_n),
+        ] {
+            metrics.push(counter(format!("edac.{mc}.{kind}"), n));
+        }
+        metrics.extend(edac_dimm_counters(ctx, base, mc)?);
+        if ue + ue_n > 0 {
+            problems.push(format!("{mc}: {} uncorrected errors", ue + ue_n));
+        }
+        if ce + ce_n > max_ce {
+            problems.push(format!(
+                "{mc}: {} corrected errors (limit {max_ce})",
+                ce + ce_n
+            ));
+        }
+    }
+    // Errors counted on a readable controller fail whatever another
+    // controller hides; otherwise an unreadable counter leaves nothing to judge.
+    if problems.is_empty() && !unreadable.is_empty() {
+        return Ok(CaseOutcome::skip(format!(
+            "EDAC error counters could not be read, so the errors cannot be counted: {}{}",
+            unreadable.join("; "),
+            if counts.is_empty() {
+                String::new()
+            } else {
+                format!("; read: {}", counts.join("; "))
+            }
+        )));
+    }
+    if !unreadable.is_empty() {
+        counts.push(format!("not readable: {}", unreadable.join("; ")));
+    }
+    let mut outcome = if problems.is_empty() {
+        CaseOutcome::pass(counts.join("; "))
+    } else {
+        CaseOutcome::fail(format!("{}; {}", problems.join("; "), counts.join("; ")))
+    };
+    outcome.metrics = metrics;
+    Ok(outcome)
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ pub mod net;
 pub mod pci;
 pub mod perf;
 pub mod ras;
+pub mod ras_delta;
 pub mod rasdaemon;
 pub mod reboot;
 pub mod sel;

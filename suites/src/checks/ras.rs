@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::checks::ras_delta;
 use crate::context::{CaseCtx, CaseError, CaseOutcome};
 use crate::plan::Check;
 use crate::walk;
@@ -183,115 +184,166 @@ fn device_name(ctx: &CaseCtx<'_>, address: &str) -> String {
 pub struct Aer;
 
 impl Check for Aer {
+    fn compares_with_baseline(&self) -> bool {
+        true
+    }
+
     fn run(&self, ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError> {
-        let judge = ctx.param_str("errors", "uncorrected");
-        let corrected_only = match judge.as_str() {
-            "uncorrected" => false,
-            "corrected" => true,
-            other => {
-                return Err(CaseError::Infra(format!(
-                    "plan parameter `errors`: `{other}` is neither `uncorrected` nor `corrected`"
-                )))
-            }
-        };
-        let max_corrected = ctx.param_u64("max_corrected", 0);
-        let script = aer_walk();
-        let o = ctx.run(&script)?;
-        if !o.success() {
-            return Err(CaseError::Infra(format!(
-                "the AER walk failed (exit {:?}): {}",
-                o.exit,
-                o.stderr_str().trim()
-            )));
-        }
-        let devices = parse_aer(&o.stdout_str()).map_err(CaseError::Infra)?;
-        if devices.is_empty() {
-            return Ok(CaseOutcome::skip(
-                "no PCI function exposes AER counters (no aer_dev_* in /sys/bus/pci/devices: a VM without PCIe AER, or a kernel without CONFIG_PCIEAER)",
-            ));
-        }
-        let mut problems = Vec::new();
-        let mut notes = Vec::new();
-        let mut unreadable = Vec::new();
-        let mut corrected_total = 0u64;
-        for d in &devices {
-            let name = device_name(ctx, &d.address);
-            for f in &d.unreadable {
-                unreadable.push(format!("{}/{f}", d.address));
-            }
-            let bits = |s: Severity| -> String {
-                let v: Vec<String> = d
-                    .nonzero
-                    .iter()
-                    .filter(|c| c.severity == s)
-                    .map(|c| {
-                        if c.counter.is_empty() {
-                            format!("{} {}", c.file, c.count)
-                        } else {
-                            format!("{}.{} {}", c.file, c.counter, c.count)
-                        }
-                    })
-                    .collect();
-                v.join(", ")
-            };
-            let own = |s: Severity| d.totals.get(&s).copied().unwrap_or(0);
-            let port = |s: Severity| d.rootport.get(&s).copied().unwrap_or(0);
-            let corrected = own(Severity::Corrected).max(port(Severity::Corrected));
-            corrected_total += own(Severity::Corrected);
-            for s in [Severity::NonFatal, Severity::Fatal] {
-                let n = own(s).max(port(s));
-                if n > 0 {
-                    let line = format!("{name}: {n} {} errors ({})", s.as_str(), bits(s));
-                    if corrected_only {
-                        notes.push(line);
-                    } else {
-                        problems.push(line);
-                    }
-                }
-            }
-            if corrected > 0 {
-                let line = format!(
-                    "{name}: {corrected} corrected errors ({})",
-                    bits(Severity::Corrected)
-                );
-                if corrected_only && corrected > max_corrected {
-                    problems.push(format!("{line}, above the plan's limit {max_corrected}"));
+        let corrected_only = ctx.param_str("errors", "uncorrected") == "corrected";
+        let today = aer_since_boot(ctx)?;
+        let today = ras_delta::with_uptime(ctx, today)?;
+        ras_delta::against_baseline(ctx, today, &|n: &str| {
+            n.starts_with("aer.")
+                && if corrected_only {
+                    n.ends_with(".corrected")
                 } else {
-                    notes.push(line);
+                    n.ends_with(".nonfatal") || n.ends_with(".fatal")
                 }
-            }
-        }
-        let scope = format!(
-            "{} PCI functions with AER counters, {corrected_total} corrected errors in all",
-            devices.len()
-        );
-        if problems.is_empty() && !unreadable.is_empty() {
-            return Ok(CaseOutcome::skip(format!(
-                "AER counters could not be read, so the errors cannot be counted: {} ({scope})",
-                unreadable.join(", ")
-            )));
-        }
-        let mut tail = String::new();
-        if !notes.is_empty() {
-            tail.push_str(&format!("; noted: {}", notes.join("; ")));
-        }
-        if !unreadable.is_empty() {
-            tail.push_str(&format!("; not readable: {}", unreadable.join(", ")));
-        }
-        if problems.is_empty() {
-            let what = if corrected_only {
-                format!("no function has more than {max_corrected} corrected errors")
-            } else {
-                "no uncorrected (non-fatal or fatal) PCIe error".to_string()
-            };
-            Ok(CaseOutcome::pass(format!("{what}: {scope}{tail}")))
-        } else {
-            Ok(CaseOutcome::fail(format!(
-                "{}; {scope}{tail}",
-                problems.join("; ")
-            )))
+        })
+    }
+}
+
+impl Severity {
+    /// The last part of the severity's counter names (`aer.BDF.nonfatal`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Severity::Corrected => "corrected",
+            Severity::NonFatal => "nonfatal",
+            Severity::Fatal => "fatal",
         }
     }
+}
+
+/// Every function's totals per severity as metrics: `aer.BDF.SEVERITY`
+/// for its own counters, `aer.BDF.rootport.SEVERITY` for a root port's.
+pub fn aer_counters(devices: &[AerDevice]) -> Vec<certlab_reports::Metric> {
+    let mut out = Vec::new();
+    for d in devices {
+        for (s, n) in &d.totals {
+            out.push(ras_delta::counter(
+                format!("aer.{}.{}", d.address, s.key()),
+                *n,
+            ));
+        }
+        for (s, n) in &d.rootport {
+            out.push(ras_delta::counter(
+                format!("aer.{}.rootport.{}", d.address, s.key()),
+                *n,
+            ));
+        }
+    }
+    out
+}
+
+/// The AER counts since boot, judged by the plan's `errors`, with every
+/// total read as a metric.
+fn aer_since_boot(ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError> {
+    let judge = ctx.param_str("errors", "uncorrected");
+    let corrected_only = match judge.as_str() {
+        "uncorrected" => false,
+        "corrected" => true,
+        other => {
+            return Err(CaseError::Infra(format!(
+                "plan parameter `errors`: `{other}` is neither `uncorrected` nor `corrected`"
+            )))
+        }
+    };
+    let max_corrected = ctx.param_u64("max_corrected", 0);
+    let script = aer_walk();
+    let o = ctx.run(&script)?;
+    if !o.success() {
+        return Err(CaseError::Infra(format!(
+            "the AER walk failed (exit {:?}): {}",
+            o.exit,
+            o.stderr_str().trim()
+        )));
+    }
+    let devices = parse_aer(&o.stdout_str()).map_err(CaseError::Infra)?;
+    if devices.is_empty() {
+        return Ok(CaseOutcome::skip(
+                "no PCI function exposes AER counters (no aer_dev_* in /sys/bus/pci/devices: a VM without PCIe AER, or a kernel without CONFIG_PCIEAER)",
+            ));
+    }
+    let mut problems = Vec::new();
+    let mut notes = Vec::new();
+    let mut unreadable = Vec::new();
+    let mut corrected_total = 0u64;
+    for d in &devices {
+        let name = device_name(ctx, &d.address);
+        for f in &d.unreadable {
+            unreadable.push(format!("{}/{f}", d.address));
+        }
+        let bits = |s: Severity| -> String {
+            let v: Vec<String> = d
+                .nonzero
+                .iter()
+                .filter(|c| c.severity == s)
+                .map(|c| {
+                    if c.counter.is_empty() {
+                        format!("{} {}", c.file, c.count)
+                    } else {
+                        format!("{}.{} {}", c.file, c.counter, c.count)
+                    }
+                })
+                .collect();
+            v.join(", ")
+        };
+        let own = |s: Severity| d.totals.get(&s).copied().unwrap_or(0);
+        let port = |s: Severity| d.rootport.get(&s).copied().unwrap_or(0);
+        let corrected = own(Severity::Corrected).max(port(Severity::Corrected));
+        corrected_total += own(Severity::Corrected);
+        for s in [Severity::NonFatal, Severity::Fatal] {
+            let n = own(s).max(port(s));
+            if n > 0 {
+                let line = format!("{name}: {n} {} errors ({})", s.as_str(), bits(s));
+                if corrected_only {
+                    notes.push(line);
+                } else {
+                    problems.push(line);
+                }
+            }
+        }
+        if corrected > 0 {
+            let line = format!(
+                "{name}: {corrected} corrected errors ({})",
+                bits(Severity::Corrected)
+            );
+            if corrected_only && corrected > max_corrected {
+                problems.push(format!("{line}, above the plan's limit {max_corrected}"));
+            } else {
+                notes.push(line);
+            }
+        }
+    }
+    let scope = format!(
+        "{} PCI functions with AER counters, {corrected_total} corrected errors in all",
+        devices.len()
+    );
+    if problems.is_empty() && !unreadable.is_empty() {
+        return Ok(CaseOutcome::skip(format!(
+            "AER counters could not be read, so the errors cannot be counted: {} ({scope})",
+            unreadable.join(", ")
+        )));
+    }
+    let mut tail = String::new();
+    if !notes.is_empty() {
+        tail.push_str(&format!("; noted: {}", notes.join("; ")));
+    }
+    if !unreadable.is_empty() {
+        tail.push_str(&format!("; not readable: {}", unreadable.join(", ")));
+    }
+    let mut outcome = if problems.is_empty() {
+        let what = if corrected_only {
+            format!("no function has more than {max_corrected} corrected errors")
+        } else {
+            "no uncorrected (non-fatal or fatal) PCIe error".to_string()
+        };
+        CaseOutcome::pass(format!("{what}: {scope}{tail}"))
+    } else {
+        CaseOutcome::fail(format!("{}; {scope}{tail}", problems.join("; ")))
+    };
+    outcome.metrics = aer_counters(&devices);
+    Ok(outcome)
 }
 
 #[cfg(test)]

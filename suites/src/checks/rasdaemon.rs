@@ -8,9 +8,9 @@
 
 use certlab_lab::target::shell_quote;
 use certlab_lab::ExecOutput;
-use certlab_reports::{Better, Metric};
 use time::OffsetDateTime;
 
+use crate::checks::ras_delta;
 use crate::context::{CaseCtx, CaseError, CaseOutcome, Unreadable};
 use crate::plan::Check;
 use crate::rasdb::{self, EventClass, OpenMode, RasDb, Tally};
@@ -129,7 +129,23 @@ impl Check for RasDaemon {
         )?;
 
         let outcome = judge(&db, since, corrected_only, max_corrected, &when, notes);
-        Ok(outcome)
+        // Counts since boot cover the uptime; counts of every row do not.
+        let outcome = match window {
+            Window::Boot if since.is_some() => ras_delta::with_uptime(ctx, outcome)?,
+            _ => outcome,
+        };
+        let class = if corrected_only {
+            ".corrected"
+        } else {
+            ".uncorrected"
+        };
+        ras_delta::against_baseline(ctx, outcome, &|n: &str| {
+            n.starts_with("rasdaemon.") && n.ends_with(class)
+        })
+    }
+
+    fn compares_with_baseline(&self) -> bool {
+        true
     }
 }
 
@@ -288,10 +304,22 @@ fn judge(
     };
     let uncorrected = all.of(EventClass::Uncorrected);
     let corrected = all.of(EventClass::Corrected);
-    let metrics = [
-        ("rasdaemon.uncorrected", uncorrected),
-        ("rasdaemon.corrected", corrected),
+    // The totals, then each table's errors per class (`rasdaemon.TABLE.CLASS`).
+    let mut metrics = vec![
+        ("rasdaemon.uncorrected".to_string(), uncorrected),
+        ("rasdaemon.corrected".to_string(), corrected),
     ];
+    // Every table the database has, so that a table without rows counts 0.
+    for table in &db.tables {
+        let t = per_table
+            .iter()
+            .find(|(n, _)| *n == table.name)
+            .map(|(_, t)| t);
+        for c in [EventClass::Uncorrected, EventClass::Corrected] {
+            let n = t.map_or(0, |t| t.of(c));
+            metrics.push((format!("rasdaemon.{}.{}", table.name, c.as_str()), n));
+        }
+    }
     let outcome = if corrected_only {
         if corrected > max_corrected {
             CaseOutcome::fail(format!(
@@ -312,12 +340,7 @@ fn judge(
         CaseOutcome::pass(format!("no uncorrected error; {scope}{tail}"))
     };
     metrics.into_iter().fold(outcome, |o, (name, v)| {
-        o.metric(Metric {
-            name: name.to_string(),
-            value: v as f64,
-            unit: "errors".to_string(),
-            better: Better::Lower,
-        })
+        o.metric(ras_delta::counter(name, v))
     })
 }
 

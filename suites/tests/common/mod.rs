@@ -88,3 +88,54 @@ pub fn commands(evidence: &[Evidence]) -> Vec<String> {
         })
         .collect()
 }
+
+/// A fixture tree of `tests/fixtures/aer` (see its PROVENANCE.tsv).
+pub fn aer_fixture(rel: &str) -> std::path::PathBuf {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/aer")
+        .join(rel);
+    assert!(
+        p.is_dir(),
+        "{}: missing (copied from /work/shared/data, see tests/fixtures/aer/PROVENANCE.tsv)",
+        p.display()
+    );
+    p
+}
+
+/// A `bus/pci/devices` directory whose entries link to every function of
+/// the fixture tree that has AER files, as in sysfs.
+pub fn aer_bus_tree(devices: &std::path::Path) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let bus = tmp.path().join("bus/pci/devices");
+    std::fs::create_dir_all(&bus).unwrap();
+    let mut stack = vec![devices.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if !p.is_dir() {
+                continue;
+            }
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            if !name.starts_with("pci") {
+                std::os::unix::fs::symlink(&p, bus.join(&name)).unwrap();
+            }
+            stack.push(p);
+        }
+    }
+    tmp
+}
+
+/// The AER walk's output over fixture tree `rel` of `tests/fixtures/aer`,
+/// run by this machine's `sh`.
+pub fn aer_walk_output(rel: &str) -> String {
+    let tree = aer_bus_tree(&aer_fixture(rel));
+    let devices = tree.path().join("bus/pci/devices");
+    let o = certlab_lab::Local::default()
+        .exec(
+            &certlab_suites::checks::ras::aer_walk_at(devices.to_str().unwrap()),
+            Duration::from_secs(30),
+        )
+        .unwrap();
+    assert!(o.success(), "{}", o.stderr_str());
+    o.stdout_str()
+}
