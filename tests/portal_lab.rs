@@ -3,7 +3,9 @@
 //! generate`); a job queued through the portal's API is carried out by the
 //! daemon, and the run's event stream (server-sent events) shows it from
 //! its first step to its release, then ends; a reconnect with
-//! `Last-Event-ID` gets the rest only. On SQLite and PostgreSQL.
+//! `Last-Event-ID` gets the rest only; the lab-wide stream, read from before
+//! the job is queued, shows the new job on its way to `finished` and its
+//! machine's changes. On SQLite and PostgreSQL.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -47,17 +49,31 @@ async fn api(
     (status, v)
 }
 
-/// The events of a stream until it ends: (id, event name, data) each.
-async fn read_stream(
+/// One server-sent event: (id, event name, data).
+type SseEvent = (Option<u64>, Option<String>, String);
+
+/// The events of a run's stream until it ends.
+async fn read_stream(base: &str, token: &str, run: &str, last: Option<u64>) -> Vec<SseEvent> {
+    read_sse(
+        base,
+        token,
+        &format!("/api/v1/lab/runs/{run}/events/stream"),
+        last,
+        |_| false,
+    )
+    .await
+}
+
+/// The events of the stream at `path` until it ends or `enough` says so.
+async fn read_sse(
     base: &str,
     token: &str,
-    run: &str,
+    path: &str,
     last: Option<u64>,
-) -> Vec<(Option<u64>, Option<String>, String)> {
+    enough: impl Fn(&[SseEvent]) -> bool,
+) -> Vec<SseEvent> {
     let client = reqwest::Client::new();
-    let mut req = client
-        .get(format!("{base}/api/v1/lab/runs/{run}/events/stream"))
-        .bearer_auth(token);
+    let mut req = client.get(format!("{base}{path}")).bearer_auth(token);
     if let Some(l) = last {
         req = req.header("last-event-id", l.to_string());
     }
@@ -82,6 +98,9 @@ async fn read_stream(
             }
             if id.is_some() || name.is_some() {
                 out.push((id, name, data));
+                if enough(&out) {
+                    return out;
+                }
             }
         }
         let left = deadline
@@ -169,6 +188,21 @@ async fn a_job_from_the_portal_streams_to_its_end(db: &str, dir: &Path) {
         .map(|m| m["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["sim-0001", "sim-0002"]);
+
+    // the lab-wide stream, read from before the job is queued until it is over
+    let lab_stream = tokio::spawn({
+        let (base, token) = (base.clone(), token.clone());
+        async move {
+            read_sse(&base, &token, "/api/v1/lab/stream", None, |events| {
+                let e = events.last().unwrap();
+                e.1.as_deref() == Some("job") && {
+                    let v: Value = serde_json::from_str(&e.2).unwrap();
+                    ["finished", "failed", "cancelled"].contains(&v["state"].as_str().unwrap())
+                }
+            })
+            .await
+        }
+    });
 
     let (status, job) = api(
         &base,
@@ -261,6 +295,54 @@ async fn a_job_from_the_portal_streams_to_its_end(db: &str, dir: &Path) {
         (half + 1..=seqs.len() as u64).collect::<Vec<_>>()
     );
     assert_eq!(again.last().unwrap().1.as_deref(), Some("end"));
+
+    // the lab-wide stream: the snapshot (no job yet), the new job, its way
+    // to `finished` in the lifecycle's order, and its machine's changes
+    let live = tokio::time::timeout(Duration::from_secs(60), lab_stream)
+        .await
+        .expect("the lab stream saw the job end")
+        .unwrap();
+    let (first, changes) = live.split_first().unwrap();
+    assert_eq!(first.1.as_deref(), Some("snapshot"), "{live:?}");
+    let snap: Value = serde_json::from_str(&first.2).unwrap();
+    assert_eq!(snap["machines"].as_array().unwrap().len(), 2, "{snap}");
+    let ids: Vec<u64> = live.iter().map(|e| e.0.unwrap()).collect();
+    assert_eq!(
+        ids,
+        (1..=live.len() as u64).collect::<Vec<_>>(),
+        "ids count the events"
+    );
+    let order = ["queued", "leased", "running", "finished"];
+    let mut job_states = Vec::new();
+    let mut machine_after_job: Vec<(String, String)> = Vec::new();
+    for e in changes {
+        let v: Value = serde_json::from_str(&e.2).unwrap();
+        match e.1.as_deref() {
+            Some("job") => {
+                assert_eq!(v["id"], id.as_str(), "{v}");
+                job_states.push(v["state"].as_str().unwrap().to_string());
+            }
+            Some("machine") if !job_states.is_empty() => {
+                machine_after_job.push((
+                    v["name"].as_str().unwrap().to_string(),
+                    v["state"].as_str().unwrap().to_string(),
+                ));
+            }
+            Some("machine") => {}
+            other => panic!("unexpected event {other:?}: {v}"),
+        }
+    }
+    let at: Vec<usize> = job_states
+        .iter()
+        .map(|s| order.iter().position(|o| o == s).unwrap())
+        .collect();
+    // (a job changes within a state too: its waiting reason, its attempt)
+    assert!(at.windows(2).all(|w| w[0] <= w[1]), "{job_states:?}");
+    assert_eq!(job_states.last().map(String::as_str), Some("finished"));
+    assert!(
+        machine_after_job.iter().any(|(m, _)| m == "sim-0002"),
+        "sim-0002 changed while the job ran: {machine_after_job:?}"
+    );
 
     drop(daemon);
     assert_eq!(server.stop(), Some(0));

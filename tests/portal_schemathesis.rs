@@ -213,6 +213,11 @@ async fn schemathesis_finds_nothing_against_a_seeded_portal() {
             "--workers",
             "1",
             "--no-color",
+            // the lab-wide stream never ends by itself (a dashboard's
+            // live feed): a request would wait for it forever.
+            // tests/portal_lab.rs reads it with an HTTP client instead
+            "--exclude-path",
+            "/api/v1/lab/stream",
         ])
         .output()
         .expect("run schemathesis");
@@ -226,13 +231,18 @@ async fn schemathesis_finds_nothing_against_a_seeded_portal() {
         "{report}\n{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    // every operation of the spec was selected and tested
+    // every operation of the spec but the lab stream was selected and tested
     let selected = report
         .split("Selected: ")
         .nth(1)
         .and_then(|r| r.split_whitespace().next())
         .and_then(|n| n.split_once('/'))
         .unwrap_or_else(|| panic!("no operation count in {report}"));
-    assert_eq!(selected.0, selected.1, "{report}");
+    let total: u32 = selected.1.parse().unwrap();
+    assert_eq!(
+        selected.0.parse::<u32>().unwrap() + 1,
+        total,
+        "all but the lab stream: {report}"
+    );
     assert!(selected.0.parse::<u32>().unwrap() >= 20, "{report}");
 }

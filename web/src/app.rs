@@ -200,6 +200,7 @@ pub fn app(state: AppState) -> Router {
         .route("/lab/machines", get(lab::api_machines))
         .route("/lab/jobs", get(lab::api_jobs).post(lab::api_submit))
         .route("/lab/runs", get(lab::api_runs))
+        .route("/lab/stream", get(lab::api_lab_stream))
         .route("/lab/runs/{id}/events", get(lab::api_events))
         .route("/lab/runs/{id}/events/stream", get(lab::api_stream))
         .route(

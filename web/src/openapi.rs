@@ -206,6 +206,19 @@ pub struct RunStreamEvent {
     pub data: String,
 }
 
+/// One server-sent event of the lab-wide stream: first `event: snapshot`
+/// (data a `LabSnapshot`), then `event: machine` (data a `MachineView`)
+/// or `event: job` (data a `JobView`) for each machine or job that
+/// appeared or changed; `event: failed` when the store could not be read.
+/// `id` counts the stream's events; a reconnect starts with a new snapshot.
+#[derive(Serialize, ToSchema)]
+pub struct LabStreamEvent {
+    pub id: String,
+    /// `snapshot`, `machine`, `job` or `failed`.
+    pub event: String,
+    pub data: String,
+}
+
 /// A job to queue, as `certlab job submit` takes it.
 #[derive(Serialize, ToSchema)]
 pub struct JobRequestDoc {
@@ -380,6 +393,12 @@ mod paths {
         responses((status = 200, body = RunList), (status = 401, body = ErrorDoc), (status = 403, body = ErrorDoc)))]
     fn lab_runs() {}
 
+    #[utoipa::path(get, path = "/api/v1/lab/stream", tag = "lab",
+        security(("bearer" = [])),
+        responses((status = 200, description = "server-sent events: `snapshot` (the machines and newest jobs), then `machine` and `job` for each one that appeared or changed (a new job, job state, machine state or health)", content_type = "text/event-stream", body = LabStreamEvent),
+            (status = 401, body = ErrorDoc), (status = 403, body = ErrorDoc)))]
+    fn lab_live() {}
+
     #[utoipa::path(get, path = "/api/v1/lab/runs/{id}/events", tag = "lab",
         params(("id" = String, Path), ("after" = Option<u64>, Query, description = "events after this sequence number")),
         security(("bearer" = [])),
@@ -421,9 +440,9 @@ impl Modify for Bearer {
         paths::log_proof, paths::log_consistency, paths::kabi_list, paths::kabi_diff,
         paths::kabi_get, paths::kabi_put, paths::kabi_put_symvers, paths::kabi_allowlist,
         paths::kabi_check, paths::lab_machines, paths::lab_jobs, paths::lab_submit,
-        paths::lab_runs, paths::lab_events, paths::lab_stream,
+        paths::lab_runs, paths::lab_live, paths::lab_events, paths::lab_stream,
     ),
-    components(schemas(ChangeView, RecordSummary))
+    components(schemas(ChangeView, RecordSummary, crate::lab::live::LabSnapshot))
 )]
 pub struct ApiDoc;
 

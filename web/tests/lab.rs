@@ -178,8 +178,19 @@ impl SseReader {
 
 /// Opens the stream of `run` with a bearer token (and `Last-Event-ID`).
 async fn stream(p: &Portal, token: &str, run: &str, last: Option<&str>) -> SseReader {
+    open_sse(
+        p,
+        token,
+        &format!("/api/v1/lab/runs/{run}/events/stream"),
+        last,
+    )
+    .await
+}
+
+/// Opens the server-sent events of `uri` with a bearer token (and `Last-Event-ID`).
+async fn open_sse(p: &Portal, token: &str, uri: &str, last: Option<&str>) -> SseReader {
     let mut req = Request::builder()
-        .uri(format!("/api/v1/lab/runs/{run}/events/stream"))
+        .uri(uri)
         .header("authorization", format!("Bearer {token}"));
     if let Some(l) = last {
         req = req.header("last-event-id", l);
@@ -342,6 +353,129 @@ async fn run_events_stream_live_and_resume_sqlite() {
 async fn run_events_stream_live_and_resume_postgres() {
     let p = Portal::postgres().await;
     events_arrive_in_order_live_and_resume(&p).await;
+    p.close().await;
+}
+
+/// The lab-wide stream: a snapshot of the machines and jobs, then an event
+/// for each change the orchestrator records — a new job, its lease, a
+/// machine's health — each view as the API gives it, ids counting up.
+async fn the_lab_stream_sends_a_snapshot_then_changes(p: &Portal) {
+    let a = accounts(&p.store).await;
+    let lab = p.store.lab();
+    two_machines(lab).await;
+    let r = p.get("/api/v1/lab/stream").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = p
+        .api(Method::GET, "/api/v1/lab/stream", Some(&a.vendor_a), None)
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+
+    let mut s = open_sse(p, &a.reviewer, "/api/v1/lab/stream", None).await;
+    let first = s.next().await.unwrap();
+    assert_eq!(first.name.as_deref(), Some("snapshot"));
+    assert_eq!(first.id.as_deref(), Some("1"));
+    let snap: Value = serde_json::from_str(&first.data).unwrap();
+    let names: Vec<&str> = snap["machines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["kp1", "kp2"]);
+    assert_eq!(snap["machines"][1]["health"], "bad");
+    assert_eq!(snap["machines"][1]["health_reason"], "BMC does not answer");
+    assert_eq!(snap["jobs"], json!([]));
+
+    // a job queued through the API, then leased to kp1; kp2 repaired
+    let r = p
+        .api(
+            Method::POST,
+            "/api/v1/lab/jobs",
+            Some(&a.admin),
+            Some(json!({"plan": "server-basic", "machine": "kp1"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let mut last_id = 1u64;
+    let mut job_states: Vec<String> = Vec::new();
+    // read until the job's first event
+    loop {
+        let e = s.next().await.unwrap();
+        let n: u64 = e.id.as_deref().unwrap().parse().unwrap();
+        assert!(n > last_id, "ids count up: {n} after {last_id}");
+        last_id = n;
+        if e.name.as_deref() == Some("job") {
+            let v: Value = serde_json::from_str(&e.data).unwrap();
+            assert_eq!(v["id"], id.as_str(), "{v}");
+            job_states.push(v["state"].as_str().unwrap().to_string());
+            assert_eq!(v["plan"], "server-basic");
+            assert_eq!(v["requirements"], "name=kp1");
+            break;
+        }
+        assert_eq!(e.name.as_deref(), Some("machine"), "{e:?}");
+    }
+    assert_eq!(job_states, ["queued"], "a new job, as queued");
+
+    let now = OffsetDateTime::now_utc();
+    let job = lab.job(&id).await.unwrap().unwrap();
+    let lease = JobEvent::Lease {
+        machine: "kp1".into(),
+        owner: "test".into(),
+        new_run: "run-lab-stream".into(),
+        ttl: time::Duration::minutes(5),
+    };
+    let leased = next_job(&job.state, &lease, now).unwrap();
+    lab.lease(&job, &leased, now).await.unwrap().unwrap();
+    let kp2 = lab
+        .machines()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.facts.name == "kp2")
+        .unwrap();
+    let good = next_health(&kp2.health, &HealthEvent::CheckPassed, now).unwrap();
+    lab.set_health("kp2", &kp2.health, &good).await.unwrap();
+
+    let (mut kp1_leased, mut kp2_good, mut job_leased) = (false, false, false);
+    for _ in 0..20 {
+        if kp1_leased && kp2_good && job_leased {
+            break;
+        }
+        let e = s.next().await.unwrap();
+        let n: u64 = e.id.as_deref().unwrap().parse().unwrap();
+        assert!(n > last_id, "ids count up: {n} after {last_id}");
+        last_id = n;
+        let v: Value = serde_json::from_str(&e.data).unwrap();
+        match e.name.as_deref() {
+            Some("job") => {
+                assert_eq!(v["id"], id.as_str(), "{v}");
+                job_leased |= v["state"] == "leased" && v["machine"] == "kp1";
+            }
+            Some("machine") => match v["name"].as_str().unwrap() {
+                "kp1" => kp1_leased |= v["state"] == "leased" && v["job"] == id.as_str(),
+                "kp2" => kp2_good |= v["health"] == "good",
+                other => panic!("no machine {other}"),
+            },
+            other => panic!("unexpected event {other:?}: {v}"),
+        }
+    }
+    assert!(job_leased, "the job's lease was sent");
+    assert!(kp1_leased, "kp1's lease was sent");
+    assert!(kp2_good, "kp2's health was sent");
+}
+
+#[tokio::test]
+async fn the_lab_stream_sends_a_snapshot_then_changes_sqlite() {
+    let p = Portal::sqlite().await;
+    the_lab_stream_sends_a_snapshot_then_changes(&p).await;
+    p.close().await;
+}
+
+#[tokio::test]
+async fn the_lab_stream_sends_a_snapshot_then_changes_postgres() {
+    let p = Portal::postgres().await;
+    the_lab_stream_sends_a_snapshot_then_changes(&p).await;
     p.close().await;
 }
 
@@ -561,6 +695,10 @@ async fn dashboard_and_job_form(p: &Portal) {
         "/lab/runs/run-page",
         "<option value=\"server-cert\">",
         "action=\"/lab/jobs\"",
+        // the live updates: the lab-wide stream, rows keyed for it
+        "data-stream=\"/api/v1/lab/stream\"",
+        "<tr data-key=\"kp2\">",
+        "<script src=\"/lab.js\"",
     ] {
         assert!(html.contains(want), "{want} not on the page:\n{html}");
     }

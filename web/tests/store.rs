@@ -7,8 +7,9 @@
 mod common;
 
 use certlab_harness::Store;
+use certlab_web::review::ReviewAction;
 use certlab_web::store::{CertQuery, Component, DemoCertification};
-use certlab_web::PortalStore;
+use certlab_web::{PortalStore, Role};
 use common::TempDb;
 use sqlx::Row;
 
@@ -241,6 +242,41 @@ async fn counts_follow_the_list(url: &str) {
             assert_eq!(items[0].product, "demo 1");
         }
     }
+
+    // a PCI id's pages come from its own list (portal_component_list) in
+    // the list's order, other filters tested on the way; a revoked
+    // certification leaves them
+    let x710 = |page: u32, arch: &str| CertQuery {
+        component: "8086:1572".into(),
+        arch: arch.into(),
+        page,
+        per_page: 100,
+        ..CertQuery::default()
+    };
+    let evens: Vec<String> = (0..1100).step_by(2).map(|i| format!("demo {i}")).collect();
+    let (items, total) = a.search(&x710(2, "")).await.unwrap();
+    assert_eq!((total, products(&items)), (550, evens[100..200].to_vec()));
+    let (items, total) = b.search(&x710(6, "X86_64")).await.unwrap();
+    assert_eq!((total, products(&items)), (550, evens[500..].to_vec()));
+    assert_eq!(a.search(&x710(1, "riscv64")).await.unwrap(), (vec![], 0));
+    let (first, _) = a.search(&x710(1, "")).await.unwrap();
+    assert_eq!(first[0].product, "demo 0");
+    a.create_org("reviewers", now).await.unwrap();
+    let reviewer = a
+        .create_user("r@lab.example", "reviewers", Role::Reviewer, None, now)
+        .await
+        .unwrap();
+    a.review(
+        &first[0].submission_id,
+        &reviewer,
+        ReviewAction::Revoke,
+        "recalled",
+        now,
+    )
+    .await
+    .unwrap();
+    let (items, total) = b.search(&x710(1, "")).await.unwrap();
+    assert_eq!((total, products(&items)), (549, evens[1..101].to_vec()));
     a.close().await;
     b.close().await;
 }

@@ -1,6 +1,7 @@
 //! The lab dashboard: the orchestrator's machines (state and health), jobs
 //! (with why they wait), runs with their events — stored, then live as
-//! server-sent events — and a form that queues a job as `certlab job
+//! server-sent events — with machines and jobs updated live (one lab-wide
+//! stream, [`live`]), and a form that queues a job as `certlab job
 //! submit` does; a `certlab lab daemon` on the same database carries it out.
 //!
 //! Everything is read from and written to the lab's tables of the portal's
@@ -11,6 +12,7 @@
 //! Pages use the session (forms its CSRF token); the API a bearer token,
 //! and its reads also the session, for the page's `EventSource`.
 
+pub mod live;
 mod stream;
 pub mod views;
 
@@ -406,6 +408,12 @@ pub async fn api_events(
         "open": open,
         "events": events,
     })))
+}
+
+/// `GET /api/v1/lab/stream`: the lab's machines and jobs as server-sent
+/// events — a `snapshot`, then each change (see [`live`]).
+pub async fn api_lab_stream(State(state): State<AppState>, _: LabReader) -> Response {
+    live::follow(state).await.into_response()
 }
 
 /// `GET /api/v1/lab/runs/{id}/events/stream`: the run's events as

@@ -282,7 +282,28 @@ pub(crate) async fn insert_certification(
         .await
         .map_err(db_err(&what))?;
     }
+    for pci_id in listed_pci_ids(&components) {
+        sqlx::query(
+            "INSERT INTO portal_component_list (certification_id, pci_id, state, published) \
+             VALUES ($1, $2, 'published', $3)",
+        )
+        .bind(id)
+        .bind(pci_id)
+        .bind(ts(now))
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err(&what))?;
+    }
     bump_list_version(tx).await
+}
+
+/// A certification's rows of `portal_component_list`: each PCI id of its
+/// components once (a device may be listed with two drivers).
+pub(crate) fn listed_pci_ids(components: &[Component]) -> Vec<&str> {
+    let mut ids: Vec<&str> = components.iter().map(|c| c.pci_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }
 
 /// Marks the public list changed (see [`CountCache`]): in the transaction
@@ -395,6 +416,47 @@ fn is_pci_id(s: &str) -> bool {
             .all(|(i, c)| i == 4 || c.is_ascii_hexdigit())
 }
 
+/// The clause of a search without revoked certifications.
+const PUBLISHED_ONLY: &str = "c.state = 'published'";
+
+/// The page query of a search with a PCI-id component (bound as `exact`):
+/// the page's ids from `portal_component_list`'s order index — its rows for
+/// that PCI id, newest first, the state read from the index — joined to
+/// their certifications only when other filters (`rest`, over `c`: not the
+/// state's nor the component's own) must be tested, so a page
+/// reads about `offset + per_page` index entries, not the list's.
+fn component_page_sql(
+    backend: Backend,
+    exact: &str,
+    rest: &[&String],
+    include_revoked: bool,
+    per_page: u32,
+    offset: i64,
+) -> String {
+    let mut filter = vec![format!("cl.pci_id = {exact}")];
+    if !include_revoked {
+        filter.push("cl.state = 'published'".into());
+    }
+    filter.extend(rest.iter().map(|c| c.to_string()));
+    // SQLite, given statistics, may rather take a filter's index on `c` and
+    // sort; the order index is the walk meant here
+    let indexed = match backend {
+        Backend::Sqlite => " INDEXED BY portal_component_list_order",
+        _ => "",
+    };
+    let join = if rest.is_empty() {
+        ""
+    } else {
+        " JOIN portal_certifications c ON c.id = cl.certification_id"
+    };
+    format!(
+        "{SELECT_CERT} JOIN (SELECT cl.certification_id AS id FROM portal_component_list cl{indexed}{join} \
+         WHERE {} ORDER BY cl.published DESC, cl.certification_id DESC \
+         LIMIT {per_page} OFFSET {offset}) p ON p.id = c.id ORDER BY c.published DESC, c.id DESC",
+        filter.join(" AND ")
+    )
+}
+
 impl PortalStore {
     /// One page of the certifications matching `query`, newest first, and
     /// how many match in all.
@@ -402,7 +464,7 @@ impl PortalStore {
         let mut clauses: Vec<String> = Vec::new();
         let mut binds: Vec<String> = Vec::new();
         if !query.include_revoked {
-            clauses.push("c.state = 'published'".into());
+            clauses.push(PUBLISHED_ONLY.into());
         }
         for word in query.q.split_whitespace().take(8) {
             let p = bind(
@@ -438,14 +500,17 @@ impl PortalStore {
                 }
             }
         }
+        // A PCI id (`8086:1572`) names components exactly: the certifications
+        // holding it (a few thousand at most among 100,000) come from
+        // `portal_component_list`, in the list's order (see the page query).
+        let mut pci: Option<(String, String)> = None;
         if is_pci_id(&query.component) {
-            // A PCI id (`8086:1572`) names components exactly: the id index
-            // gives the certifications holding it (a few thousand at most
-            // among 100,000), not a walk of the list testing each one.
             let exact = bind(&mut binds, query.component.to_lowercase());
-            clauses.push(format!(
-                "c.id IN (SELECT pc.certification_id FROM portal_components pc WHERE pc.pci_id = {exact})"
-            ));
+            let clause = format!(
+                "c.id IN (SELECT cl.certification_id FROM portal_component_list cl WHERE cl.pci_id = {exact})"
+            );
+            clauses.push(clause.clone());
+            pci = Some((exact, clause));
         } else if !query.component.is_empty() {
             let exact = bind(&mut binds, query.component.to_lowercase());
             let like = bind(
@@ -498,6 +563,21 @@ impl PortalStore {
         // meets a page's worth within WALK_LIMIT rows, walk it. PostgreSQL's
         // planner weighs the LIMIT itself.
         let mut from = "portal_certifications c";
+        if let Some((exact, clause)) = &pci {
+            let rest: Vec<&String> = clauses
+                .iter()
+                .filter(|c| *c != clause && c.as_str() != PUBLISHED_ONLY)
+                .collect();
+            let sql = component_page_sql(
+                self.backend,
+                exact,
+                &rest,
+                query.include_revoked,
+                per_page,
+                offset,
+            );
+            return Ok((self.page(&sql, &binds).await?, total));
+        }
         if self.backend == Backend::Sqlite && !query.include_revoked && !clauses.is_empty() {
             let all = self
                 .cached_count(
@@ -517,16 +597,20 @@ impl PortalStore {
              ORDER BY c.published DESC, c.id DESC LIMIT {per_page} OFFSET {offset}) p \
              ON p.id = c.id ORDER BY c.published DESC, c.id DESC"
         );
-        let mut items = sqlx::query(&sql);
-        for b in &binds {
+        Ok((self.page(&sql, &binds).await?, total))
+    }
+
+    /// The certifications a page query (`SELECT_CERT …`) gives.
+    async fn page(&self, sql: &str, binds: &[String]) -> Result<Vec<Certification>, DbError> {
+        let mut items = sqlx::query(sql);
+        for b in binds {
             items = items.bind(b.as_str());
         }
         let rows = items
             .fetch_all(&self.pool)
             .await
             .map_err(db_err("search certifications"))?;
-        let items = rows.iter().map(cert_from_row).collect::<Result<_, _>>()?;
-        Ok((items, total))
+        rows.iter().map(cert_from_row).collect()
     }
 
     /// How many certifications match `filter` (a WHERE clause over `c`) at
@@ -665,6 +749,22 @@ mod tests {
         ] {
             assert!(!is_pci_id(no), "{no}");
         }
+    }
+
+    #[test]
+    fn a_pci_id_is_listed_once_per_certification() {
+        let c = |pci_id: &str, driver: &str| Component {
+            pci_id: pci_id.into(),
+            class: "0200".into(),
+            name: String::new(),
+            driver: driver.into(),
+        };
+        let components = [
+            c("8086:1572", "i40e"),
+            c("10de:20b0", "nvidia"),
+            c("8086:1572", "vfio-pci"),
+        ];
+        assert_eq!(listed_pci_ids(&components), ["10de:20b0", "8086:1572"]);
     }
 
     #[test]

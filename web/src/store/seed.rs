@@ -166,6 +166,7 @@ impl PortalStore {
         let mut submissions = Vec::with_capacity(certs.len());
         let mut certifications = Vec::with_capacity(certs.len());
         let mut components = Vec::new();
+        let mut listed = Vec::new();
         for c in certs {
             let Some((org_id, user_id)) = orgs.get(c.vendor.as_str()) else {
                 continue;
@@ -224,8 +225,16 @@ impl PortalStore {
                 c.plan_version.clone().into(),
                 c.outcome.clone().into(),
                 words.join(" ").to_lowercase().into(),
-                published.into(),
+                published.clone().into(),
             ]);
+            for pci_id in super::certifications::listed_pci_ids(&c.components) {
+                listed.push(vec![
+                    cert_id.clone().into(),
+                    pci_id.to_string().into(),
+                    "published".to_string().into(),
+                    published.clone().into(),
+                ]);
+            }
             for (seq, x) in c.components.iter().enumerate() {
                 components.push(vec![
                     cert_id.clone().into(),
@@ -296,6 +305,13 @@ impl PortalStore {
                 "driver",
             ],
             &components,
+        )
+        .await?;
+        insert_rows(
+            &mut tx,
+            "portal_component_list",
+            &["certification_id", "pci_id", "state", "published"],
+            &listed,
         )
         .await?;
         super::certifications::bump_list_version(&mut tx).await?;

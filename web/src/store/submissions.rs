@@ -423,6 +423,13 @@ impl PortalStore {
                         detail: format!("certification {cert_id} is not published"),
                     });
                 }
+                sqlx::query(
+                    "UPDATE portal_component_list SET state = 'revoked' WHERE certification_id = $1",
+                )
+                .bind(cert_id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err(&what))?;
                 bump_list_version(&mut tx).await?;
                 self.record_change(
                     &mut tx,
