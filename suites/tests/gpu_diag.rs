@@ -70,7 +70,17 @@ fn run(
 // ---- dcgmi diag -j ----------------------------------------------------
 
 /// (file, DCGM version, driver, results, pass, fail, skip)
-const DCGM_FILES: &[(&str, Option<&str>, Option<&str>, usize, usize, usize, usize)] = &[
+type Expect = (
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+    usize,
+    usize,
+    usize,
+    usize,
+);
+
+const DCGM_FILES: &[Expect] = &[
     ("virtualclient-dcgmi-diag-r2.json", None, None, 11, 11, 0, 0),
     ("virtualclient-dcgmi-diag-r3.json", None, None, 16, 15, 0, 1),
     (
