@@ -241,7 +241,7 @@ fn a_tool_on_path_is_run_and_its_output_parsed() {
 
 /// `certify --local --plan gpu-cert` on this machine: every case passes,
 /// or is skipped with its reason (selection skips carry none, run verdicts
-/// carry evidence); without an accelerator here, all four are skips.
+/// carry evidence); without an accelerator here, all six are skips.
 #[test]
 fn gpu_cert_on_this_machine_passes_or_skips_with_reasons() {
     let dir = tempfile::tempdir().unwrap();
@@ -276,7 +276,9 @@ fn gpu_cert_on_this_machine_passes_or_skips_with_reasons() {
             "gpu.ecc",
             "gpu.memory-retirement",
             "gpu.pcie-link",
-            "gpu.xid"
+            "gpu.xid",
+            "gpu.dcgm-diag",
+            "gpu.burn"
         ]
     );
     for c in cases {

@@ -487,6 +487,77 @@ fn device_and_host_link_maxima() {
     }
 }
 
+/// SM clock, its maximum and the thermal-slowdown reasons of the first
+/// GPU of every real NVIDIA output (both formats; `Clocks Event Reasons`
+/// from driver 535, `Clocks Throttle Reasons` before, the text nesting
+/// `HW Thermal Slowdown` under `HW Slowdown`). None of these GPUs was
+/// slowing down for heat when its output was taken.
+#[test]
+fn clocks_and_thermal_slowdown_of_every_nvidia_output() {
+    let want: &[(&str, u32, u32)] = &[
+        ("netdata-a100-sxm4-mig.xml", 1410, 1410),
+        ("netdata-rtx-2080-win.xml", 193, 3060),
+        ("netdata-rtx-4090-driver-535.xml", 210, 3120),
+        ("netdata-tesla-p100.xml", 405, 1328),
+        ("telegraf-a100-sxm4-v12.xml", 1275, 1410),
+        ("telegraf-a10g.xml", 210, 1710),
+        ("telegraf-quadro-p400.xml", 139, 1252),
+        ("telegraf-rtx-3060-v12.xml", 210, 2145),
+        ("telegraf-rtx-4000-sff-ada-v13.xml", 210, 3105),
+        ("telegraf-tesla-t4.xml", 585, 1590),
+        (
+            "gpud-nvidia-smi-query.535.129.03.out.0.valid.a10.txt",
+            225,
+            1695,
+        ),
+        (
+            "gpud-nvidia-smi-query.535.154.05.out.1.valid.txt",
+            210,
+            3105,
+        ),
+        ("gpud-nvidia-smi-query.535.161.08.out.0.valid.txt", 86, 1980),
+        ("gpud-nvidia-smi-query.560.35.03.out.0.valid.txt", 135, 1912),
+    ];
+    let mut seen = 0;
+    for (dir, tool) in [
+        ("nvidia-smi-xml", Tool::NvidiaSmiXml),
+        ("nvidia-smi-q", Tool::NvidiaSmiQ),
+    ] {
+        for (name, text) in files(dir) {
+            let (_, cur, max) = want
+                .iter()
+                .find(|(f, _, _)| *f == name)
+                .unwrap_or_else(|| panic!("{name}: no expected clocks written down"));
+            let d = &accel::parse(tool, &text).unwrap()[0];
+            assert_eq!(d.clocks.sm_mhz, Some(*cur), "{name}");
+            assert_eq!(d.clocks.sm_max_mhz, Some(*max), "{name}");
+            assert_eq!(d.clocks.thermal_slowdown, Some(false), "{name}");
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, want.len());
+    // The reasons are read, not assumed: the real A10 log with its
+    // `SW Thermal Slowdown` set to Active (the only edit) reports it.
+    let (_, a10) = files("nvidia-smi-q")
+        .into_iter()
+        .find(|(n, _)| n.contains(".a10."))
+        .unwrap();
+    let hot = a10.replacen(
+        "SW Thermal Slowdown               : Not Active",
+        "SW Thermal Slowdown               : Active",
+        1,
+    );
+    assert_ne!(hot, a10);
+    let d = &accel::parse(Tool::NvidiaSmiQ, &hot).unwrap()[0];
+    assert_eq!(d.clocks.thermal_slowdown, Some(true));
+    // AMD's tools say nothing of it: unknown, not "no slowdown".
+    for (_, text) in files("rocm-smi-json") {
+        for d in accel::parse(Tool::RocmSmiJson, &text).unwrap() {
+            assert_eq!(d.clocks.thermal_slowdown, None);
+        }
+    }
+}
+
 #[test]
 fn the_dtd_versions_of_the_fixtures() {
     let mut versions: Vec<Option<u32>> = files("nvidia-smi-xml")

@@ -70,14 +70,15 @@ const H100: &str = "nvidia-smi-q/gpud-nvidia-smi-query.535.161.08.out.0.valid.tx
 fn cases_are_not_selected_without_an_accelerator() {
     let none = HardwareProfile::default();
     let plan = Plan::load("gpu-cert").unwrap();
-    assert_eq!(plan.cases.len(), 4);
+    assert_eq!(plan.cases.len(), 6);
     for s in plan.select(&none, &Inventory::default()) {
         match s.selected {
             Applies::No(why) => assert!(why.contains("NVIDIA"), "{}: {why}", s.case.id),
             Applies::Yes => panic!("{} selected without an accelerator", s.case.id),
         }
     }
-    // An AMD GPU selects the tool cases, not the Xid one (NVIDIA's).
+    // An AMD GPU selects the tool cases, not the Xid, DCGM and burn ones
+    // (NVIDIA's).
     let amd = profile(0x1002);
     let sel = plan.select(&amd, &Inventory::default());
     let xid = sel.iter().find(|s| s.case.id == "gpu.xid").unwrap();

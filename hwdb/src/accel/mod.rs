@@ -75,6 +75,18 @@ pub struct PcieState {
     pub gen_max_host: Option<u32>,
 }
 
+/// The SM clock and whether the GPU slows itself down for heat
+/// (`nvidia-smi`: `Clocks` / `Max Clocks` and the `Clocks Event Reasons`,
+/// formerly `Clocks Throttle Reasons`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Clocks {
+    pub sm_mhz: Option<u32>,
+    pub sm_max_mhz: Option<u32>,
+    /// `HW Thermal Slowdown` or `SW Thermal Slowdown` active; `Some(false)`
+    /// only when the tool reports both and neither is.
+    pub thermal_slowdown: Option<bool>,
+}
+
 /// One accelerator.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct AccelDevice {
@@ -95,6 +107,7 @@ pub struct AccelDevice {
     pub pcie: PcieState,
     pub temperature_c: Option<f64>,
     pub power_w: Option<f64>,
+    pub clocks: Clocks,
     /// The tool's own health verdict where it gives one (`npu-smi`: `OK`,
     /// `Warning`, `Alarm`, `Critical`).
     pub health: Option<String>,
@@ -242,6 +255,25 @@ pub fn count(s: &str, unit: &str) -> Option<u64> {
         t
     };
     t.trim().parse::<u64>().ok()
+}
+
+/// `Active` / `Not Active` (clock event reasons) → bool; anything else `None`.
+pub fn active(s: &str) -> Option<bool> {
+    match reported(s)? {
+        v if v.eq_ignore_ascii_case("active") => Some(true),
+        v if v.eq_ignore_ascii_case("not active") => Some(false),
+        _ => None,
+    }
+}
+
+/// Both thermal-slowdown reasons folded into one: active if either is,
+/// inactive only if both are reported inactive.
+pub fn thermal_slowdown(hw: Option<bool>, sw: Option<bool>) -> Option<bool> {
+    match (hw, sw) {
+        (Some(true), _) | (_, Some(true)) => Some(true),
+        (Some(false), Some(false)) => Some(false),
+        _ => None,
+    }
 }
 
 /// `Yes`/`No` (also `True`/`False`, `Enabled`/`Disabled`).

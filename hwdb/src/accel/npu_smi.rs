@@ -94,6 +94,7 @@ pub fn parse(text_in: &str) -> Result<Vec<AccelDevice>, Error> {
             memory_total_mib: memory,
             temperature_c: r1.get(1).and_then(|v| number(v, "")),
             power_w: r1.first().and_then(|v| number(v, "")),
+            clocks: Default::default(),
             health: reported(&row1[1]).map(str::to_string),
             ..AccelDevice::default()
         });

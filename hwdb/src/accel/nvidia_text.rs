@@ -5,8 +5,8 @@
 //! drivers print `Single Bit` / `Double Bit` sections with a `Total`.
 
 use super::tree::{ecc_scope, Node, MAX_DEPTH};
+use super::{active, thermal_slowdown, Clocks, PcieState, RemappedRows, RetiredPages};
 use super::{canonical_bus_id, count, ecc_mode, number, text, yes_no, AccelDevice, Ecc};
-use super::{PcieState, RemappedRows, RetiredPages};
 use crate::Error;
 
 const WHAT: &str = "nvidia-smi -q";
@@ -175,6 +175,37 @@ fn device(g: &Node, driver_version: Option<String>) -> AccelDevice {
                 &["Power Readings", "Average Power Draw"],
             ])
             .and_then(|v| number(v, "W")),
+        clocks: Clocks {
+            sm_mhz: mhz(g.get(&["Clocks", "SM"])),
+            sm_max_mhz: mhz(g.get(&["Max Clocks", "SM"])),
+            thermal_slowdown: thermal_slowdown(
+                reason(
+                    g,
+                    &["HW Slowdown", "HW Thermal Slowdown"],
+                    "HW Thermal Slowdown",
+                ),
+                reason(g, &["SW Thermal Slowdown"], "SW Thermal Slowdown"),
+            ),
+        },
         health: None,
     }
+}
+
+fn mhz(v: Option<&str>) -> Option<u32> {
+    v.and_then(|v| count(v, "MHz"))
+        .and_then(|v| u32::try_from(v).ok())
+}
+
+/// A clock event reason: under `Clocks Event Reasons` (drivers from 535)
+/// or `Clocks Throttle Reasons`, nested under `HW Slowdown` by newer
+/// drivers (`nested`) or at the section's top level (`flat`).
+fn reason(g: &Node, nested: &[&str], flat: &str) -> Option<bool> {
+    ["Clocks Event Reasons", "Clocks Throttle Reasons"]
+        .iter()
+        .find_map(|section| {
+            let mut p = vec![*section];
+            p.extend_from_slice(nested);
+            g.first(&[&p, &[section, flat]])
+        })
+        .and_then(active)
 }

@@ -17,8 +17,8 @@
 use quick_xml::events::Event;
 
 use super::tree::{ecc_scope, Node, MAX_DEPTH};
+use super::{active, thermal_slowdown, Clocks, PcieState, RemappedRows, RetiredPages};
 use super::{canonical_bus_id, count, ecc_mode, number, text, yes_no, AccelDevice, Ecc};
-use super::{PcieState, RemappedRows, RetiredPages};
 use crate::Error;
 
 const WHAT: &str = "nvidia-smi -q -x";
@@ -196,6 +196,35 @@ fn device(g: &Node, driver_version: Option<String>) -> AccelDevice {
                 &["power_readings", "average_power_draw"],
             ])
             .and_then(|v| number(v, "W")),
+        clocks: Clocks {
+            sm_mhz: mhz(g.get(&["clocks", "sm_clock"])),
+            sm_max_mhz: mhz(g.get(&["max_clocks", "sm_clock"])),
+            thermal_slowdown: thermal_slowdown(
+                reason(g, "hw_thermal_slowdown"),
+                reason(g, "sw_thermal_slowdown"),
+            ),
+        },
         health: None,
     }
+}
+
+fn mhz(v: Option<&str>) -> Option<u32> {
+    v.and_then(|v| count(v, "MHz"))
+        .and_then(|v| u32::try_from(v).ok())
+}
+
+/// `clocks_event_reasons/clocks_event_reason_X` (v12 and later) or
+/// `clocks_throttle_reasons/clocks_throttle_reason_X`.
+fn reason(g: &Node, which: &str) -> Option<bool> {
+    g.first(&[
+        &[
+            "clocks_event_reasons",
+            &format!("clocks_event_reason_{which}"),
+        ],
+        &[
+            "clocks_throttle_reasons",
+            &format!("clocks_throttle_reason_{which}"),
+        ],
+    ])
+    .and_then(active)
 }

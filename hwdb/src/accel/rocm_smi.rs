@@ -169,6 +169,7 @@ fn device(c: &Map<String, Value>, driver_version: Option<String>) -> AccelDevice
         temperature_c: temp.and_then(|v| number(v, "")),
         power_w: find(c, |k| k.contains("package power") && !k.starts_with("max"))
             .and_then(|v| number(v, "")),
+        clocks: Default::default(),
         health: None,
     }
 }

@@ -7,10 +7,13 @@ use crate::plan::Check;
 
 pub mod command;
 pub mod cpu;
+pub mod dcgm;
 pub mod driver;
 pub mod ethtool;
 pub mod firmware;
 pub mod gpu;
+pub mod gpu_burn;
+pub mod gpu_diag;
 pub mod gpu_xid;
 pub mod inject;
 pub mod integrity;
@@ -67,6 +70,8 @@ pub static REGISTRY: &[(&str, &dyn Check)] = &[
     ("gpu-memory-retirement", &gpu::MemoryRetirement),
     ("gpu-pcie-link", &gpu::PcieLink),
     ("gpu-xid", &gpu::XidEvents),
+    ("gpu-dcgm-diag", &gpu_diag::DcgmDiag),
+    ("gpu-burn", &gpu_diag::Burn),
     ("perf-fio", &perf::Fio),
     ("perf-stress-ng", &perf::StressNg),
     ("perf-iperf3", &perf::Iperf3),
