@@ -7,8 +7,8 @@ fuzz_target!(|data: &[u8]| {
         let _ = m.gpl_compatible();
         let _ = m.modinfo.depends();
         let _ = m.modinfo.import_ns().count();
-        for i in &m.imports {
-            let _ = m.version_of(&i.name);
+        for i in m.imports() {
+            let _ = m.version_of(i.name);
         }
     }
     let _ = certlab_kabi::module::btf_section(data, "fuzz.ko");

@@ -5,7 +5,9 @@
 
 use std::path::PathBuf;
 
-use certlab_kabi::{diff, load_modules, Checker, Kernel, Symvers};
+use certlab_kabi::{
+    diff, load_modules, load_modules_cached, Checker, Kernel, ModuleCache, Symvers,
+};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 fn data(abi: &str) -> PathBuf {
@@ -30,6 +32,14 @@ fn benches(c: &mut Criterion) {
     let modules = k56.modules.clone();
     assert_eq!(modules.len(), 4023);
     let m50 = load_modules(&d50.join("modules")).unwrap();
+    // Read back from the parsed-module cache (`--cache DIR`, second run):
+    // the modules share one name table.
+    let cache_dir =
+        std::env::temp_dir().join(format!("certlab-kabi-bench-check-{}", std::process::id()));
+    let cache = ModuleCache::new(&cache_dir);
+    load_modules_cached(&d56.join("modules"), Some(&cache)).unwrap();
+    let cached = load_modules_cached(&d56.join("modules"), Some(&cache)).unwrap();
+    assert_eq!(cached.len(), 4023);
 
     let mut g = c.benchmark_group("kabi");
     g.sample_size(20);
@@ -51,6 +61,12 @@ fn benches(c: &mut Criterion) {
                 .check_all(&modules)
         })
     });
+    g.bench_function("read_4023_modules_from_the_parsed_cache", |b| {
+        b.iter(|| load_modules_cached(&d56.join("modules"), Some(&cache)).unwrap())
+    });
+    g.bench_function("check_4023_cached_modules_as_a_set", |b| {
+        b.iter(|| Checker::new(&k56).with_modules(&cached).check_all(&cached))
+    });
     g.bench_function("check_4023_abi_50_modules_on_56", |b| {
         b.iter(|| Checker::new(&k56).check_all(&m50))
     });
@@ -65,6 +81,7 @@ fn benches(c: &mut Criterion) {
     });
     g.bench_function("diff_50_56", |b| b.iter(|| diff(&k50, &k56, None)));
     g.finish();
+    let _ = std::fs::remove_dir_all(&cache_dir);
 }
 
 criterion_group!(kabi, benches);

@@ -67,8 +67,20 @@ fn benches(c: &mut Criterion) {
     let again = load_modules_cached(&xz, Some(&cache)).unwrap();
     for (a, b) in cold.iter().zip(&again) {
         assert_eq!(
-            (&a.path, &a.name, &a.imports, &a.versions, &a.exports),
-            (&b.path, &b.name, &b.imports, &b.versions, &b.exports)
+            (
+                &a.path,
+                &a.name,
+                a.imports().collect::<Vec<_>>(),
+                a.versions().map(Iterator::collect::<Vec<_>>),
+                &a.exports
+            ),
+            (
+                &b.path,
+                &b.name,
+                b.imports().collect::<Vec<_>>(),
+                b.versions().map(Iterator::collect::<Vec<_>>),
+                &b.exports
+            )
         );
     }
     println!("{} .ko.xz modules", cold.len());

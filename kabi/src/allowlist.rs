@@ -209,11 +209,11 @@ impl Allowlist {
             .collect();
         let mut symbols = Vec::new();
         for m in drivers {
-            for i in &m.imports {
-                if own.contains(i.name.as_str()) {
+            for i in m.imports() {
+                if own.contains(i.name) {
                     continue;
                 }
-                let Some(e) = kernel.export(&i.name) else {
+                let Some(e) = kernel.export(i.name) else {
                     continue;
                 };
                 symbols.push(AllowedSymbol {

@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use crate::allowlist::Allowlist;
 use crate::kernel::Kernel;
-use crate::module::Module;
+use crate::module::{Module, NameId, Names};
 use crate::symvers::{module_name_of, Export};
 
 /// Why the loader (or the allowlist) refuses a module.
@@ -154,6 +154,7 @@ pub struct Checker<'a> {
 }
 
 /// Where an import resolves.
+#[derive(Clone, Copy)]
 enum Resolved<'a> {
     /// vmlinux or one of the kernel's own modules.
     Kernel(&'a Export),
@@ -163,6 +164,17 @@ enum Resolved<'a> {
     /// replaced by the set's module of that name.
     Unresolved(Option<&'a str>),
 }
+
+/// Where every name of one name table resolves, computed once for all the
+/// modules that share the table.
+struct Table<'a> {
+    resolved: Vec<Resolved<'a>>,
+    /// The id of `module_layout`, when the table has it.
+    layout: Option<NameId>,
+}
+
+/// The tables of the modules being checked, by [`Module::names_key`].
+type Tables<'a> = HashMap<usize, Table<'a>>;
 
 /// An import of a module resolved from module `provider` of the set.
 #[derive(Clone, Copy)]
@@ -225,7 +237,8 @@ impl<'a> Checker<'a> {
     /// module that is also in the set (same path) gets the set's verdict;
     /// the others are checked one by one against the kernel and the set.
     pub fn check_all(&self, modules: &[Module]) -> Vec<ModuleReport> {
-        let mut set = self.set_verdicts();
+        let tables = self.tables(self.set.iter().copied().chain(modules));
+        let mut set = self.set_verdicts(&tables);
         let member: Vec<Option<usize>> = modules
             .iter()
             .map(|m| set.by_path.get(m.path.as_str()).copied())
@@ -237,7 +250,7 @@ impl<'a> Checker<'a> {
         let outside: Vec<Option<ModuleReport>> = modules
             .par_iter()
             .zip(&member)
-            .map(|(m, i)| i.is_none().then(|| self.report_outside(&set, m)))
+            .map(|(m, i)| i.is_none().then(|| self.report_outside(&tables, &set, m)))
             .collect();
         // A member's report moves out on its last use (cloned before that):
         // reports of refused sets can hold many problems each.
@@ -264,21 +277,51 @@ impl<'a> Checker<'a> {
     /// Each call judges the whole set again: for many modules of one set,
     /// use `check_all`.
     pub fn check(&self, module: &Module) -> ModuleReport {
-        let set = self.set_verdicts();
-        self.report_in(&set, module)
-    }
-
-    fn report_in(&self, set: &SetVerdicts<'_>, module: &Module) -> ModuleReport {
+        let tables = self.tables(self.set.iter().copied().chain([module]));
+        let set = self.set_verdicts(&tables);
         match set.by_path.get(module.path.as_str()) {
             Some(&i) => set.reports[i].clone(),
-            None => self.report_outside(set, module),
+            None => self.report_outside(&tables, &set, module),
         }
+    }
+
+    /// Resolves every name of every distinct name table of `modules` once
+    /// (the modules read back from one cache file share one table).
+    fn tables<'m>(&self, modules: impl Iterator<Item = &'m Module>) -> Tables<'a> {
+        let mut distinct: HashMap<usize, &Names> = HashMap::default();
+        for m in modules {
+            distinct.entry(m.names_key()).or_insert(m.names());
+        }
+        let distinct: Vec<(usize, &Names)> = distinct.into_iter().collect();
+        distinct
+            .into_par_iter()
+            .map(|(key, names)| {
+                let resolved = if names.len() > 4096 {
+                    (0..names.len() as NameId)
+                        .into_par_iter()
+                        .map(|i| self.resolve(names.get(i)))
+                        .collect()
+                } else {
+                    names.iter().map(|n| self.resolve(n)).collect()
+                };
+                let layout = names
+                    .iter()
+                    .position(|n| n == "module_layout")
+                    .map(|i| i as NameId);
+                (key, Table { resolved, layout })
+            })
+            .collect()
     }
 
     /// A module that is not in the set, checked against the kernel and the
     /// set's verdicts.
-    fn report_outside(&self, set: &SetVerdicts<'_>, module: &Module) -> ModuleReport {
-        let (mut report, edges) = self.check_one(module);
+    fn report_outside(
+        &self,
+        tables: &Tables<'a>,
+        set: &SetVerdicts<'_>,
+        module: &Module,
+    ) -> ModuleReport {
+        let (mut report, edges) = self.check_one(tables, module);
         let mut refusals: HashMap<usize, Option<Refusal>> = HashMap::default();
         for e in edges {
             let p = e.provider as usize;
@@ -298,9 +341,12 @@ impl<'a> Checker<'a> {
     /// The verdict on every module of the set: each checked on its own, then
     /// the refusals propagated to the modules that import from them, until
     /// nothing changes.
-    fn set_verdicts(&self) -> SetVerdicts<'a> {
-        let checked: Vec<(ModuleReport, Vec<Edge>)> =
-            self.set.par_iter().map(|m| self.check_one(m)).collect();
+    fn set_verdicts(&self, tables: &Tables<'a>) -> SetVerdicts<'a> {
+        let checked: Vec<(ModuleReport, Vec<Edge>)> = self
+            .set
+            .par_iter()
+            .map(|m| self.check_one(tables, m))
+            .collect();
         let mut reports = Vec::with_capacity(checked.len());
         // Reverse dependencies: provider → (dependant, import).
         let mut dependants: Vec<Vec<Dependant>> = vec![Vec::new(); checked.len()];
@@ -371,16 +417,21 @@ impl<'a> Checker<'a> {
 
     /// Checks one module on its own: the set's modules count as loaded.
     /// Also returns the imports resolved from the set.
-    fn check_one(&self, module: &Module) -> (ModuleReport, Vec<Edge>) {
+    fn check_one(&self, tables: &Tables<'a>, module: &Module) -> (ModuleReport, Vec<Edge>) {
+        let Some(table) = tables.get(&module.names_key()) else {
+            // Not reached: `tables` holds every module's table.
+            let own = self.tables(std::iter::once(module));
+            return self.check_one(&own, module);
+        };
+        let names = module.names();
         let kernel = self.kernel;
         let kname = kernel.name.as_str();
         let modversions = kernel.modversions();
         let mut problems = Vec::new();
         let mut warnings = Vec::new();
-        let versions: Option<HashMap<&str, u64>> = module
-            .versions
-            .as_ref()
-            .map(|v| v.iter().map(|v| (v.name.as_str(), v.crc)).collect());
+        // By name id: the last record of a name counts, as before.
+        let versions: Option<HashMap<NameId, u64>> =
+            module.version_refs().map(|v| v.iter().copied().collect());
         let gpl_ok = module.gpl_compatible();
         let imported_ns: Vec<&str> = module.modinfo.import_ns().collect();
         let self_name = module.name.replace('-', "_");
@@ -399,7 +450,7 @@ impl<'a> Checker<'a> {
         // check_modstruct_version: module_layout first.
         if modversions {
             if let (Some(v), Some(e)) = (&versions, kernel.export("module_layout")) {
-                match (v.get("module_layout"), e.crc) {
+                match (table.layout.and_then(|id| v.get(&id)), e.crc) {
                     (Some(&found), Some(want)) if found != u64::from(want) => {
                         problems.push(Problem {
                             symbol: "module_layout".to_string(),
@@ -422,9 +473,15 @@ impl<'a> Checker<'a> {
             }
         }
 
-        for (n, import) in module.imports.iter().enumerate() {
-            let sym = import.name.as_str();
-            let (export, from_kernel) = match self.resolve(sym) {
+        for (n, &import) in module.import_refs().iter().enumerate() {
+            let id = import.id();
+            let sym = names.get(id);
+            let resolved = table
+                .resolved
+                .get(id as usize)
+                .copied()
+                .unwrap_or(Resolved::Unresolved(None));
+            let (export, from_kernel) = match resolved {
                 Resolved::Kernel(e) => (e, true),
                 Resolved::Set(i, e) => {
                     edges.push(Edge {
@@ -441,7 +498,7 @@ impl<'a> Checker<'a> {
                         )
                     });
                     let gone = gone.as_deref().unwrap_or("");
-                    if import.weak {
+                    if import.weak() {
                         warnings.push(Warning {
                             symbol: sym.to_string(),
                             kind: WarningKind::WeakUnresolved,
@@ -502,7 +559,7 @@ impl<'a> Checker<'a> {
                             provider: None,
                             cause: None,
                         }),
-                        Some(v) => match v.get(sym) {
+                        Some(v) => match v.get(&id) {
                             Some(&found) if found != u64::from(want) => problems.push(Problem {
                                 symbol: sym.to_string(),
                                 kind: ProblemKind::Crc,
@@ -662,10 +719,10 @@ fn depends_on_refused(
     import: usize,
     refusal: &Refusal,
 ) -> bool {
-    let Some(import) = module.imports.get(import) else {
+    let Some(import) = module.import(import) else {
         return false;
     };
-    let sym = import.name.as_str();
+    let sym = import.name;
     let prov = refusal.provider.as_str();
     if import.weak {
         report.warnings.push(Warning {

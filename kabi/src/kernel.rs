@@ -539,7 +539,7 @@ impl Kernel {
         let e = self.symvers.exports();
         KernelStats {
             modules: self.modules.len(),
-            imports: self.modules.iter().map(|m| m.imports.len()).sum(),
+            imports: self.modules.iter().map(|m| m.imports().len()).sum(),
             exports: e.len(),
             vmlinux_exports: e.iter().filter(|x| x.is_vmlinux()).count(),
             gpl_exports: e.iter().filter(|x| x.export_type.gpl_only()).count(),

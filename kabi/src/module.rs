@@ -4,7 +4,9 @@
 //! ELF32 and ELF64, little- and big-endian.
 
 use rustc_hash::FxHashMap as HashMap;
+use std::borrow::Cow;
 use std::path::Path;
+use std::sync::Arc;
 
 use object::elf;
 use object::read::elf::{FileHeader, SectionHeader, Sym};
@@ -48,20 +50,144 @@ impl ElfKind {
     }
 }
 
-/// A symbol the module needs from the kernel or other modules.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Import {
-    pub name: String,
+/// A symbol the module needs from the kernel or other modules (a view
+/// into the module's [`Names`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Import<'a> {
+    pub name: &'a str,
     /// A weak reference: the loader accepts it unresolved.
     pub weak: bool,
 }
 
-/// One `__versions` (or extended modversions) record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Version {
-    pub name: String,
+/// One `__versions` (or extended modversions) record (a view into the
+/// module's [`Names`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Version<'a> {
+    pub name: &'a str,
     /// `unsigned long` in the file; the kernel's CRCs are 32-bit.
     pub crc: u64,
+}
+
+/// The symbol names that modules import and version, each stored once in
+/// one text; a module refers to them by index ([`NameId`]). A module
+/// parsed on its own has a table of its own; the modules read back from
+/// the parsed-module cache share the table of their directory, so a
+/// checker resolves each distinct name once for all of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Names {
+    text: String,
+    /// End of each name in `text` (a name starts where the previous ends).
+    ends: Vec<u32>,
+}
+
+/// The index of a name in a [`Names`] table.
+pub type NameId = u32;
+
+impl Names {
+    /// The name of `id` ("" for an id out of range).
+    pub fn get(&self, id: NameId) -> &str {
+        let i = id as usize;
+        let start = match i.checked_sub(1) {
+            Some(p) => self.ends.get(p).copied().unwrap_or(0) as usize,
+            None => 0,
+        };
+        let end = self.ends.get(i).copied().unwrap_or(0) as usize;
+        self.text.get(start..end).unwrap_or_default()
+    }
+
+    /// The number of names.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Every name, in id order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        (0..self.ends.len() as NameId).map(|i| self.get(i))
+    }
+
+    /// Adds a name that is not in the table yet (the caller dedupes).
+    pub(crate) fn push_new(&mut self, name: &str) -> NameId {
+        self.text.push_str(name);
+        self.ends.push(self.text.len() as u32);
+        (self.ends.len() - 1) as NameId
+    }
+
+    /// A table from its text and the end of each name; `None` unless the
+    /// ends are in order within the text and on character boundaries, and
+    /// every name sorts strictly after the one before (so each is there
+    /// once, as [`Module`]'s version lookup by id needs).
+    pub(crate) fn from_sorted_parts(text: String, ends: Vec<u32>) -> Option<Names> {
+        let names = Names { text, ends };
+        if names.ends.last().map_or(0, |&e| e as usize) != names.text.len() {
+            return None;
+        }
+        let mut start = 0usize;
+        let mut prev: Option<&str> = None;
+        for &end in &names.ends {
+            let end = end as usize;
+            let s = names.text.get(start..end)?;
+            if prev.is_some_and(|p| p >= s) {
+                return None;
+            }
+            prev = Some(s);
+            start = end;
+        }
+        Some(names)
+    }
+}
+
+/// A name table being filled: each distinct name once.
+#[derive(Default)]
+pub(crate) struct Interner<'s> {
+    pub(crate) names: Names,
+    ids: HashMap<Cow<'s, str>, NameId>,
+}
+
+impl<'s> Interner<'s> {
+    pub(crate) fn id(&mut self, name: Cow<'s, str>) -> NameId {
+        if let Some(&id) = self.ids.get(&name) {
+            return id;
+        }
+        let id = self.names.push_new(&name);
+        self.ids.insert(name, id);
+        id
+    }
+
+    /// The id of a name read from a file (not UTF-8: lossily).
+    pub(crate) fn id_bytes(&mut self, name: &'s [u8]) -> NameId {
+        self.id(String::from_utf8_lossy(name))
+    }
+}
+
+/// An import as a module keeps it: the name's id, shifted left, and the
+/// weak bit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ImportRef(u32);
+
+impl ImportRef {
+    pub(crate) fn new(id: NameId, weak: bool) -> Option<ImportRef> {
+        (id < (1 << 31)).then_some(ImportRef(id << 1 | u32::from(weak)))
+    }
+
+    pub(crate) fn id(self) -> NameId {
+        self.0 >> 1
+    }
+
+    pub(crate) fn weak(self) -> bool {
+        self.0 & 1 != 0
+    }
+
+    pub(crate) fn raw(self) -> u32 {
+        self.0
+    }
+
+    pub(crate) fn from_raw(raw: u32) -> ImportRef {
+        ImportRef(raw)
+    }
 }
 
 /// The `.modinfo` strings, in file order (keys may repeat, e.g. `import_ns`).
@@ -213,18 +339,25 @@ pub fn license_is_gpl_compatible(license: &str) -> bool {
 }
 
 /// What the loader reads from one kernel module.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+///
+/// Serialized (JSON) as `{path, name, elf, imports: [{name, weak}],
+/// versions: [{name, crc}] | null, modinfo, exports, signed, has_btf}`.
+#[derive(Debug, Clone)]
 pub struct Module {
     /// Where it was read from (a path, or `package.deb:member`).
     pub path: String,
     /// The loader's name: `.modinfo` `name=`, else the file name with `-` → `_`.
     pub name: String,
     pub elf: ElfKind,
-    /// Undefined symbols of `.symtab`.
-    pub imports: Vec<Import>,
-    /// `__versions` plus extended modversions; `None` when the module has no
-    /// `__versions` section at all (built without modversions).
-    pub versions: Option<Vec<Version>>,
+    /// The names of `imports` and `versions` (shared with other modules
+    /// read from the same parsed-module cache file).
+    names: Arc<Names>,
+    /// Undefined symbols of `.symtab`, in order.
+    imports: Vec<ImportRef>,
+    /// `__versions` plus extended modversions, in order; `None` when the
+    /// module has no `__versions` section at all (built without
+    /// modversions).
+    versions: Option<Vec<(NameId, u64)>>,
     pub modinfo: Modinfo,
     /// Symbols the module exports (`__ksymtab*`), with their CRCs (`__kcrctab*`).
     pub exports: Vec<Export>,
@@ -235,6 +368,128 @@ pub struct Module {
 }
 
 impl Module {
+    /// A module without imports, versions (`None`), `.modinfo` or exports;
+    /// add them with [`Module::push_import`], [`Module::push_version`] and
+    /// the public fields.
+    pub fn new(path: impl Into<String>, name: impl Into<String>, elf: ElfKind) -> Module {
+        Module {
+            path: path.into(),
+            name: name.into(),
+            elf,
+            names: Arc::default(),
+            imports: Vec::new(),
+            versions: None,
+            modinfo: Modinfo::default(),
+            exports: Vec::new(),
+            signed: false,
+            has_btf: false,
+        }
+    }
+
+    /// Assembles a module from its parts (the ids index `names`; the
+    /// caller checked them).
+    pub(crate) fn from_parts(
+        head: (String, String, ElfKind),
+        names: Arc<Names>,
+        imports: Vec<ImportRef>,
+        versions: Option<Vec<(NameId, u64)>>,
+        modinfo: Modinfo,
+        exports: Vec<Export>,
+        flags: (bool, bool),
+    ) -> Module {
+        let (path, name, elf) = head;
+        Module {
+            path,
+            name,
+            elf,
+            names,
+            imports,
+            versions,
+            modinfo,
+            exports,
+            signed: flags.0,
+            has_btf: flags.1,
+        }
+    }
+
+    /// The id of `name` in this module's table, added when missing (a
+    /// linear search: for building modules by hand, not for parsers).
+    fn name_id(&mut self, name: &str) -> NameId {
+        if let Some(i) = self.names.iter().position(|n| n == name) {
+            return i as NameId;
+        }
+        Arc::make_mut(&mut self.names).push_new(name)
+    }
+
+    /// Adds an import at the end.
+    pub fn push_import(&mut self, name: &str, weak: bool) {
+        let id = self.name_id(name);
+        if let Some(r) = ImportRef::new(id, weak) {
+            self.imports.push(r);
+        }
+    }
+
+    /// Adds a `__versions` record at the end (the module then has
+    /// `__versions`).
+    pub fn push_version(&mut self, name: &str, crc: u64) {
+        let id = self.name_id(name);
+        self.versions.get_or_insert_with(Vec::new).push((id, crc));
+    }
+
+    /// Drops the whole `__versions` (as a module built without
+    /// modversions).
+    pub fn clear_versions(&mut self) {
+        self.versions = None;
+    }
+
+    /// Undefined symbols of `.symtab`, in order.
+    pub fn imports(&self) -> impl ExactSizeIterator<Item = Import<'_>> + Clone + '_ {
+        self.imports.iter().map(|&r| self.import_of(r))
+    }
+
+    /// Import `n`.
+    pub fn import(&self, n: usize) -> Option<Import<'_>> {
+        self.imports.get(n).map(|&r| self.import_of(r))
+    }
+
+    fn import_of(&self, r: ImportRef) -> Import<'_> {
+        Import {
+            name: self.names.get(r.id()),
+            weak: r.weak(),
+        }
+    }
+
+    /// `__versions` plus extended modversions, in order; `None` when the
+    /// module has no `__versions` section at all.
+    pub fn versions(&self) -> Option<impl ExactSizeIterator<Item = Version<'_>> + Clone + '_> {
+        self.versions.as_ref().map(|v| {
+            v.iter().map(|&(id, crc)| Version {
+                name: self.names.get(id),
+                crc,
+            })
+        })
+    }
+
+    /// The table the ids of [`Module::import_refs`] and
+    /// [`Module::version_refs`] index.
+    pub fn names(&self) -> &Names {
+        &self.names
+    }
+
+    /// The identity of the name table: modules that share one have the
+    /// same.
+    pub(crate) fn names_key(&self) -> usize {
+        Arc::as_ptr(&self.names) as usize
+    }
+
+    pub(crate) fn import_refs(&self) -> &[ImportRef] {
+        &self.imports
+    }
+
+    pub(crate) fn version_refs(&self) -> Option<&[(NameId, u64)]> {
+        self.versions.as_deref()
+    }
+
     /// Reads a module file (compressed or not).
     pub fn read(path: &Path) -> Result<Self> {
         read_file(path, None, &Limits::DEFAULT)
@@ -264,13 +519,9 @@ impl Module {
         }
     }
 
-    /// The `__versions` CRC recorded for `symbol`.
+    /// The `__versions` CRC recorded for `symbol` (the first record).
     pub fn version_of(&self, symbol: &str) -> Option<u64> {
-        self.versions
-            .as_ref()?
-            .iter()
-            .find(|v| v.name == symbol)
-            .map(|v| v.crc)
+        self.versions()?.find(|v| v.name == symbol).map(|v| v.crc)
     }
 
     /// Whether the module's license lets it use GPL-only symbols.
@@ -278,6 +529,86 @@ impl Module {
         self.modinfo
             .license()
             .is_some_and(license_is_gpl_compatible)
+    }
+}
+
+impl Serialize for Module {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        struct Seq<I>(I);
+        impl<I: Iterator<Item = T> + Clone, T: Serialize> Serialize for Seq<I> {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.clone())
+            }
+        }
+        let mut st = s.serialize_struct("Module", 9)?;
+        st.serialize_field("path", &self.path)?;
+        st.serialize_field("name", &self.name)?;
+        st.serialize_field("elf", &self.elf)?;
+        st.serialize_field("imports", &Seq(self.imports()))?;
+        st.serialize_field("versions", &self.versions().map(Seq))?;
+        st.serialize_field("modinfo", &self.modinfo)?;
+        st.serialize_field("exports", &self.exports)?;
+        st.serialize_field("signed", &self.signed)?;
+        st.serialize_field("has_btf", &self.has_btf)?;
+        st.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Module {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct OwnedImport {
+            name: String,
+            weak: bool,
+        }
+        #[derive(Deserialize)]
+        struct OwnedVersion {
+            name: String,
+            crc: u64,
+        }
+        #[derive(Deserialize)]
+        struct Raw {
+            path: String,
+            name: String,
+            elf: ElfKind,
+            imports: Vec<OwnedImport>,
+            versions: Option<Vec<OwnedVersion>>,
+            modinfo: Modinfo,
+            exports: Vec<Export>,
+            signed: bool,
+            has_btf: bool,
+        }
+        let raw = Raw::deserialize(d)?;
+        let mut t = Interner::default();
+        let mut imports = Vec::with_capacity(raw.imports.len());
+        for i in &raw.imports {
+            let id = t.id(Cow::Borrowed(&i.name));
+            imports.push(
+                ImportRef::new(id, i.weak)
+                    .ok_or_else(|| serde::de::Error::custom("too many names"))?,
+            );
+        }
+        let versions = raw.versions.as_ref().map(|v| {
+            v.iter()
+                .map(|v| (t.id(Cow::Borrowed(&v.name)), v.crc))
+                .collect()
+        });
+        Ok(Module {
+            names: Arc::new(t.names),
+            imports,
+            versions,
+            path: raw.path,
+            name: raw.name,
+            elf: raw.elf,
+            modinfo: raw.modinfo,
+            exports: raw.exports,
+            signed: raw.signed,
+            has_btf: raw.has_btf,
+        })
     }
 }
 
@@ -481,6 +812,8 @@ fn parse_elf<'d, Elf: FileHeader<Endian = Endianness>, R: ReadRef<'d>>(
         None => Modinfo::default(),
     };
 
+    // The names of imports and versions, each once.
+    let mut names: Interner<'d> = Interner::default();
     // __versions: struct modversion_info { unsigned long crc; char name[64 - sizeof(long)]; }
     let versions = match versions_sec {
         None => None,
@@ -493,36 +826,28 @@ fn parse_elf<'d, Elf: FileHeader<Endian = Endianness>, R: ReadRef<'d>>(
                 )));
             }
             let word = usize::from(kind.bits / 8);
-            let mut v: Vec<Version> = raw
+            let mut v: Vec<(NameId, u64)> = raw
                 .chunks_exact(64)
                 .map(|rec| {
                     let crc = read_word(&rec[..word], kind.big_endian);
-                    let name = cstr(&rec[word..]);
-                    Version {
-                        name: owned(name),
-                        crc,
-                    }
+                    (names.id_bytes(cstr(&rec[word..])), crc)
                 })
                 .collect();
             if let (Some(c), Some(n)) = (ext_crcs, ext_names) {
                 let crcs = section_data(c, "__version_ext_crcs")?;
-                let names = section_data(n, "__version_ext_names")?;
-                let names: Vec<&[u8]> =
-                    names.split(|&b| b == 0).filter(|s| !s.is_empty()).collect();
-                if crcs.len() != names.len() * 4 {
+                let ext = section_data(n, "__version_ext_names")?;
+                let ext: Vec<&[u8]> = ext.split(|&b| b == 0).filter(|s| !s.is_empty()).collect();
+                if crcs.len() != ext.len() * 4 {
                     return Err(bad(format!(
                         "extended modversions: {} CRCs for {} names",
                         crcs.len() / 4,
-                        names.len()
+                        ext.len()
                     )));
                 }
-                for (name, crc) in names.iter().zip(crcs.chunks_exact(4)) {
-                    let name = owned(name);
-                    if !v.iter().any(|x| x.name == name) {
-                        v.push(Version {
-                            name,
-                            crc: read_word(crc, kind.big_endian),
-                        });
+                for (&name, crc) in ext.iter().zip(crcs.chunks_exact(4)) {
+                    let id = names.id_bytes(name);
+                    if !v.iter().any(|&(x, _)| x == id) {
+                        v.push((id, read_word(crc, kind.big_endian)));
                     }
                 }
             }
@@ -534,23 +859,19 @@ fn parse_elf<'d, Elf: FileHeader<Endian = Endianness>, R: ReadRef<'d>>(
     let versions = match (versions, ext_crcs, ext_names) {
         (None, Some(c), Some(n)) => {
             let crcs = section_data(c, "__version_ext_crcs")?;
-            let names = section_data(n, "__version_ext_names")?;
-            let names: Vec<&[u8]> = names.split(|&b| b == 0).filter(|s| !s.is_empty()).collect();
-            if crcs.len() != names.len() * 4 {
+            let ext = section_data(n, "__version_ext_names")?;
+            let ext: Vec<&[u8]> = ext.split(|&b| b == 0).filter(|s| !s.is_empty()).collect();
+            if crcs.len() != ext.len() * 4 {
                 return Err(bad(format!(
                     "extended modversions: {} CRCs for {} names",
                     crcs.len() / 4,
-                    names.len()
+                    ext.len()
                 )));
             }
             Some(
-                names
-                    .iter()
+                ext.iter()
                     .zip(crcs.chunks_exact(4))
-                    .map(|(n, c)| Version {
-                        name: owned(n),
-                        crc: read_word(c, kind.big_endian),
-                    })
+                    .map(|(&n, c)| (names.id_bytes(n), read_word(c, kind.big_endian)))
                     .collect(),
             )
         }
@@ -579,14 +900,14 @@ fn parse_elf<'d, Elf: FileHeader<Endian = Endianness>, R: ReadRef<'d>>(
             if bind != elf::STB_GLOBAL && bind != elf::STB_WEAK {
                 continue;
             }
-            let name = owned(name);
+            let name = String::from_utf8_lossy(name);
             if ignored_undef(kind.machine, &name) {
                 continue;
             }
-            imports.push(Import {
-                name,
-                weak: bind == elf::STB_WEAK,
-            });
+            let id = names.id(name);
+            let import = ImportRef::new(id, bind == elf::STB_WEAK)
+                .ok_or_else(|| bad("more than 2^31 symbol names".to_string()))?;
+            imports.push(import);
             continue;
         }
         if let Some(export) = name.strip_prefix(b"__ksymtab_") {
@@ -639,6 +960,7 @@ fn parse_elf<'d, Elf: FileHeader<Endian = Endianness>, R: ReadRef<'d>>(
         path: path.to_string(),
         name,
         elf: kind,
+        names: Arc::new(names.names),
         imports,
         versions,
         modinfo,

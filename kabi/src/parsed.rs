@@ -7,11 +7,17 @@
 //! reading and parsing the file; a module whose identity changed is parsed
 //! again (and a compressed one goes through the content-addressed cache).
 //!
+//! The symbol names that the modules import and version are stored once
+//! per file, sorted, in one table ([`Names`]); a record refers to them by
+//! index, and every module read back shares that table, so no name is
+//! allocated per module and a checker resolves each distinct name once.
+//!
 //! The file is written whole (temporary file, then rename) after a run that
 //! parsed anything; one that cannot be read, or a record that does not
 //! decode, is a miss, never an error.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
@@ -20,12 +26,12 @@ use sha2::{Digest, Sha256};
 use crate::compress::Limits;
 use crate::digest::Identity;
 use crate::error::{Error, Result};
-use crate::module::{ElfKind, Import, Modinfo, Module, ModuleCache, Version};
+use crate::module::{ElfKind, ImportRef, Modinfo, Module, ModuleCache, NameId, Names};
 use crate::symvers::{Export, ExportType};
 
 /// First bytes of a cache file; bump the number when the layout (or what
 /// the parser reads from a module) changes.
-const MAGIC: &[u8; 16] = b"certlab-parsed1\n";
+const MAGIC: &[u8; 16] = b"certlab-parsed2\n";
 
 /// Reads every module of `paths` (files under the directory `root`)
 /// through `cache`, in parallel; results in the order of `paths`. `ids`
@@ -43,7 +49,7 @@ pub(crate) fn read_all(
     let blob = std::fs::File::open(&file)
         .and_then(|f| crate::mmap::map(&f))
         .unwrap_or(crate::mmap::Bytes::Owned(Vec::new()));
-    let known = index(&blob);
+    let (names, known) = index(&blob);
     let read: Vec<(Result<Module>, Option<Identity>)> = paths
         .par_iter()
         .enumerate()
@@ -62,7 +68,7 @@ pub(crate) fn read_all(
             let hit = known
                 .get(rel.as_os_str().as_encoded_bytes())
                 .filter(|(kid, _)| *kid == id)
-                .and_then(|(_, rec)| decode(rec, shown.clone()));
+                .and_then(|(_, rec)| decode(rec, shown.clone(), &names));
             match hit {
                 Some(m) => (Ok(m), None),
                 None => (crate::module::read_file(p, Some(cache), limits), Some(id)),
@@ -82,12 +88,19 @@ fn cache_file(cache: &ModuleCache, root: &Path) -> PathBuf {
     cache.dir().join("parsed").join(format!("{}.bin", &h[..32]))
 }
 
-/// Relative path → (identity, encoded module) of a cache file's records;
-/// empty for a file of another layout, and cut short at a damaged record.
-fn index(blob: &[u8]) -> FxHashMap<&[u8], (Identity, &[u8])> {
+/// Relative path → (identity, encoded module) of a cache file's records.
+type Known<'a> = FxHashMap<&'a [u8], (Identity, &'a [u8])>;
+
+/// The name table of a cache file and its records by relative path
+/// (identity, encoded module); nothing for a file of another layout or a
+/// damaged table, and the records cut short at a damaged one.
+fn index(blob: &[u8]) -> (Arc<Names>, Known<'_>) {
     let mut out = FxHashMap::default();
     let Some(mut r) = blob.strip_prefix(&MAGIC[..]).map(Reader) else {
-        return out;
+        return (Arc::default(), out);
+    };
+    let Some(names) = read_names(&mut r) else {
+        return (Arc::default(), out);
     };
     while !r.0.is_empty() {
         let entry = (|| {
@@ -107,20 +120,66 @@ fn index(blob: &[u8]) -> FxHashMap<&[u8], (Identity, &[u8])> {
             None => break,
         }
     }
-    out
+    (Arc::new(names), out)
 }
 
-/// Writes the records of every module read: the new ones, and the known
-/// ones still valid. Errors are ignored (the next run parses again).
+/// The file's name table: its text, the number of names, the end of each.
+fn read_names(r: &mut Reader<'_>) -> Option<Names> {
+    let text = std::str::from_utf8(r.bytes()?).ok()?.to_owned();
+    let n = u32::from_le_bytes(r.array()?) as usize;
+    let ends = r.take(n.checked_mul(4)?)?;
+    let ends = ends
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    Names::from_sorted_parts(text, ends)
+}
+
+/// Writes the records of every module read (all of them: the ones read
+/// back from the old file are encoded again over the new name table).
+/// Errors are ignored (the next run parses again).
 fn store(
     file: &Path,
     root: &Path,
     paths: &[PathBuf],
     read: &[(Result<Module>, Option<Identity>)],
-    known: &FxHashMap<&[u8], (Identity, &[u8])>,
+    known: &Known<'_>,
 ) {
-    let mut out: Vec<u8> = Vec::with_capacity(paths.len() * 4096);
+    // One sorted table of every name, and each module table's ids in it
+    // (computed once per table: read-back modules share one).
+    let mut tables: FxHashMap<usize, &Names> = FxHashMap::default();
+    for m in read.iter().filter_map(|(m, _)| m.as_ref().ok()) {
+        tables.entry(m.names_key()).or_insert(m.names());
+    }
+    let mut all: Vec<&str> = tables.values().flat_map(|t| t.iter()).collect();
+    all.sort_unstable();
+    all.dedup();
+    let global: FxHashMap<&str, NameId> = all
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| (n, i as NameId))
+        .collect();
+    let remap: FxHashMap<usize, Vec<NameId>> = tables
+        .iter()
+        .map(|(&k, t)| {
+            let ids = t
+                .iter()
+                .map(|n| global.get(n).copied().unwrap_or(NameId::MAX))
+                .collect();
+            (k, ids)
+        })
+        .collect();
+
+    let mut out: Vec<u8> = Vec::with_capacity(paths.len() * 2048);
     out.extend_from_slice(MAGIC);
+    let text: String = all.concat();
+    put_bytes(&mut out, text.as_bytes());
+    out.extend_from_slice(&(all.len() as u32).to_le_bytes());
+    let mut end = 0u32;
+    for n in &all {
+        end += n.len() as u32;
+        out.extend_from_slice(&end.to_le_bytes());
+    }
     let mut rec = Vec::with_capacity(1 << 16);
     for (p, (m, parsed)) in paths.iter().zip(read) {
         let Ok(m) = m else { continue };
@@ -129,23 +188,24 @@ fn store(
             .unwrap_or(p)
             .as_os_str()
             .as_encoded_bytes();
-        let (id, bytes) = match parsed {
-            Some(id) => {
-                rec.clear();
-                encode(m, &mut rec);
-                (*id, &rec[..])
-            }
+        let id = match parsed {
+            Some(id) => *id,
             None => match known.get(rel) {
-                Some(&(id, bytes)) => (id, bytes),
+                Some(&(id, _)) => id,
                 None => continue,
             },
         };
+        let Some(ids) = remap.get(&m.names_key()) else {
+            continue;
+        };
+        rec.clear();
+        encode(m, ids, &mut rec);
         put_bytes(&mut out, rel);
         out.extend_from_slice(&id.size.to_le_bytes());
         out.extend_from_slice(&id.mtime_ns.to_le_bytes());
         out.extend_from_slice(&id.ctime_ns.to_le_bytes());
         out.extend_from_slice(&id.ino.to_le_bytes());
-        put_bytes(&mut out, bytes);
+        put_bytes(&mut out, &rec);
     }
     let tmp = file.with_extension(format!("tmp{}", std::process::id()));
     let written = file
@@ -192,27 +252,29 @@ impl Writer {
     }
 }
 
-/// A module's record: everything but its path (the reader's).
-fn encode(m: &Module, out: &mut Vec<u8>) {
+/// A module's record: everything but its path (the reader's); `ids` maps
+/// the module's name ids to the file's.
+fn encode(m: &Module, ids: &[NameId], out: &mut Vec<u8>) {
+    let id = |local: NameId| ids.get(local as usize).copied().unwrap_or(NameId::MAX);
     let mut w = Writer::default();
     w.str(&m.name);
     w.u8(m.elf.bits);
     w.u8(u8::from(m.elf.big_endian));
     w.fields.extend_from_slice(&m.elf.machine.to_le_bytes());
     w.u8(u8::from(m.signed) | u8::from(m.has_btf) << 1);
-    w.count(m.imports.len());
-    for i in &m.imports {
-        w.str(&i.name);
-        w.u8(u8::from(i.weak));
+    w.count(m.import_refs().len());
+    for &i in m.import_refs() {
+        let r = ImportRef::new(id(i.id()), i.weak()).map_or(u32::MAX, ImportRef::raw);
+        w.u32(r);
     }
-    match &m.versions {
+    match m.version_refs() {
         None => w.u8(0),
         Some(v) => {
             w.u8(1);
             w.count(v.len());
-            for v in v {
-                w.str(&v.name);
-                w.fields.extend_from_slice(&v.crc.to_le_bytes());
+            for &(n, crc) in v {
+                w.u32(id(n));
+                w.fields.extend_from_slice(&crc.to_le_bytes());
             }
         }
     }
@@ -266,9 +328,11 @@ fn export_type_of(c: u8) -> Option<ExportType> {
     })
 }
 
-/// The module of a record, read from `path`; `None` when the record is
-/// damaged.
-fn decode(rec: &[u8], path: String) -> Option<Module> {
+/// The module of a record, read from `path`, over the file's `names`;
+/// `None` when the record is damaged.
+fn decode(rec: &[u8], path: String, names: &Arc<Names>) -> Option<Module> {
+    let len = names.len();
+    let id = |raw: u32| ((raw as usize) < len).then_some(raw);
     let mut r = Reader(rec);
     let text = std::str::from_utf8(r.bytes()?).ok()?;
     let mut r = Fields { r, text, at: 0 };
@@ -282,10 +346,9 @@ fn decode(rec: &[u8], path: String) -> Option<Module> {
     let n = r.r.count()?;
     let mut imports = Vec::with_capacity(n);
     for _ in 0..n {
-        imports.push(Import {
-            name: r.string()?,
-            weak: r.r.u8()? != 0,
-        });
+        let i = ImportRef::from_raw(u32::from_le_bytes(r.r.array()?));
+        id(i.id())?;
+        imports.push(i);
     }
     let versions = match r.r.u8()? {
         0 => None,
@@ -293,10 +356,8 @@ fn decode(rec: &[u8], path: String) -> Option<Module> {
             let n = r.r.count()?;
             let mut v = Vec::with_capacity(n);
             for _ in 0..n {
-                v.push(Version {
-                    name: r.string()?,
-                    crc: r.r.u64()?,
-                });
+                let name = id(u32::from_le_bytes(r.r.array()?))?;
+                v.push((name, r.r.u64()?));
             }
             Some(v)
         }
@@ -332,17 +393,15 @@ fn decode(rec: &[u8], path: String) -> Option<Module> {
     if !r.r.0.is_empty() || r.at != r.text.len() {
         return None;
     }
-    Some(Module {
-        path,
-        name,
-        elf,
+    Some(Module::from_parts(
+        (path, name, elf),
+        Arc::clone(names),
         imports,
         versions,
         modinfo,
         exports,
-        signed: flags & 1 != 0,
-        has_btf: flags & 2 != 0,
-    })
+        (flags & 1 != 0, flags & 2 != 0),
+    ))
 }
 
 /// Reads bytes front to back; every read is bounds-checked.
@@ -416,101 +475,143 @@ mod tests {
     use super::*;
 
     fn sample() -> Module {
-        Module {
-            path: "/x/drivers/foo.ko".to_string(),
-            name: "foo".to_string(),
-            elf: ElfKind {
+        let mut m = Module::new(
+            "/x/drivers/foo.ko",
+            "foo",
+            ElfKind {
                 bits: 64,
                 big_endian: true,
                 machine: 22,
             },
-            imports: vec![
-                Import {
-                    name: "printk".to_string(),
-                    weak: false,
-                },
-                Import {
-                    name: "maybe".to_string(),
-                    weak: true,
-                },
-            ],
-            versions: Some(vec![Version {
-                name: "printk".to_string(),
-                crc: 0xdead_beef_0000_0001,
-            }]),
-            modinfo: Modinfo::parse(
-                "license=GPL\0import_ns=A\0\0import_ns=B\0description=Gerät für \u{1F50C}\0"
-                    .as_bytes(),
-            ),
-            exports: vec![
-                Export {
-                    name: "foo_op".to_string(),
-                    crc: Some(7),
-                    module: "foo".to_string(),
-                    export_type: ExportType::GplFuture,
-                    namespace: Some("NS".to_string()),
-                },
-                Export {
-                    name: "foo_other".to_string(),
-                    crc: None,
-                    module: "foo".to_string(),
-                    export_type: ExportType::Plain,
-                    namespace: None,
-                },
-            ],
-            signed: false,
-            has_btf: true,
-        }
+        );
+        m.push_import("printk", false);
+        m.push_import("maybe", true);
+        m.push_version("printk", 0xdead_beef_0000_0001);
+        m.push_version("zz_only_versioned", 7);
+        m.modinfo = Modinfo::parse(
+            "license=GPL\0import_ns=A\0\0import_ns=B\0description=Gerät für \u{1F50C}\0".as_bytes(),
+        );
+        m.exports = vec![
+            Export {
+                name: "foo_op".to_string(),
+                crc: Some(7),
+                module: "foo".to_string(),
+                export_type: ExportType::GplFuture,
+                namespace: Some("NS".to_string()),
+            },
+            Export {
+                name: "foo_other".to_string(),
+                crc: None,
+                module: "foo".to_string(),
+                export_type: ExportType::Plain,
+                namespace: None,
+            },
+        ];
+        m.has_btf = true;
+        m
     }
 
     fn json(m: &Module) -> String {
         serde_json::to_string(m).unwrap()
     }
 
+    /// The module's own names as the file's table (sorted), and its ids in it.
+    fn table(m: &Module) -> (Arc<Names>, Vec<NameId>) {
+        let mut all: Vec<&str> = m.names().iter().collect();
+        all.sort_unstable();
+        let mut ends = Vec::new();
+        let mut end = 0u32;
+        for n in &all {
+            end += n.len() as u32;
+            ends.push(end);
+        }
+        let names = Names::from_sorted_parts(all.concat(), ends).unwrap();
+        let ids = m
+            .names()
+            .iter()
+            .map(|n| all.iter().position(|a| *a == n).unwrap() as NameId)
+            .collect();
+        (Arc::new(names), ids)
+    }
+
     #[test]
     fn records_round_trip_and_damage_is_a_miss() {
         let m = sample();
+        let (names, ids) = table(&m);
         let mut rec = Vec::new();
-        encode(&m, &mut rec);
-        let back = decode(&rec, m.path.clone()).unwrap();
+        encode(&m, &ids, &mut rec);
+        let back = decode(&rec, m.path.clone(), &names).unwrap();
         assert_eq!(json(&back), json(&m));
+        assert_eq!(back.version_of("printk"), Some(0xdead_beef_0000_0001));
         let mut none = sample();
-        none.versions = None;
+        none.clear_versions();
         none.signed = true;
         rec.clear();
-        encode(&none, &mut rec);
-        assert_eq!(json(&decode(&rec, none.path.clone()).unwrap()), json(&none));
+        encode(&none, &ids, &mut rec);
+        assert_eq!(
+            json(&decode(&rec, none.path.clone(), &names).unwrap()),
+            json(&none)
+        );
         // Every truncation, and a trailing byte, fail to decode.
         for n in 0..rec.len() {
-            assert!(decode(&rec[..n], String::new()).is_none(), "cut at {n}");
+            assert!(
+                decode(&rec[..n], String::new(), &names).is_none(),
+                "cut at {n}"
+            );
         }
         rec.push(0);
-        assert!(decode(&rec, String::new()).is_none());
+        assert!(decode(&rec, String::new(), &names).is_none());
+        // A name id outside the table is refused.
+        rec.clear();
+        encode(&m, &ids, &mut rec);
+        let (small, _) = table(&Module::new("", "", m.elf));
+        assert!(decode(&rec, String::new(), &small).is_none());
         // A count larger than what is left is refused before allocating.
         let mut huge = Vec::new();
         put_bytes(&mut huge, b"x");
         huge.extend_from_slice(&1u32.to_le_bytes());
         huge.extend_from_slice(&[64, 0, 0x3e, 0, 0]);
         huge.extend_from_slice(&u32::MAX.to_le_bytes());
-        assert!(decode(&huge, String::new()).is_none());
+        assert!(decode(&huge, String::new(), &names).is_none());
         // A name that would split a character is refused.
         let mut split = Vec::new();
         put_bytes(&mut split, "é".as_bytes());
         split.extend_from_slice(&1u32.to_le_bytes());
-        assert!(decode(&split, String::new()).is_none());
+        assert!(decode(&split, String::new(), &names).is_none());
+    }
+
+    fn names_blob(names: &[&str]) -> Vec<u8> {
+        let mut blob = MAGIC.to_vec();
+        put_bytes(&mut blob, names.concat().as_bytes());
+        blob.extend_from_slice(&(names.len() as u32).to_le_bytes());
+        let mut end = 0u32;
+        for n in names {
+            end += n.len() as u32;
+            blob.extend_from_slice(&end.to_le_bytes());
+        }
+        blob
     }
 
     #[test]
     fn an_index_of_another_layout_or_damaged_is_empty_or_cut() {
-        assert!(index(b"certlab-parsed0\nxxxx").is_empty());
-        assert!(index(b"").is_empty());
-        let mut blob = MAGIC.to_vec();
+        assert!(index(b"certlab-parsed1\nxxxx").1.is_empty());
+        assert!(index(b"").1.is_empty());
+        let mut blob = names_blob(&["a_op", "b_op"]);
         put_bytes(&mut blob, b"a.ko");
         blob.extend([1; 8 + 16 + 16 + 8]);
         put_bytes(&mut blob, b"rec");
-        let whole = index(&blob);
+        let (names, whole) = index(&blob);
+        assert_eq!(names.iter().collect::<Vec<_>>(), ["a_op", "b_op"]);
         assert_eq!(whole.len(), 1);
         assert_eq!(whole[&b"a.ko"[..]].1, b"rec");
-        assert!(index(&blob[..blob.len() - 1]).is_empty());
+        assert!(index(&blob[..blob.len() - 1]).1.is_empty());
+        // A table out of order or with a name twice is damaged: nothing.
+        for bad in [&["b_op", "a_op"][..], &["a_op", "a_op"]] {
+            let mut blob = names_blob(bad);
+            put_bytes(&mut blob, b"a.ko");
+            blob.extend([1; 8 + 16 + 16 + 8]);
+            put_bytes(&mut blob, b"rec");
+            assert!(index(&blob).1.is_empty(), "{bad:?}");
+        }
     }
 }

@@ -165,7 +165,7 @@ fn sid_without_modversions() {
             let importer = k
                 .modules
                 .iter()
-                .find(|m| m.name == first && m.imports.iter().any(|i| i.name == e.name))?;
+                .find(|m| m.name == first && m.imports().any(|i| i.name == e.name))?;
             Some((e, importer))
         })
         .expect("a module: export and one of its importers");

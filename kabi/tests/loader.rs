@@ -65,7 +65,7 @@ fn clean_module_in_every_elf_flavour() {
         assert_eq!(m.elf.big_endian, endian == Endianness::Big, "{arch:?}");
         assert!(m.signed);
         assert_eq!(m.version_of("printk"), Some(0x1111_1111), "{arch:?}");
-        assert_eq!(m.imports.len(), 2, "{arch:?}");
+        assert_eq!(m.imports().len(), 2, "{arch:?}");
         let r = Checker::new(&kernel()).check(&m);
         assert!(r.compatible, "{arch:?}: {:?}", r.problems);
     }
@@ -406,5 +406,5 @@ fn compressed_modules() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&raw).unwrap();
     let m = Module::parse(&gz.finish().unwrap(), "m.ko.gz").unwrap();
-    assert_eq!(m.imports.len(), 1);
+    assert_eq!(m.imports().len(), 1);
 }

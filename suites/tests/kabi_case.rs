@@ -253,7 +253,7 @@ fn modules_dep_gzip_symvers_and_an_allowlist_on_the_sut() {
 
     // Every import on the list: pass, and the list was used.
     let mut full = "[rhel9_x86_64_kabi_stablelist]\n".to_string();
-    for i in &module.imports {
+    for i in module.imports() {
         full.push_str(&format!("\t{}\n", i.name));
     }
     let (o, ev) = run(&rhel_like(&full), params).unwrap();
@@ -278,12 +278,7 @@ fn modules_dep_gzip_symvers_and_an_allowlist_on_the_sut() {
     assert!(files(&ev).contains(&format!("/lib/modules/{R56}/modules.dep").as_str()));
 
     // Two imports off the list: fail naming them, kind allowlist.
-    let dropped: Vec<&str> = module
-        .imports
-        .iter()
-        .take(2)
-        .map(|i| i.name.as_str())
-        .collect();
+    let dropped: Vec<&str> = module.imports().take(2).map(|i| i.name).collect();
     let short: String = full
         .lines()
         .filter(|l| !dropped.contains(&l.trim()))
