@@ -193,12 +193,24 @@ async fn a_job_from_the_portal_streams_to_its_end(db: &str, dir: &Path) {
     let lab_stream = tokio::spawn({
         let (base, token) = (base.clone(), token.clone());
         async move {
+            // until the job has ended and its machine has changed since the
+            // job was first seen (one read of the lab may hold both; the
+            // stream tells a job's change before its machine's)
             read_sse(&base, &token, "/api/v1/lab/stream", None, |events| {
-                let e = events.last().unwrap();
-                e.1.as_deref() == Some("job") && {
-                    let v: Value = serde_json::from_str(&e.2).unwrap();
-                    ["finished", "failed", "cancelled"].contains(&v["state"].as_str().unwrap())
-                }
+                let of = |e: &SseEvent| -> Value { serde_json::from_str(&e.2).unwrap() };
+                let Some(first_job) = events.iter().position(|e| e.1.as_deref() == Some("job"))
+                else {
+                    return false;
+                };
+                let ended = events.iter().any(|e| {
+                    e.1.as_deref() == Some("job")
+                        && ["finished", "failed", "cancelled"]
+                            .contains(&of(e)["state"].as_str().unwrap())
+                });
+                let machine_moved = events[first_job..]
+                    .iter()
+                    .any(|e| e.1.as_deref() == Some("machine") && of(e)["name"] == "sim-0002");
+                ended && machine_moved
             })
             .await
         }

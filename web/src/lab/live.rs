@@ -139,13 +139,9 @@ impl Live {
             return Ok(());
         };
         let mut changed: Vec<(&str, String)> = Vec::new();
-        for m in &now.machines {
-            let j = json(m);
-            if sent.machines.get(&m.name) != Some(&j) {
-                sent.machines.insert(m.name.clone(), j.clone());
-                changed.push(("machine", j));
-            }
-        }
+        // Jobs before machines: a job's change is what moves its machine,
+        // so a read that saw both (the lab changed faster than the stream
+        // reads) tells them in that order.
         // oldest first, so that a client inserting new jobs at the top
         // keeps the list's order
         for job in now.jobs.iter().rev() {
@@ -153,6 +149,13 @@ impl Live {
             if sent.jobs.get(&job.id) != Some(&j) {
                 sent.jobs.insert(job.id.clone(), j.clone());
                 changed.push(("job", j));
+            }
+        }
+        for m in &now.machines {
+            let j = json(m);
+            if sent.machines.get(&m.name) != Some(&j) {
+                sent.machines.insert(m.name.clone(), j.clone());
+                changed.push(("machine", j));
             }
         }
         // jobs that fell off the newest are forgotten (not removed from a
