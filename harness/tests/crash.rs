@@ -25,22 +25,6 @@ use certlab_lab::{DirEntry, ExecOutput, Lab, Target, TargetError};
 use certlab_reports::{Evidence, Verdict};
 use time::OffsetDateTime;
 
-const LAB: &str = r#"
-version = 1
-
-[[machine]]
-name = "sim-0001"
-arch = "aarch64"
-pool = "sim"
-
-[machine.sim]
-profile = "kunpeng-920"
-faults = "none"
-seed = 3
-defect = "none"
-time_scale = 0.002
-"#;
-
 const PLAN: &str = r#"
 [plan]
 id = "crash-test"
@@ -142,7 +126,10 @@ impl MachineAccess for Panicking {
 async fn a_crash_is_recorded_recovered_and_the_run_goes_on() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let lab_file = dir.path().join("lab.toml");
-    std::fs::write(&lab_file, LAB)?;
+    std::fs::write(
+        &lab_file,
+        common::one_sim_machine_lab("aarch64", "kunpeng-920", 3),
+    )?;
     let lab = Lab::load(&lab_file)?;
     let store = Store::open(&common::sqlite_url(&dir)).await?;
     let access = LabAccess::new(lab, &store);

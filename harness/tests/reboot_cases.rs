@@ -33,22 +33,6 @@ use certlab_lab::{DirEntry, ExecOutput, Target, TargetError};
 use certlab_reports::{Evidence, Verdict};
 use time::OffsetDateTime;
 
-const LAB: &str = r#"
-version = 1
-
-[[machine]]
-name = "sim-0001"
-arch = "x86_64"
-pool = "sim"
-
-[machine.sim]
-profile = "intel-spr-h100"
-faults = "none"
-seed = 5
-defect = "none"
-time_scale = 0.002
-"#;
-
 const PLAN: &str = r#"
 [plan]
 id = "reboot-test"
@@ -117,7 +101,10 @@ async fn run_plan(
 ) -> Result<(Store, String, tempfile::TempDir)> {
     let dir = tempfile::tempdir()?;
     let lab_file = dir.path().join("lab.toml");
-    std::fs::write(&lab_file, LAB)?;
+    std::fs::write(
+        &lab_file,
+        common::one_sim_machine_lab("x86_64", "intel-spr-h100", 5),
+    )?;
     let lab = Lab::load(&lab_file)?;
     let store = Store::open(&common::sqlite_url(&dir)).await?;
     let lab_access = LabAccess::new(lab, &store);

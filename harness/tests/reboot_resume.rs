@@ -32,22 +32,6 @@ use certlab_suites::walk;
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
-const LAB: &str = r#"
-version = 1
-
-[[machine]]
-name = "sim-0001"
-arch = "x86_64"
-pool = "sim"
-
-[machine.sim]
-profile = "intel-spr-h100"
-faults = "none"
-seed = 5
-defect = "none"
-time_scale = 0.002
-"#;
-
 const PLAN: &str = r#"
 [plan]
 id = "reboot-resume-test"
@@ -230,7 +214,10 @@ impl MachineAccess for Access {
 async fn killed_and_resumed(die: Die) -> Result<(String, String, Option<String>)> {
     let dir = tempfile::tempdir()?;
     let lab_file = dir.path().join("lab.toml");
-    std::fs::write(&lab_file, LAB)?;
+    std::fs::write(
+        &lab_file,
+        common::one_sim_machine_lab("x86_64", "intel-spr-h100", 5),
+    )?;
     let lab = Lab::load(&lab_file)?;
     let store = Store::open(&common::sqlite_url(&dir)).await?;
     let shared = Arc::new(Shared {

@@ -132,3 +132,24 @@ pub async fn run_daemon_until_done(
     d.await??;
     Ok(state)
 }
+
+/// A lab.toml with one fault-free simulated machine `sim-0001` in pool
+/// `sim`, at time scale 0.002 (the reboot, resume and crash tests' lab).
+pub fn one_sim_machine_lab(arch: &str, profile: &str, seed: u64) -> String {
+    format!(
+        r#"version = 1
+
+[[machine]]
+name = "sim-0001"
+arch = "{arch}"
+pool = "sim"
+
+[machine.sim]
+profile = "{profile}"
+faults = "none"
+seed = {seed}
+defect = "none"
+time_scale = 0.002
+"#
+    )
+}
