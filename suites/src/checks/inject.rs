@@ -666,17 +666,22 @@ const OFF: &str = "error injection is off: the plan enables it with `inject = tr
 
 /// An ACPI EINJ injection (plan params `inject`, `error_type` (default
 /// 0x8), `inject_uncorrectable`, `pcie_device` for PCIe types, `wait_s`).
-pub struct Einj;
+pub const EINJ: Inject = Inject(einj_injection);
 
-impl Check for Einj {
+/// An error injection check: what to inject (or the skip that says why
+/// not) comes from its function; the injection is judged at once, or
+/// across a declared crash window for an uncorrectable error.
+pub struct Inject(fn(&CaseCtx<'_>) -> Result<Result<Injection, CaseOutcome>, CaseError>);
+
+impl Check for Inject {
     fn run(&self, ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError> {
-        match einj_injection(ctx)? {
+        match (self.0)(ctx)? {
             Err(skip) => Ok(skip),
             Ok(inj) => inject_now(ctx, inj),
         }
     }
     fn before(&self, ctx: &CaseCtx<'_>) -> Result<Before, CaseError> {
-        match einj_injection(ctx)? {
+        match (self.0)(ctx)? {
             Err(skip) => Ok(Before::Stop(skip)),
             Ok(inj) => before_crash_window(ctx, inj),
         }
@@ -785,33 +790,7 @@ pub fn first_ram(iomem: &str) -> Option<u64> {
 /// `status` (default [`DEFAULT_MCE_STATUS`]), `bank` (4), `cpu` (0),
 /// `address` (default: the first System RAM range above 1 MiB),
 /// `inject_uncorrectable`, `wait_s`).
-pub struct MceInject;
-
-impl Check for MceInject {
-    fn run(&self, ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError> {
-        match mce_injection(ctx)? {
-            Err(skip) => Ok(skip),
-            Ok(inj) => inject_now(ctx, inj),
-        }
-    }
-    fn before(&self, ctx: &CaseCtx<'_>) -> Result<Before, CaseError> {
-        match mce_injection(ctx)? {
-            Err(skip) => Ok(Before::Stop(skip)),
-            Ok(inj) => before_crash_window(ctx, inj),
-        }
-    }
-    fn trigger(&self, ctx: &CaseCtx<'_>, before: &serde_json::Value) -> Result<(), CaseError> {
-        trigger_crash_window(ctx, before)
-    }
-    fn after(
-        &self,
-        ctx: &CaseCtx<'_>,
-        before: &serde_json::Value,
-        reboot: &Rebooted,
-    ) -> Result<CaseOutcome, CaseError> {
-        after_crash_window(ctx, before, reboot)
-    }
-}
+pub const MCE_INJECT: Inject = Inject(mce_injection);
 
 /// The software machine check the plan asks for, or the skip that says why not.
 fn mce_injection(ctx: &CaseCtx<'_>) -> Result<Result<Injection, CaseOutcome>, CaseError> {
