@@ -457,7 +457,29 @@ fn three_daemons_on_postgres_run_every_job_exactly_once() {
     );
     let listed: Value = serde_json::from_slice(&o.stdout).unwrap();
     let listed = listed.as_array().unwrap();
-    assert_eq!(listed.len(), 60, "no run was started twice");
+    if listed.len() != 60 {
+        // What the daemons said (their warnings name lost leases and
+        // infrastructure faults) and which runs are extra.
+        let said: String = logs
+            .iter()
+            .map(|l| std::fs::read_to_string(l).unwrap_or_default())
+            .flat_map(|t| {
+                t.lines()
+                    .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let extra: Vec<_> = listed
+            .iter()
+            .filter(|r| !runs.contains(r["id"].as_str().unwrap_or_default()))
+            .collect();
+        panic!(
+            "{} runs, not 60 (a run was started twice): extra {extra:?}\ndaemons:\n{said}",
+            listed.len()
+        );
+    }
     for r in listed {
         assert_eq!(r["state"], "finished", "{r}");
         let n = ["pass", "fail", "skip", "error", "crash"]

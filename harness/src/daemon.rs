@@ -6,7 +6,9 @@
 //! Every decision is a pure transition ([`crate::lifecycle`]) persisted by
 //! the store with a guarded update *before* anything acts on it, so several
 //! daemons can share one store (PostgreSQL) and any of them can die at any
-//! instant without a job being lost or run twice.
+//! instant without a job being lost or run twice. A worker's writes of
+//! its run are fenced by its lease ([`Store::fenced`]): a daemon that
+//! stalled past its lease cannot write a run another daemon took over.
 //!
 //! Scheduling is driven by events: a worker ending, a health check passing
 //! and a shutdown wake the loop at once; submissions by other processes and
@@ -453,9 +455,39 @@ struct Worker {
     shutdown: watch::Receiver<bool>,
 }
 
+/// Why a job's attempt stopped short of its end.
+#[derive(Debug)]
+enum Stop {
+    /// Another daemon holds the job now (this one's lease lapsed): the
+    /// attempt is not this daemon's to end; nothing more is written.
+    LeaseLost(String),
+    /// An infrastructure fault: the run is interrupted, the job moves on.
+    Fault(String),
+}
+
+impl From<StoreError> for Stop {
+    fn from(e: StoreError) -> Stop {
+        match e {
+            StoreError::Fenced { .. } => Stop::LeaseLost(e.to_string()),
+            e => Stop::Fault(e.to_string()),
+        }
+    }
+}
+
+impl From<RunError> for Stop {
+    fn from(e: RunError) -> Stop {
+        match e {
+            RunError::Store(e) => e.into(),
+            e => Stop::Fault(e.to_string()),
+        }
+    }
+}
+
 impl Worker {
-    async fn run(self, job: JobRow) {
+    async fn run(mut self, job: JobRow) {
         let id = job.id.clone();
+        // Every write of the job's run needs this daemon's lease of it.
+        self.store = self.store.fenced(&job.id, &self.config.owner);
         if let Err(e) = self.carry_out(job).await {
             tracing::error!(job = %id, error = %e, "job step failed");
         }
@@ -526,9 +558,16 @@ impl Worker {
                     };
                     match store.apply_job(&id, &s, &next, now).await {
                         Ok(()) => *s = next,
-                        Err(e) => {
-                            tracing::warn!(job = %id, error = %e, "heartbeat refused");
+                        Err(e @ StoreError::Conflict { .. }) => {
+                            // The job is someone else's now: the run's
+                            // writes are refused by the fence from here on.
+                            tracing::warn!(job = %id, error = %e, "lease lost");
                             return;
+                        }
+                        Err(e) => {
+                            // The store did not answer: try again at the
+                            // next beat (the lease lasts three of them).
+                            tracing::warn!(job = %id, error = %e, "heartbeat failed");
                         }
                     }
                 }
@@ -545,18 +584,27 @@ impl Worker {
                 self.store.clear_infra_failures(&machine).await?;
                 JobEvent::RunEnded { owner }
             }
-            Err(error) if *self.shutdown.borrow() => {
+            Err(Stop::LeaseLost(error)) => {
+                tracing::warn!(job = %job.id, %machine, %error, "lease lost: the attempt stops");
+                return Ok(());
+            }
+            Err(Stop::Fault(error)) if *self.shutdown.borrow() => {
                 // Left resumable: the lease expires and a daemon takes it over.
                 tracing::info!(job = %job.id, %error, "stopped at shutdown");
                 return Ok(());
             }
-            Err(error) => {
+            Err(Stop::Fault(error)) => {
                 tracing::warn!(job = %job.id, %machine, %error, "infrastructure fault");
                 // This attempt's run stops here, its recorded cases kept;
                 // the job goes to another machine (a new run) or fails.
                 let now = OffsetDateTime::now_utc();
-                if let Err(e) = self.store.mark_interrupted(&run, now, &error).await {
-                    tracing::debug!(%run, error = %e, "run not marked interrupted");
+                match self.store.mark_interrupted(&run, now, &error).await {
+                    Ok(()) => {}
+                    Err(e @ StoreError::Fenced { .. }) => {
+                        tracing::warn!(%run, error = %e, "lease lost: the attempt stops");
+                        return Ok(());
+                    }
+                    Err(e) => tracing::debug!(%run, error = %e, "run not marked interrupted"),
                 }
                 self.machine_failed(&machine, &error).await?;
                 JobEvent::InfraFault {
@@ -602,14 +650,8 @@ impl Worker {
     }
 
     /// Appends a job step's event to the run's log (before the step acts).
-    async fn log(&self, run: &str, ev: RunEvent) -> Result<(), String> {
-        let seq = self
-            .store
-            .events(run)
-            .await
-            .map_err(|e| e.to_string())?
-            .last()
-            .map_or(0, |e| e.seq);
+    async fn log(&self, run: &str, ev: RunEvent) -> Result<(), StoreError> {
+        let seq = self.store.events(run).await?.last().map_or(0, |e| e.seq);
         let mut payload = serde_json::to_value(&ev).unwrap_or(serde_json::Value::Null);
         if let Some(obj) = payload.as_object_mut() {
             obj.insert("v".into(), crate::runner::STORED_EVENT_VERSION.into());
@@ -617,11 +659,10 @@ impl Worker {
         self.store
             .append_event(run, seq + 1, OffsetDateTime::now_utc(), ev.kind(), &payload)
             .await
-            .map_err(|e| e.to_string())
     }
 
     /// Prepare (health gate, power) and provision, each logged first.
-    async fn prepare(&self, machine: &str, run: &str) -> Result<(), String> {
+    async fn prepare(&self, machine: &str, run: &str) -> Result<(), Stop> {
         self.log(
             run,
             RunEvent::StepStarted {
@@ -633,10 +674,12 @@ impl Worker {
             Ok(note) => self.log(run, RunEvent::Prepared { note }).await?,
             Err(PrepareError::Unhealthy(reason)) => {
                 self.machine_unhealthy(machine, &reason).await;
-                return Err(format!("{machine} failed its health gate: {reason}"));
+                return Err(Stop::Fault(format!(
+                    "{machine} failed its health gate: {reason}"
+                )));
             }
             Err(PrepareError::Infrastructure(e)) => {
-                return Err(format!("{machine} could not be prepared: {e}"))
+                return Err(Stop::Fault(format!("{machine} could not be prepared: {e}")))
             }
         }
         if self.access.provision_command(machine).is_some() {
@@ -657,14 +700,14 @@ impl Worker {
             };
             self.log(run, ev).await?;
             if !ok {
-                return Err(format!(
+                return Err(Stop::Fault(format!(
                     "{machine}: provisioning `{}` {}",
                     p.command,
                     match p.exit {
                         Some(code) => format!("exited {code}"),
                         None => format!("did not finish: {}", p.output.trim()),
                     }
-                ));
+                )));
             }
         }
         Ok(())
@@ -725,12 +768,12 @@ impl Worker {
         }
     }
 
-    async fn run_plan(&self, job: &JobRow, machine: &str, run: &str) -> Result<(), String> {
+    async fn run_plan(&self, job: &JobRow, machine: &str, run: &str) -> Result<(), Stop> {
         let plan = match &job.plan_text {
             Some(text) => Plan::parse(&job.plan, text),
             None => Plan::load(&job.plan),
         }
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Stop::Fault(e.to_string()))?;
         self.prepare(machine, run).await?;
         let result = self.run_prepared(plan, machine, run).await;
         if result.is_ok() {
@@ -739,11 +782,11 @@ impl Worker {
         result
     }
 
-    async fn run_prepared(&self, plan: Plan, machine: &str, run: &str) -> Result<(), String> {
-        let target = self.access.target(machine).await?;
+    async fn run_prepared(&self, plan: Plan, machine: &str, run: &str) -> Result<(), Stop> {
+        let target = self.access.target(machine).await.map_err(Stop::Fault)?;
         let out_dir = self.config.out_root.join(run);
         std::fs::create_dir_all(&out_dir)
-            .map_err(|e| format!("create {}: {e}", out_dir.display()))?;
+            .map_err(|e| Stop::Fault(format!("create {}: {e}", out_dir.display())))?;
         let sut = self
             .access
             .sut(machine, target.clone(), out_dir.clone())
@@ -763,6 +806,6 @@ impl Worker {
         certify(spec, &self.store, &mut |_| {})
             .await
             .map(|_| ())
-            .map_err(|e: RunError| e.to_string())
+            .map_err(Stop::from)
     }
 }

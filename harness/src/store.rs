@@ -9,6 +9,7 @@
 mod baselines;
 mod bmc_calls;
 mod daemons;
+mod fence;
 mod host_keys;
 mod lab_state;
 mod notify;
@@ -30,6 +31,7 @@ pub use url::{redact_url, resolve_url};
 pub use baselines::{baseline_of, machine_key, BaselineRow};
 pub use bmc_calls::{BmcCallError, BmcCallStats};
 pub use daemons::DaemonRow;
+pub use fence::Fence;
 pub use host_keys::{KnownHostKey, StoreHostKeys};
 pub use lab_state::{JobRow, Leased, MachineRow, NewJob, SyncReport};
 pub use notify::{LabListener, LAB_CHANNEL};
@@ -197,6 +199,14 @@ pub enum StoreError {
     /// A guarded update found the row changed by someone else first.
     #[error("cannot {what}: {detail}")]
     Conflict { what: String, detail: String },
+    /// A fenced write (see [`Store::fenced`]) whose holder lost the job's
+    /// lease: nothing was written.
+    #[error("cannot {what}: job `{job}` is no longer held by `{owner}` (its lease lapsed and the job was taken over)")]
+    Fenced {
+        what: String,
+        job: String,
+        owner: String,
+    },
     #[error("cannot {action} run `{run_id}`: it is {state}")]
     State {
         run_id: String,
@@ -212,6 +222,8 @@ pub struct Store {
     backend: Backend,
     /// The resolved URL, for the PostgreSQL listener; never printed.
     url: SecretUrl,
+    /// Set by [`Store::fenced`]: run writes need this job lease held.
+    fence: Option<std::sync::Arc<Fence>>,
 }
 
 /// A database URL that may hold a password: its `Debug` is redacted.
@@ -331,6 +343,7 @@ impl Store {
             pool,
             backend,
             url: SecretUrl(url),
+            fence: None,
         })
     }
 
@@ -353,6 +366,7 @@ impl Store {
             pool,
             backend,
             url: SecretUrl(url),
+            fence: None,
         })
     }
 
@@ -362,7 +376,7 @@ impl Store {
 
     /// Stores a new run in state `running`, with no cases.
     pub async fn create_run(&self, run: &NewRun) -> Result<(), StoreError> {
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO runs (id, plan_id, plan_version, plan_digest, target, hostname, kernel, \
              state, started, out_dir) VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8, $9)",
         )
@@ -374,10 +388,11 @@ impl Store {
         .bind(run.hostname.as_str())
         .bind(run.kernel.as_str())
         .bind(ts(run.started)?)
-        .bind(run.out_dir.as_deref())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| db_err(&run.id, format!("create run `{}`", run.id), e))?;
+        .bind(run.out_dir.as_deref());
+        let what = format!("create run `{}`", run.id);
+        self.execute_fenced(&what, query)
+            .await?
+            .map_err(|e| db_err(&run.id, what.clone(), e))?;
         Ok(())
     }
 
@@ -418,6 +433,7 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(|e| db_err(run_id, what.clone(), e))?;
+        self.check_fence(&mut tx, &what).await?;
         tx.commit().await.map_err(query_err(&what))
     }
 
@@ -431,7 +447,7 @@ impl Store {
         payload: &serde_json::Value,
     ) -> Result<(), StoreError> {
         let what = format!("append event {seq} ({kind}) of run `{run_id}`");
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO run_events (run_id, seq, at, kind, payload_json) \
              VALUES ($1, $2, $3, $4, $5)",
         )
@@ -439,10 +455,10 @@ impl Store {
         .bind(to_i64("event seq", seq)?)
         .bind(ts(at)?)
         .bind(kind)
-        .bind(to_json(&what, payload)?)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| db_err(run_id, what, e))?;
+        .bind(to_json(&what, payload)?);
+        self.execute_fenced(&what, query)
+            .await?
+            .map_err(|e| db_err(run_id, what.clone(), e))?;
         Ok(())
     }
 
@@ -648,8 +664,9 @@ impl Store {
         action: &'static str,
         query: Query<'q, Any, AnyArguments<'q>>,
     ) -> Result<(), StoreError> {
-        let done = query.execute(&self.pool).await;
-        let done = done.map_err(|e| db_err(run_id, format!("{action} run `{run_id}`"), e))?;
+        let what = format!("{action} run `{run_id}`");
+        let done = self.execute_fenced(&what, query).await?;
+        let done = done.map_err(|e| db_err(run_id, what.clone(), e))?;
         match done.rows_affected() {
             0 => Err(self.state_error(run_id, action).await),
             _ => Ok(()),

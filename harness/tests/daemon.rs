@@ -335,6 +335,164 @@ async fn a_dead_daemons_job_is_taken_over(url: String) -> Result<()> {
     Ok(())
 }
 
+/// The local machine, whose read of `/proc/sys/kernel/tainted` in a case
+/// (the second read: discovery's goes through) stalls until the test opens
+/// the gate — a daemon that hangs mid-case, as a stalled process does.
+struct StallAccess {
+    gate: Arc<Gate>,
+}
+
+#[derive(Default)]
+struct Gate {
+    /// (a read is waiting, the gate is open)
+    state: std::sync::Mutex<(bool, bool)>,
+    changed: std::sync::Condvar,
+}
+
+struct Stalling {
+    inner: Local,
+    gate: Arc<Gate>,
+    reads: AtomicU32,
+}
+
+impl MachineAccess for StallAccess {
+    fn target<'a>(&'a self, _machine: &'a str) -> BoxFuture<'a, Result<Arc<dyn Target>, String>> {
+        Box::pin(async move {
+            Ok(Arc::new(Stalling {
+                inner: Local::default(),
+                gate: self.gate.clone(),
+                reads: AtomicU32::new(0),
+            }) as Arc<dyn Target>)
+        })
+    }
+    fn health_check<'a>(&'a self, _machine: &'a str) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move { Ok(()) })
+    }
+}
+
+impl Target for Stalling {
+    fn name(&self) -> &str {
+        "stalling"
+    }
+    fn exec(&self, command: &str, timeout: Duration) -> Result<ExecOutput, TargetError> {
+        self.inner.exec(command, timeout)
+    }
+    fn read_file(&self, path: &str) -> Result<Vec<u8>, TargetError> {
+        if path == "/proc/sys/kernel/tainted" && self.reads.fetch_add(1, Ordering::SeqCst) == 1 {
+            let mut s = self.gate.state.lock().unwrap_or_else(|e| e.into_inner());
+            s.0 = true;
+            self.gate.changed.notify_all();
+            while !s.1 {
+                s = self.gate.changed.wait(s).unwrap_or_else(|e| e.into_inner());
+            }
+        }
+        self.inner.read_file(path)
+    }
+    fn list_dir(&self, path: &str) -> Result<Vec<DirEntry>, TargetError> {
+        self.inner.list_dir(path)
+    }
+    fn read_link(&self, path: &str) -> Result<String, TargetError> {
+        self.inner.read_link(path)
+    }
+    fn put_file(&self, path: &str, data: &[u8], mode: u32) -> Result<(), TargetError> {
+        self.inner.put_file(path, data, mode)
+    }
+}
+
+/// A daemon stalls mid-case; meanwhile its lease lapses and another
+/// orchestrator takes the job over (resuming the same run). When the stalled
+/// daemon wakes up it must not write the run it lost: the case it was in is
+/// not recorded, the run is neither finished nor interrupted by it, no new
+/// run is started, and the job stays the new holder's.
+async fn a_daemon_that_lost_its_lease_writes_nothing_more(url: String) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(&url).await?;
+    let now = OffsetDateTime::now_utc();
+    store.sync_machines(&[facts("m1")], now).await?;
+    for m in store.machines().await? {
+        let to = Health::Good { since: now };
+        store.set_health(&m.facts.name, &m.health, &to).await?;
+    }
+    store
+        .submit_job(&job("j", Requirements::default()), now)
+        .await?;
+    let gate = Arc::new(Gate::default());
+    let (stop, stopped) = watch::channel(false);
+    let d = tokio::spawn(daemon::run(
+        store.clone(),
+        Arc::new(StallAccess { gate: gate.clone() }),
+        SigningKey::from_bytes(&[4u8; 32]),
+        config("stalled", dir.path()),
+        stopped,
+    ));
+    // Wait until the daemon is stuck in the job's second case.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let waiting = gate.state.lock().map(|s| s.0).unwrap_or(false);
+        if waiting {
+            break;
+        }
+        ensure!(tokio::time::Instant::now() < deadline, "the case never ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let running = store.job("j").await?.context("j")?;
+    let JobState::Running { run, until, .. } = running.state.clone() else {
+        anyhow::bail!("{:?}", running.state)
+    };
+    // Another orchestrator, once the lease has lapsed, takes the job over.
+    let later = until + time::Duration::seconds(1);
+    let queued = next_job(&running.state, &JobEvent::LeaseExpired, later)?;
+    store.apply_job("j", &running.state, &queued, later).await?;
+    let requeued = store.job("j").await?.context("j")?;
+    let lease = JobEvent::Lease {
+        machine: "m1".into(),
+        owner: "other".into(),
+        new_run: "run-other".into(),
+        ttl: time::Duration::hours(1),
+    };
+    let leased = next_job(&requeued.state, &lease, later)?;
+    store
+        .lease(&requeued, &leased, later)
+        .await?
+        .context("lease")?;
+    let taken = next_job(
+        &leased,
+        &JobEvent::Start {
+            owner: "other".into(),
+        },
+        later,
+    )?;
+    store.apply_job("j", &leased, &taken, later).await?;
+
+    // The stalled daemon wakes up and finishes its case.
+    {
+        let mut s = gate.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.1 = true;
+        gate.changed.notify_all();
+    }
+    // A stopping daemon waits for its workers: this one's last write.
+    stop.send(true)?;
+    d.await??;
+
+    let j = store.job("j").await?.context("j")?;
+    ensure!(j.state == taken, "still the new holder's: {:?}", j.state);
+    let detail = store.get_run(&run).await?.context("run")?;
+    ensure!(
+        detail.run.state == RunState::Running,
+        "neither finished nor interrupted by the stalled daemon: {:?}",
+        detail.run.state
+    );
+    let ids: Vec<&str> = detail.cases.iter().map(|c| c.id.as_str()).collect();
+    ensure!(
+        ids == ["cpu.online"],
+        "only what it recorded in time: {ids:?}"
+    );
+    let runs = store.list_runs(10).await?;
+    ensure!(runs.len() == 1, "no new run: {runs:?}");
+    store.close().await;
+    Ok(())
+}
+
 /// Infrastructure faults are never product verdicts: a case whose
 /// connection dropped once is tried again and the job finishes with every
 /// case judged; on a machine where it always drops, each attempt's run is
@@ -474,5 +632,6 @@ macro_rules! on_both {
 on_both!(
     every_job_runs_once_and_bad_machines_stay_out,
     a_dead_daemons_job_is_taken_over,
+    a_daemon_that_lost_its_lease_writes_nothing_more,
     infrastructure_faults_are_retried_never_judged,
 );

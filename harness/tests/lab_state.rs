@@ -340,6 +340,130 @@ async fn an_expired_lease_resumes_its_run(url: String) -> Result<()> {
     Ok(())
 }
 
+fn result(id: &str, secs: i64) -> certlab_reports::CaseResult {
+    certlab_reports::CaseResult {
+        id: id.into(),
+        title: format!("Case {id}"),
+        blocker: true,
+        verdict: certlab_reports::Verdict::Pass,
+        reason: "ok".into(),
+        started: at(secs),
+        duration_ms: 10,
+        metrics: vec![],
+        evidence: vec![],
+        baseline: None,
+    }
+}
+
+/// A daemon whose lease lapsed while it still carried out the run (a
+/// stalled process): once another daemon took the job over, every run
+/// write through the stalled one's fenced store is refused and changes
+/// nothing, while the new holder resumes the run with what was recorded
+/// before the takeover and writes on. Without the fence the two would
+/// race on the run's case and event sequence numbers.
+async fn a_lapsed_holder_cannot_write_the_run_it_lost(url: String) -> Result<()> {
+    let store = Store::open(&url).await?;
+    store
+        .sync_machines(&[facts("kp1", "aarch64")], at(0))
+        .await?;
+    all_good(&store, at(1)).await?;
+    store.submit_job(&new_job("j1"), at(2)).await?;
+    let job = store.job("j1").await?.context("j1")?;
+    let leased = next_job(&job.state, &lease_event("kp1", "slow", "run-1"), at(3))?;
+    store.lease(&job, &leased, at(3)).await?.context("lease")?;
+    let start = |owner: &str| JobEvent::Start {
+        owner: owner.into(),
+    };
+    let running = next_job(&leased, &start("slow"), at(4))?;
+    store.apply_job("j1", &leased, &running, at(4)).await?;
+
+    // While it holds the lease, the slow daemon writes.
+    let slow = store.fenced("j1", "slow");
+    ensure!(slow.fence().is_some_and(|f| f.owner == "slow"));
+    let payload = serde_json::json!({"note": "one"});
+    slow.append_event("run-1", 1, at(5), "note", &payload)
+        .await?;
+    slow.record_case("run-1", 0, &result("c1", 5)).await?;
+    // A fence of another holder refuses at once.
+    let other = store.fenced("j1", "someone-else");
+    let refused = other.record_case("run-1", 1, &result("c2", 6)).await;
+    ensure!(
+        matches!(refused, Err(StoreError::Fenced { .. })),
+        "{refused:?}"
+    );
+
+    // Its lease lapses; the job is queued to resume, then taken over.
+    let expired = store.expired_leases(at(40)).await?;
+    ensure!(expired.len() == 1);
+    let queued = next_job(&expired[0].state, &JobEvent::LeaseExpired, at(40))?;
+    store
+        .apply_job("j1", &expired[0].state, &queued, at(40))
+        .await?;
+    let refused = slow
+        .append_event("run-1", 2, at(41), "note", &payload)
+        .await;
+    ensure!(
+        matches!(&refused, Err(StoreError::Fenced { job, owner, .. }) if job == "j1" && owner == "slow"),
+        "a queued job fences its old holder out: {refused:?}"
+    );
+    let job = store.job("j1").await?.context("j1")?;
+    let again = next_job(&job.state, &lease_event("kp1", "alive", "run-2"), at(41))?;
+    store.lease(&job, &again, at(41)).await?.context("lease")?;
+    let running = next_job(&again, &start("alive"), at(42))?;
+    store.apply_job("j1", &again, &running, at(42)).await?;
+
+    // Every write of the slow daemon is refused and leaves nothing.
+    let refused = [
+        slow.record_case("run-1", 1, &result("c2", 43)).await,
+        slow.append_event("run-1", 2, at(43), "note", &payload)
+            .await,
+        slow.mark_interrupted("run-1", at(43), "ssh dropped").await,
+    ];
+    for r in &refused {
+        ensure!(matches!(r, Err(StoreError::Fenced { .. })), "{r:?}");
+        let msg = r
+            .as_ref()
+            .err()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        ensure!(msg.contains("`j1`") && msg.contains("`slow`"), "{msg}");
+    }
+    let run = store.get_run("run-1").await?.context("run-1")?;
+    ensure!(run.run.state == RunState::Running, "{:?}", run.run.state);
+    ensure!(store.events("run-1").await?.len() == 1, "no event added");
+
+    // The new holder resumes with what the slow one wrote in time.
+    let alive = store.fenced("j1", "alive");
+    let mut new_run = certlab_harness::NewRun {
+        id: "run-1".into(),
+        plan_id: "server-basic".into(),
+        plan_version: "1".into(),
+        plan_digest: "ab".repeat(32),
+        target: "kp1".into(),
+        hostname: "kp1.lab".into(),
+        kernel: "6.6.0".into(),
+        started: at(42),
+        out_dir: None,
+    };
+    let resume = alive.begin_run(&new_run).await?;
+    ensure!(resume.cases.len() == 1 && resume.cases[0].1.id == "c1");
+    ensure!(resume.last_event_seq == 1, "{}", resume.last_event_seq);
+    alive.record_case("run-1", 1, &result("c2", 44)).await?;
+    alive
+        .append_event("run-1", 2, at(44), "note", &payload)
+        .await?;
+    // A fenced store cannot start a run of a job it does not hold either.
+    new_run.id = "run-9".into();
+    let refused = slow.begin_run(&new_run).await;
+    ensure!(
+        matches!(refused, Err(StoreError::Fenced { .. })),
+        "{refused:?}"
+    );
+    ensure!(store.get_run("run-9").await?.is_none(), "nothing created");
+    store.close().await;
+    Ok(())
+}
+
 async fn health_changes_are_guarded(url: String) -> Result<()> {
     let store = Store::open(&url).await?;
     store
@@ -480,6 +604,7 @@ on_both!(
     only_one_orchestrator_gets_a_job,
     a_pass_leases_its_jobs_together,
     an_expired_lease_resumes_its_run,
+    a_lapsed_holder_cannot_write_the_run_it_lost,
     health_changes_are_guarded,
     a_run_is_open_while_its_job_holds_it,
 );

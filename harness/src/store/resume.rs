@@ -40,7 +40,7 @@ impl Store {
                 action: "begin",
             });
         }
-        sqlx::query(
+        let query = sqlx::query(
             "UPDATE runs SET state = 'running', hostname = $2, kernel = $3, \
              out_dir = COALESCE($4, out_dir), finished = NULL, interrupt_reason = NULL, \
              started = CASE WHEN hostname = '' THEN $5 ELSE started END \
@@ -50,10 +50,10 @@ impl Store {
         .bind(run.hostname.as_str())
         .bind(run.kernel.as_str())
         .bind(run.out_dir.as_deref())
-        .bind(ts(run.started)?)
-        .execute(&self.pool)
-        .await
-        .map_err(query_err(&what))?;
+        .bind(ts(run.started)?);
+        self.execute_fenced(&what, query)
+            .await?
+            .map_err(query_err(&what))?;
         let rows =
             sqlx::query("SELECT seq, result_json FROM case_results WHERE run_id = $1 ORDER BY seq")
                 .bind(run.id.as_str())

@@ -36,7 +36,7 @@ impl Store {
             "store the before-snapshot of case `{}` of run `{run_id}`",
             snap.case_id
         );
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO case_snapshots (run_id, case_id, boot_id, sel_mark, snapshot_json, \
              evidence_json, created) VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (run_id, case_id) DO UPDATE SET boot_id = excluded.boot_id, \
@@ -49,10 +49,10 @@ impl Store {
         .bind(snap.sel_mark.as_deref())
         .bind(to_json(&what, &snap.snapshot)?)
         .bind(to_json(&what, &snap.evidence)?)
-        .bind(ts(snap.created)?)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| db_err(run_id, what, e))?;
+        .bind(ts(snap.created)?);
+        self.execute_fenced(&what, query)
+            .await?
+            .map_err(|e| db_err(run_id, what.clone(), e))?;
         Ok(())
     }
 
