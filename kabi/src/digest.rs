@@ -40,12 +40,13 @@ pub fn sha256_paths<P: AsRef<Path>>(
         let p = p.as_ref();
         let meta = std::fs::metadata(p).map_err(|e| Error::io(p.display(), e))?;
         let files = if meta.is_dir() {
-            let mut files = Vec::new();
-            walk(p, &mut files)?;
-            files.sort_unstable_by(|a, b| cmp_paths(&a.0, &b.0));
-            files
+            match cache.and_then(|c| c.walks.as_ref()) {
+                // the walk the module reader makes of the same directory
+                Some(w) => w.files(p)?,
+                None => std::sync::Arc::new(crate::walk::walk_sorted(p)?),
+            }
         } else {
-            vec![(PathBuf::new(), Identity::of(&meta))]
+            std::sync::Arc::new(vec![(PathBuf::new(), Identity::of(&meta))])
         };
         inputs.push(Input {
             root: p.to_path_buf(),
@@ -122,7 +123,7 @@ pub fn sha256_paths<P: AsRef<Path>>(
 struct Input {
     root: PathBuf,
     is_dir: bool,
-    files: Vec<(PathBuf, Identity)>,
+    files: crate::walk::Files,
 }
 
 impl Input {
@@ -158,7 +159,7 @@ impl Identity {
 
 /// `a.cmp(b)` for relative paths as [`walk`] makes them (no `.`, no empty
 /// components): component by component, without `Path`'s parsing.
-fn cmp_paths(a: &Path, b: &Path) -> std::cmp::Ordering {
+pub(crate) fn cmp_paths(a: &Path, b: &Path) -> std::cmp::Ordering {
     fn parts(p: &Path) -> impl Iterator<Item = &[u8]> {
         p.as_os_str().as_encoded_bytes().split(|&c| c == b'/')
     }
@@ -166,7 +167,7 @@ fn cmp_paths(a: &Path, b: &Path) -> std::cmp::Ordering {
 }
 
 /// Every regular file under `root` (relative path, identity), symlinks not followed.
-fn walk(root: &Path, files: &mut Vec<(PathBuf, Identity)>) -> Result<()> {
+pub(crate) fn walk(root: &Path, files: &mut Vec<(PathBuf, Identity)>) -> Result<()> {
     let mut stack = vec![root.to_path_buf()];
     while let Some(d) = stack.pop() {
         let rd = std::fs::read_dir(&d).map_err(|e| Error::io(d.display(), e))?;
@@ -265,6 +266,9 @@ fn sha256_file(path: &Path, buf: &mut [u8]) -> Result<String> {
 #[derive(Debug, Clone)]
 pub struct DigestCache {
     dir: PathBuf,
+    /// Directory walks shared with the module reader of the same pass
+    /// ([`crate::module::ModuleCache::one_pass`]).
+    walks: Option<crate::walk::Walks>,
 }
 
 /// First line of a cache file; bump when its layout changes.
@@ -272,7 +276,16 @@ const HEADER: &str = "certlab-digests 1";
 
 impl DigestCache {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        DigestCache { dir: dir.into() }
+        DigestCache {
+            dir: dir.into(),
+            walks: None,
+        }
+    }
+
+    /// This cache, taking its directory walks from `walks`.
+    pub(crate) fn sharing(mut self, walks: Option<crate::walk::Walks>) -> Self {
+        self.walks = walks;
+        self
     }
 
     /// The cache file of an input, named by the sha256 of its absolute path.

@@ -276,22 +276,31 @@ impl Gathered {
         // With the cache, each module's identity comes from its directory
         // entry (a stat relative to the open directory).
         let mut ids = Vec::new();
-        let with_ids = self.cache.is_some();
-        walk(dir, &mut |p: &Path, entry: &std::fs::DirEntry| {
+        let mut found = |p: PathBuf, id: Option<Identity>| {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
             if is_module_name(name) {
-                modules.push(p.to_path_buf());
-                if with_ids {
-                    ids.push(entry.metadata().ok().map(|m| Identity::of(&m)));
-                }
+                modules.push(p);
+                ids.push(id);
             } else if crate::vmlinuz::is_image_name(name) && images.is_empty() {
-                images.push(p.to_path_buf());
+                images.push(p);
             } else if name == "Module.symvers"
                 || (name.starts_with("symvers-") && name.ends_with(".gz"))
             {
-                symvers.push(p.to_path_buf());
+                symvers.push(p);
             }
-        })?;
+        };
+        match &self.cache {
+            // The walk (with each file's identity) that the input digests
+            // of the same command use too.
+            Some(c) => {
+                for (rel, id) in c.files(dir)?.iter() {
+                    found(dir.join(rel), Some(*id));
+                }
+            }
+            None => walk(dir, &mut |p: &Path, _: &std::fs::DirEntry| {
+                found(p.to_path_buf(), None)
+            })?,
+        }
         symvers.sort();
         if self.symvers.is_none() {
             if let Some(p) = symvers.first() {

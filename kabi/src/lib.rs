@@ -28,6 +28,7 @@ pub mod rpm;
 mod sparse;
 pub mod symvers;
 pub mod vmlinuz;
+mod walk;
 
 pub use allowlist::{AllowedSymbol, Allowlist, ListFormat};
 pub use check::{Checker, ModuleReport, Problem, ProblemKind};

@@ -623,6 +623,10 @@ impl<'de> Deserialize<'de> for Module {
 #[derive(Debug, Clone)]
 pub struct ModuleCache {
     dir: std::path::PathBuf,
+    /// With [`ModuleCache::one_pass`]: each input directory walked once,
+    /// by whichever of the module reader and the digests needs it first
+    /// (the clones share it).
+    walks: Option<crate::walk::Walks>,
 }
 
 /// Bump when [`Module`]'s serialized form changes.
@@ -630,7 +634,30 @@ const CACHE_FORMAT: &str = "m1";
 
 impl ModuleCache {
     pub fn new(dir: impl Into<std::path::PathBuf>) -> Self {
-        ModuleCache { dir: dir.into() }
+        ModuleCache {
+            dir: dir.into(),
+            walks: None,
+        }
+    }
+
+    /// This cache for one pass over its inputs (one command): while the
+    /// returned value and its clones live, each input directory is walked
+    /// once, and the module reader and the input digests share that walk.
+    /// A file that changes during the pass is not seen again by the later
+    /// of the two: a long-lived caller makes one per pass, not one for all.
+    pub fn one_pass(&self) -> ModuleCache {
+        ModuleCache {
+            dir: self.dir.clone(),
+            walks: Some(crate::walk::Walks::default()),
+        }
+    }
+
+    /// The files under `dir`: this pass's walk of it, or a walk of its own.
+    pub(crate) fn files(&self, dir: &Path) -> crate::error::Result<crate::walk::Files> {
+        match &self.walks {
+            Some(w) => w.files(dir),
+            None => crate::walk::walk_sorted(dir).map(std::sync::Arc::new),
+        }
     }
 
     /// The cache directory.
@@ -640,7 +667,7 @@ impl ModuleCache {
 
     /// The cache of input digests kept beside the modules (`digests/`).
     pub fn digests(&self) -> crate::digest::DigestCache {
-        crate::digest::DigestCache::new(self.dir.join("digests"))
+        crate::digest::DigestCache::new(self.dir.join("digests")).sharing(self.walks.clone())
     }
 
     fn entry(&self, bytes: &[u8]) -> std::path::PathBuf {

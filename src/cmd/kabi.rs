@@ -342,6 +342,9 @@ pub(crate) fn check(
         .chain(with.iter().cloned())
         .chain(inputs.iter().cloned())
         .collect();
+    // One walk of each input directory for the digests and the reader.
+    let pass = cache.map(ModuleCache::one_pass);
+    let cache = pass.as_ref();
     std::thread::scope(|scope| {
         let hashing = (format == Format::Json).then(|| {
             let (paths, cache) = (&input_paths, cache);
