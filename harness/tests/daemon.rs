@@ -52,6 +52,9 @@ timeout_s = 30
 /// the flags first: that read goes through.)
 struct LocalAccess;
 
+/// Discovery's read of the taint flags comes first; the case's is the second.
+const TAINTED: &str = "/proc/sys/kernel/tainted";
+
 impl MachineAccess for LocalAccess {
     fn target<'a>(&'a self, machine: &'a str) -> BoxFuture<'a, Result<Arc<dyn Target>, String>> {
         Box::pin(async move {
@@ -62,12 +65,21 @@ impl MachineAccess for LocalAccess {
             } else {
                 return Ok(Arc::new(Local::default()) as Arc<dyn Target>);
             };
-            Ok(Arc::new(Dropping {
-                inner: Local::default(),
-                path: "/proc/sys/kernel/tainted",
-                pass_first: AtomicU32::new(1),
-                drops: AtomicU32::new(drops),
-            }) as Arc<dyn Target>)
+            let pass_first = AtomicU32::new(1);
+            let drops = AtomicU32::new(drops);
+            let take = |n: &AtomicU32| {
+                n.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok()
+            };
+            Ok(Hooked::target("dropping", move |path| {
+                if path == TAINTED && !take(&pass_first) && take(&drops) {
+                    return Err(TargetError::Disconnected {
+                        target: "dropping".into(),
+                        reason: "session closed by peer (test)".into(),
+                    });
+                }
+                Ok(())
+            }))
         })
     }
     fn health_check<'a>(&'a self, machine: &'a str) -> BoxFuture<'a, Result<(), String>> {
@@ -81,33 +93,39 @@ impl MachineAccess for LocalAccess {
     }
 }
 
-/// The local machine, but reading `path` fails with a lost connection
-/// `drops` times after `pass_first` reads went through.
-struct Dropping {
+/// A read hook before each file read.
+type ReadHook = Box<dyn Fn(&str) -> Result<(), TargetError> + Send + Sync>;
+
+/// The local machine, with `hook` run before each file read: it can fail
+/// the read (a lost connection) or hold it (a stalled daemon).
+struct Hooked {
     inner: Local,
-    path: &'static str,
-    pass_first: AtomicU32,
-    drops: AtomicU32,
+    name: &'static str,
+    hook: ReadHook,
 }
 
-impl Target for Dropping {
+impl Hooked {
+    fn target(
+        name: &'static str,
+        hook: impl Fn(&str) -> Result<(), TargetError> + Send + Sync + 'static,
+    ) -> Arc<dyn Target> {
+        Arc::new(Hooked {
+            inner: Local::default(),
+            name,
+            hook: Box::new(hook),
+        })
+    }
+}
+
+impl Target for Hooked {
     fn name(&self) -> &str {
-        "dropping"
+        self.name
     }
     fn exec(&self, command: &str, timeout: Duration) -> Result<ExecOutput, TargetError> {
         self.inner.exec(command, timeout)
     }
     fn read_file(&self, path: &str) -> Result<Vec<u8>, TargetError> {
-        let take = |n: &AtomicU32| {
-            n.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok()
-        };
-        if path == self.path && !take(&self.pass_first) && take(&self.drops) {
-            return Err(TargetError::Disconnected {
-                target: "dropping".into(),
-                reason: "session closed by peer (test)".into(),
-            });
-        }
+        (self.hook)(path)?;
         self.inner.read_file(path)
     }
     fn list_dir(&self, path: &str) -> Result<Vec<DirEntry>, TargetError> {
@@ -335,9 +353,9 @@ async fn a_dead_daemons_job_is_taken_over(url: String) -> Result<()> {
     Ok(())
 }
 
-/// The local machine, whose read of `/proc/sys/kernel/tainted` in a case
-/// (the second read: discovery's goes through) stalls until the test opens
-/// the gate — a daemon that hangs mid-case, as a stalled process does.
+/// The local machine, whose read of the taint flags in a case (the second
+/// read: discovery's goes through) stalls until the test opens the gate —
+/// a daemon that hangs mid-case, as a stalled process does.
 struct StallAccess {
     gate: Arc<Gate>,
 }
@@ -349,53 +367,26 @@ struct Gate {
     changed: std::sync::Condvar,
 }
 
-struct Stalling {
-    inner: Local,
-    gate: Arc<Gate>,
-    reads: AtomicU32,
-}
-
 impl MachineAccess for StallAccess {
     fn target<'a>(&'a self, _machine: &'a str) -> BoxFuture<'a, Result<Arc<dyn Target>, String>> {
         Box::pin(async move {
-            Ok(Arc::new(Stalling {
-                inner: Local::default(),
-                gate: self.gate.clone(),
-                reads: AtomicU32::new(0),
-            }) as Arc<dyn Target>)
+            let gate = self.gate.clone();
+            let reads = AtomicU32::new(0);
+            Ok(Hooked::target("stalling", move |path| {
+                if path == TAINTED && reads.fetch_add(1, Ordering::SeqCst) == 1 {
+                    let mut s = gate.state.lock().unwrap_or_else(|e| e.into_inner());
+                    s.0 = true;
+                    gate.changed.notify_all();
+                    while !s.1 {
+                        s = gate.changed.wait(s).unwrap_or_else(|e| e.into_inner());
+                    }
+                }
+                Ok(())
+            }))
         })
     }
     fn health_check<'a>(&'a self, _machine: &'a str) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move { Ok(()) })
-    }
-}
-
-impl Target for Stalling {
-    fn name(&self) -> &str {
-        "stalling"
-    }
-    fn exec(&self, command: &str, timeout: Duration) -> Result<ExecOutput, TargetError> {
-        self.inner.exec(command, timeout)
-    }
-    fn read_file(&self, path: &str) -> Result<Vec<u8>, TargetError> {
-        if path == "/proc/sys/kernel/tainted" && self.reads.fetch_add(1, Ordering::SeqCst) == 1 {
-            let mut s = self.gate.state.lock().unwrap_or_else(|e| e.into_inner());
-            s.0 = true;
-            self.gate.changed.notify_all();
-            while !s.1 {
-                s = self.gate.changed.wait(s).unwrap_or_else(|e| e.into_inner());
-            }
-        }
-        self.inner.read_file(path)
-    }
-    fn list_dir(&self, path: &str) -> Result<Vec<DirEntry>, TargetError> {
-        self.inner.list_dir(path)
-    }
-    fn read_link(&self, path: &str) -> Result<String, TargetError> {
-        self.inner.read_link(path)
-    }
-    fn put_file(&self, path: &str, data: &[u8], mode: u32) -> Result<(), TargetError> {
-        self.inner.put_file(path, data, mode)
     }
 }
 

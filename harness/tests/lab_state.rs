@@ -291,27 +291,31 @@ async fn a_pass_leases_its_jobs_together(url: String) -> Result<()> {
     Ok(())
 }
 
+/// One machine `kp1`, healthy; job `j1` submitted, leased to `owner` on
+/// it as run `run-1` at 3 s and started at 4 s. Returns the running state.
+async fn one_job_running(store: &Store, owner: &str) -> Result<JobState> {
+    store
+        .sync_machines(&[facts("kp1", "aarch64")], at(0))
+        .await?;
+    all_good(store, at(1)).await?;
+    store.submit_job(&new_job("j1"), at(2)).await?;
+    let job = store.job("j1").await?.context("j1")?;
+    let leased = next_job(&job.state, &lease_event("kp1", owner, "run-1"), at(3))?;
+    store.lease(&job, &leased, at(3)).await?.context("lease")?;
+    let start = JobEvent::Start {
+        owner: owner.into(),
+    };
+    let running = next_job(&leased, &start, at(4))?;
+    store.apply_job("j1", &leased, &running, at(4)).await?;
+    Ok(running)
+}
+
 /// A daemon dies holding a running job: once its lease expires the job is
 /// queued to resume its run, and a lease on the same machine continues
 /// that run (its row and cases kept); the machine is not leased twice.
 async fn an_expired_lease_resumes_its_run(url: String) -> Result<()> {
     let store = Store::open(&url).await?;
-    store
-        .sync_machines(&[facts("kp1", "aarch64")], at(0))
-        .await?;
-    all_good(&store, at(1)).await?;
-    store.submit_job(&new_job("j1"), at(2)).await?;
-    let job = store.job("j1").await?.context("j1")?;
-    let leased = next_job(&job.state, &lease_event("kp1", "dead", "run-1"), at(3))?;
-    store.lease(&job, &leased, at(3)).await?.context("lease")?;
-    let running = next_job(
-        &leased,
-        &JobEvent::Start {
-            owner: "dead".into(),
-        },
-        at(4),
-    )?;
-    store.apply_job("j1", &leased, &running, at(4)).await?;
+    one_job_running(&store, "dead").await?;
 
     ensure!(store.expired_leases(at(20)).await?.is_empty());
     let expired = store.expired_leases(at(40)).await?;
@@ -363,19 +367,10 @@ fn result(id: &str, secs: i64) -> certlab_reports::CaseResult {
 /// race on the run's case and event sequence numbers.
 async fn a_lapsed_holder_cannot_write_the_run_it_lost(url: String) -> Result<()> {
     let store = Store::open(&url).await?;
-    store
-        .sync_machines(&[facts("kp1", "aarch64")], at(0))
-        .await?;
-    all_good(&store, at(1)).await?;
-    store.submit_job(&new_job("j1"), at(2)).await?;
-    let job = store.job("j1").await?.context("j1")?;
-    let leased = next_job(&job.state, &lease_event("kp1", "slow", "run-1"), at(3))?;
-    store.lease(&job, &leased, at(3)).await?.context("lease")?;
+    one_job_running(&store, "slow").await?;
     let start = |owner: &str| JobEvent::Start {
         owner: owner.into(),
     };
-    let running = next_job(&leased, &start("slow"), at(4))?;
-    store.apply_job("j1", &leased, &running, at(4)).await?;
 
     // While it holds the lease, the slow daemon writes.
     let slow = store.fenced("j1", "slow");
