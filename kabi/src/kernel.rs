@@ -11,7 +11,6 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::compress::{decoder, over_limit_message, Bounded, Compression, LimitedReader, Limits};
-use crate::digest::Identity;
 use crate::error::{Error, Result};
 use crate::module::{is_module_name, Module, ModuleCache};
 use crate::symvers::{Export, Symvers};
@@ -273,14 +272,19 @@ impl Gathered {
         let mut modules = Vec::new();
         let mut symvers = Vec::new();
         let mut images: Vec<PathBuf> = Vec::new();
-        // With the cache, each module's identity comes from its directory
-        // entry (a stat relative to the open directory).
+        // Every regular file with its identity: the command's one walk of
+        // the directory with the cache (the input digests use it too).
+        let files = match &self.cache {
+            Some(c) => c.files(dir)?,
+            None => std::sync::Arc::new(crate::walk::walk_sorted(dir)?),
+        };
         let mut ids = Vec::new();
-        let mut found = |p: PathBuf, id: Option<Identity>| {
+        for (rel, id) in files.iter() {
+            let p = dir.join(rel);
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
             if is_module_name(name) {
                 modules.push(p);
-                ids.push(id);
+                ids.push(Some(*id));
             } else if crate::vmlinuz::is_image_name(name) && images.is_empty() {
                 images.push(p);
             } else if name == "Module.symvers"
@@ -288,18 +292,6 @@ impl Gathered {
             {
                 symvers.push(p);
             }
-        };
-        match &self.cache {
-            // The walk (with each file's identity) that the input digests
-            // of the same command use too.
-            Some(c) => {
-                for (rel, id) in c.files(dir)?.iter() {
-                    found(dir.join(rel), Some(*id));
-                }
-            }
-            None => walk(dir, &mut |p: &Path, _: &std::fs::DirEntry| {
-                found(p.to_path_buf(), None)
-            })?,
         }
         symvers.sort();
         if self.symvers.is_none() {
@@ -507,27 +499,6 @@ fn release_of_path(p: &str) -> Option<String> {
         .find_map(|s| s.strip_prefix("linux-headers-"))
         .filter(|s| !s.is_empty())
         .map(str::to_string)
-}
-
-/// Calls `f` on every regular file under `dir` (its path and directory
-/// entry), not following symlinks.
-fn walk(dir: &Path, f: &mut dyn FnMut(&Path, &std::fs::DirEntry)) -> Result<()> {
-    let mut stack: Vec<PathBuf> = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let rd = std::fs::read_dir(&d).map_err(|e| Error::io(d.display(), e))?;
-        for entry in rd {
-            let entry = entry.map_err(|e| Error::io(d.display(), e))?;
-            let ft = entry
-                .file_type()
-                .map_err(|e| Error::io(entry.path().display(), e))?;
-            if ft.is_dir() {
-                stack.push(entry.path());
-            } else if ft.is_file() {
-                f(&entry.path(), &entry);
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Summary counts of a kernel, as the issue states its facts.
