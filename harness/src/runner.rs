@@ -712,7 +712,12 @@ impl CaseRun {
 /// Runs one case's check. Infrastructure errors, panics and overruns
 /// become `error`.
 async fn run_case(at: &CaseAt<'_>) -> CaseRun {
-    match in_case(at, |check, ctx| check.run(ctx)).await {
+    let requires = at.case.requires.clone();
+    match in_case(at, move |check, ctx| {
+        certlab_suites::run_checked(check, ctx, &requires)
+    })
+    .await
+    {
         Ok((o, evidence)) => CaseRun::outcome(o, evidence),
         Err(run) => run,
     }
@@ -754,7 +759,12 @@ async fn run_rebooting(
         None => {
             let mark = sut.sel_mark().await;
             let old = boot.clone().unwrap_or_default();
-            match in_case(at, |check, ctx| check.before(ctx)).await {
+            let requires = case.requires.clone();
+            match in_case(at, move |check, ctx| {
+                certlab_suites::before_checked(check, ctx, &requires)
+            })
+            .await
+            {
                 Err(run) => return Ok(run),
                 Ok((Before::Stop(o), ev)) => return Ok(CaseRun::outcome(o, ev)),
                 Ok((Before::Go(snapshot), ev)) => {

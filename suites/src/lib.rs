@@ -13,11 +13,14 @@ pub mod kernlog;
 pub mod perf;
 pub mod plan;
 pub mod rasdb;
+pub mod requires;
 pub mod summary;
 pub mod walk;
 
 pub use context::{ArtifactSink, CaseCtx, CaseError, CaseOutcome, MemorySink, Recorder};
 pub use discovery::{discover, Discovery};
 pub use plan::{
-    Applies, Before, CaseSpec, Check, Plan, PlanError, RebootKind, Rebooted, Selection,
+    before_checked, run_checked, Applies, Before, CaseSpec, Check, Plan, PlanError, RebootKind,
+    Rebooted, Selection,
 };
+pub use requires::Requires;

@@ -8,6 +8,7 @@ use sha2::Digest;
 
 use crate::checks;
 use crate::context::{CaseCtx, CaseError, CaseOutcome};
+use crate::requires::{unmet_hardware_of, unmet_software_of, Requires};
 
 /// Built-in plans, compiled in: (name, TOML text).
 pub const BUILTIN_PLANS: &[(&str, &str)] = &[
@@ -34,6 +35,14 @@ pub trait Check: Send + Sync {
     /// Checks that can only tell on the machine itself skip from `run`.
     fn applies(&self, _profile: &HardwareProfile, _inventory: &Inventory) -> Applies {
         Applies::Yes
+    }
+
+    /// What the check cannot work without, declared ([`Requires`]): the
+    /// hardware needs are judged at selection, the software needs on the
+    /// machine before the check runs ([`run_checked`]), so the check
+    /// itself never meets a machine that lacks them.
+    fn requires(&self) -> Requires {
+        Requires::default()
     }
 
     /// The check judges the BMC's event log over the run, which only the
@@ -80,6 +89,33 @@ pub trait Check: Send + Sync {
     /// stored baseline when it is given one ([`CaseSpec::baseline`]).
     fn compares_with_baseline(&self) -> bool {
         false
+    }
+}
+
+/// Runs `check` once the case's software needs hold on the machine
+/// (`requires`: [`CaseSpec::requires`]); an unmet need is the case's skip,
+/// its recorded probe the evidence. Every run of a check goes through here.
+pub fn run_checked(
+    check: &dyn Check,
+    ctx: &CaseCtx<'_>,
+    requires: &[Requires],
+) -> Result<CaseOutcome, CaseError> {
+    match unmet_software_of(requires, ctx)? {
+        Some(why) => Ok(CaseOutcome::skip(why)),
+        None => check.run(ctx),
+    }
+}
+
+/// [`run_checked`] for the first phase of a rebooting case: an unmet need
+/// stops the case before the machine is taken down.
+pub fn before_checked(
+    check: &dyn Check,
+    ctx: &CaseCtx<'_>,
+    requires: &[Requires],
+) -> Result<Before, CaseError> {
+    match unmet_software_of(requires, ctx)? {
+        Some(why) => Ok(Before::Stop(CaseOutcome::skip(why))),
+        None => check.before(ctx),
     }
 }
 
@@ -212,6 +248,9 @@ struct CaseFile {
     reboot: Option<String>,
     #[serde(default)]
     params: toml::Table,
+    /// What the plan narrows the case to, beyond its check's own needs.
+    #[serde(default)]
+    requires: Option<Requires>,
 }
 
 /// One case of a plan.
@@ -232,6 +271,9 @@ pub struct CaseSpec {
     /// The case may crash the machine on purpose (kdump, watchdog).
     pub may_crash: bool,
     pub params: toml::Table,
+    /// What the case needs of the machine: its check's declaration, then
+    /// the plan's (`[case.requires]`); every one must hold.
+    pub requires: Vec<Requires>,
     /// The stored performance baseline the runner found for this case on
     /// this machine (or its platform), for a check that
     /// [compares with one](Check::compares_with_baseline). Plans never set it.
@@ -341,13 +383,13 @@ impl Plan {
         })?;
         let mut cases: Vec<CaseSpec> = Vec::new();
         for c in file.cases {
-            if checks::lookup(&c.check).is_none() {
+            let Some(check) = checks::lookup(&c.check) else {
                 return Err(PlanError::UnknownCheck {
                     path: origin.to_string(),
                     case: c.id,
                     check: c.check,
                 });
-            }
+            };
             if cases.iter().any(|x| x.id == c.id) {
                 return Err(PlanError::DuplicateCase(c.id, origin.to_string()));
             }
@@ -368,6 +410,19 @@ impl Plan {
                     ),
                 })?,
             };
+            let mut requires: Vec<Requires> = Vec::new();
+            for r in [Some(check.requires()), c.requires].into_iter().flatten() {
+                if let Err(message) = r.validate() {
+                    return Err(PlanError::BadCase {
+                        path: origin.to_string(),
+                        case: c.id,
+                        message,
+                    });
+                }
+                if !r.is_empty() {
+                    requires.push(r);
+                }
+            }
             cases.push(CaseSpec {
                 id: c.id,
                 check: c.check,
@@ -378,6 +433,7 @@ impl Plan {
                 reboot,
                 may_crash: c.may_crash,
                 params: c.params,
+                requires,
                 baseline: None,
             });
         }
@@ -450,7 +506,10 @@ impl Plan {
             .map(|c| Selection {
                 case: c.clone(),
                 selected: match checks::lookup(&c.check) {
-                    Some(check) => check.applies(profile, inventory),
+                    Some(check) => match unmet_hardware_of(&c.requires, profile, inventory) {
+                        Some(why) => Applies::No(why),
+                        None => check.applies(profile, inventory),
+                    },
                     None => Applies::No(format!("no check named `{}`", c.check)),
                 },
             })
@@ -625,5 +684,106 @@ mod tests {
             e.to_string(),
             format!("{}: plan file is larger than 1048576 bytes", over.display())
         );
+    }
+
+    #[test]
+    fn declared_needs_decide_selection_and_name_what_the_machine_lacks() {
+        let text = "[plan]\nid='x'\nversion='1'\ntitle='t'\n\
+            [[case]]\nid='inject'\ncheck='ras-mce-inject'\ntitle='t'\ntimeout_s=1\n\
+            [[case]]\nid='nvme'\ncheck='cpu-online'\ntitle='t'\ntimeout_s=1\n\
+            [case.requires]\ndevice_class=['0108']\ncpu_family=['kunpeng','hygon']\n\
+            [[case]]\nid='fio'\ncheck='perf-fio'\ntitle='t'\ntimeout_s=1\n";
+        let p = Plan::parse("x.toml", text).unwrap();
+        // mce-inject declares x86 and root; the plan adds NVMe on Kunpeng
+        // or Hygon to a check that declares nothing; fio declares its tool.
+        assert_eq!(p.cases[0].requires.len(), 1);
+        assert_eq!(p.cases[0].requires[0].arch, ["x86_64"]);
+        assert!(p.cases[0].requires[0].root);
+        assert_eq!(p.cases[1].requires.len(), 1);
+        assert_eq!(p.cases[2].requires[0].tools, ["fio"]);
+
+        let mut profile = HardwareProfile::default();
+        profile.cpu.family = certlab_hwdb::Family::Kunpeng;
+        let inventory = Inventory {
+            machine: Some("aarch64".into()),
+            ..Inventory::default()
+        };
+        let sel = p.select(&profile, &inventory);
+        let Applies::No(why) = &sel[0].selected else {
+            panic!("mce-inject selected on aarch64")
+        };
+        assert_eq!(why, "needs arch x86_64; this machine is aarch64");
+        let Applies::No(why) = &sel[1].selected else {
+            panic!("an NVMe case selected without NVMe")
+        };
+        assert_eq!(
+            why,
+            "needs a PCI device of class 0108 (mass storage controller); this machine has none"
+        );
+        // Tools are judged on the machine, not at selection.
+        assert_eq!(sel[2].selected, Applies::Yes);
+
+        profile.pci_devices.push(certlab_hwdb::PciDevice {
+            class: 0x010802,
+            ..Default::default()
+        });
+        assert_eq!(p.select(&profile, &inventory)[1].selected, Applies::Yes);
+
+        // A malformed need is the plan's error, naming the case.
+        let bad = text.replace("['0108']", "['nvme']");
+        let e = Plan::parse("x.toml", &bad).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "x.toml: case `nvme`: requires.device_class: \"nvme\" is not a PCI class code (2, 4 or 6 hex digits)"
+        );
+        let e = Plan::parse("x.toml", &text.replace("cpu_family", "gpu"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `gpu`"), "{e}");
+    }
+
+    #[test]
+    fn software_needs_are_probed_on_the_machine_and_recorded() {
+        use certlab_lab::Scripted;
+        let check = checks::lookup("perf-fio").unwrap();
+        let sink = crate::MemorySink::default();
+        let params = toml::Table::new();
+        let (profile, inventory) = (HardwareProfile::default(), Inventory::default());
+        let m = Scripted::new("sut").command("command -v fio", 1, "", "");
+        let ctx = CaseCtx::new(
+            &m,
+            &profile,
+            &inventory,
+            &params,
+            &sink,
+            Duration::from_secs(5),
+        );
+        let o = run_checked(check, &ctx, &[check.requires()]).unwrap();
+        assert_eq!(o.verdict, certlab_reports::Verdict::Skip);
+        assert_eq!(
+            o.reason,
+            "needs tool fio: fio is not installed on the target"
+        );
+        let ev = ctx.take_evidence();
+        assert!(
+            matches!(&ev[..], [certlab_reports::Evidence::Command { cmd, .. }] if cmd == "command -v fio"),
+            "{ev:?}"
+        );
+
+        // Root, before the machine is taken down.
+        let reset = checks::lookup("watchdog-reset").unwrap();
+        let m = Scripted::new("sut").command("id -u", 0, "1000\n", "");
+        let ctx = CaseCtx::new(
+            &m,
+            &profile,
+            &inventory,
+            &params,
+            &sink,
+            Duration::from_secs(5),
+        );
+        match before_checked(reset, &ctx, &[reset.requires()]).unwrap() {
+            Before::Stop(o) => assert_eq!(o.reason, "needs root; the case runs as uid 1000"),
+            Before::Go(_) => panic!("a non-root watchdog reset went ahead"),
+        }
     }
 }

@@ -574,6 +574,7 @@ fn run_with(name: &str, target: &dyn Target, params: &str) -> (CaseOutcome, Vec<
 
 fn reload_machine(dmesg_after: &str, reload_exit: i32) -> Scripted {
     Scripted::new("sut")
+        .command("id -u", 0, "0\n", "")
         .file("/proc/modules", PROC_MODULES)
         .command(": certlab protected-drivers", 0, PROTECTED, "")
         .command("dmesg >/dev/null && dmesg | wc -l", 0, "1200\n", "")
@@ -596,6 +597,26 @@ fn reload_is_skipped_unless_the_plan_allows_it() {
     assert_eq!(o.verdict, Verdict::Skip);
     assert!(o.reason.contains("allow_reload = true"), "{}", o.reason);
     assert!(!commands(&ev).iter().any(|c| c.contains("modprobe")));
+}
+
+#[test]
+fn reload_needs_root_and_says_so_with_the_probe_as_evidence() {
+    let m = Scripted::new("sut")
+        .command("id -u", 0, "1000\n", "")
+        .file("/proc/modules", PROC_MODULES)
+        .command("modprobe -r ixgbe && modprobe ixgbe", 0, "", "");
+    let (o, ev) = run_with(
+        "driver-reload",
+        &m,
+        "allow_reload = true\nmodules = [\"ixgbe\"]",
+    );
+    assert_eq!(o.verdict, Verdict::Skip, "{}", o.reason);
+    assert!(
+        o.reason.contains("needs root; the case runs as uid 1000"),
+        "{}",
+        o.reason
+    );
+    assert_eq!(commands(&ev), ["id -u"]);
 }
 
 #[test]
@@ -684,6 +705,7 @@ fn protected_drivers_walk_names_this_machines_boot_and_route_drivers() {
 #[test]
 fn reload_does_not_unload_a_driver_when_the_kernel_log_is_unreadable() {
     let m = Scripted::new("sut")
+        .command("id -u", 0, "0\n", "")
         .file("/proc/modules", PROC_MODULES)
         .command(": certlab protected-drivers", 0, PROTECTED, "")
         .command(

@@ -90,6 +90,7 @@ const EINJ: &str = "cd /sys/kernel/debug/apei/einj";
 /// mce-inject and EINJ (memory and PCIe correctable) interfaces.
 fn machine(log: &str, ce: u64, db: &str) -> Scripted {
     Scripted::new("sut")
+        .command("id -u", 0, "0\n", "")
         .command("dmesg", 0, log, "")
         .file("/sys/devices/system/edac/mc/mc0/ce_count", format!("{ce}\n"))
         .file("/sys/devices/system/edac/mc/mc0/ce_noinfo_count", "0\n")
@@ -259,7 +260,7 @@ fn einj_refused_not_offered_or_absent() {
     // No EINJ at all (this VM: no /sys/kernel/debug/apei).
     let o = common::check_with(
         "ras-einj",
-        &Scripted::new("vm"),
+        &Scripted::new("vm").command("id -u", 0, "0\n", ""),
         &HardwareProfile::default(),
         "inject = true",
         Duration::from_secs(30),

@@ -153,6 +153,10 @@ impl SimTarget {
                 system::COMMAND_SECS,
             ));
         }
+        if c == "id -u" {
+            // The lab reaches its machines as root.
+            return Some(("0\n".to_string(), String::new(), 0, system::COMMAND_SECS));
+        }
         if c == "uname -n" || c == "hostname" {
             return Some((
                 format!("{}\n", self.machine.name),

@@ -7,6 +7,7 @@ use crate::checks::ethtool::{self, LinkSettings};
 use crate::checks::smartctl;
 use crate::context::{CaseCtx, CaseError, CaseOutcome};
 use crate::plan::Check;
+use crate::requires::Requires;
 use crate::walk;
 
 /// The physical NICs (a `device` link in sysfs, not under `virtual/`) of a
@@ -322,6 +323,14 @@ pub fn protected_drivers(text: &str) -> Vec<(String, &'static str)> {
 pub struct Reload;
 
 impl Check for Reload {
+    /// `modprobe -r` and `modprobe` are for root only.
+    fn requires(&self) -> Requires {
+        Requires {
+            root: true,
+            ..Requires::default()
+        }
+    }
+
     fn run(&self, ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError> {
         // Evidence first: what is loaded, and which drivers are protected.
         let loaded = ctx.read("/proc/modules")?.unwrap_or_default();

@@ -38,6 +38,7 @@ use crate::context::{CaseCtx, CaseError, CaseOutcome};
 use crate::kernlog::{self, EventKind};
 use crate::plan::{Before, Check, Rebooted};
 use crate::rasdb::DEFAULT_DB;
+use crate::requires::Requires;
 
 pub const EINJ_DIR: &str = "/sys/kernel/debug/apei/einj";
 pub const MCE_INJECT_DIR: &str = "/sys/kernel/debug/mce-inject";
@@ -666,22 +667,39 @@ const OFF: &str = "error injection is off: the plan enables it with `inject = tr
 
 /// An ACPI EINJ injection (plan params `inject`, `error_type` (default
 /// 0x8), `inject_uncorrectable`, `pcie_device` for PCIe types, `wait_s`).
-pub const EINJ: Inject = Inject(einj_injection);
+pub const EINJ: Inject = Inject {
+    pick: einj_injection,
+    // ACPI APEI: x86 servers and ACPI arm64 servers (Kunpeng, Ampere).
+    arch: &["x86_64", "aarch64"],
+};
 
 /// An error injection check: what to inject (or the skip that says why
 /// not) comes from its function; the injection is judged at once, or
 /// across a declared crash window for an uncorrectable error.
-pub struct Inject(fn(&CaseCtx<'_>) -> Result<Result<Injection, CaseOutcome>, CaseError>);
+pub struct Inject {
+    pick: fn(&CaseCtx<'_>) -> Result<Result<Injection, CaseOutcome>, CaseError>,
+    /// The architectures the injection interface exists on.
+    arch: &'static [&'static str],
+}
 
 impl Check for Inject {
+    /// Injection writes debugfs and sysfs files only root may write.
+    fn requires(&self) -> Requires {
+        Requires {
+            arch: self.arch.iter().map(|a| a.to_string()).collect(),
+            root: true,
+            ..Requires::default()
+        }
+    }
+
     fn run(&self, ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError> {
-        match (self.0)(ctx)? {
+        match (self.pick)(ctx)? {
             Err(skip) => Ok(skip),
             Ok(inj) => inject_now(ctx, inj),
         }
     }
     fn before(&self, ctx: &CaseCtx<'_>) -> Result<Before, CaseError> {
-        match (self.0)(ctx)? {
+        match (self.pick)(ctx)? {
             Err(skip) => Ok(Before::Stop(skip)),
             Ok(inj) => before_crash_window(ctx, inj),
         }
@@ -790,7 +808,11 @@ pub fn first_ram(iomem: &str) -> Option<u64> {
 /// `status` (default [`DEFAULT_MCE_STATUS`]), `bank` (4), `cpu` (0),
 /// `address` (default: the first System RAM range above 1 MiB),
 /// `inject_uncorrectable`, `wait_s`).
-pub const MCE_INJECT: Inject = Inject(mce_injection);
+pub const MCE_INJECT: Inject = Inject {
+    pick: mce_injection,
+    // arch/x86/kernel/cpu/mce/inject.c: x86 only.
+    arch: &["x86_64"],
+};
 
 /// The software machine check the plan asks for, or the skip that says why not.
 fn mce_injection(ctx: &CaseCtx<'_>) -> Result<Result<Injection, CaseOutcome>, CaseError> {

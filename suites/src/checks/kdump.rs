@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::context::{CaseCtx, CaseError, CaseOutcome};
 use crate::plan::{Before, Check, Rebooted};
+use crate::requires::Requires;
 
 /// The value of `crashkernel=` on a kernel command line, if any.
 pub fn crashkernel_param(cmdline: &str) -> Option<&str> {
@@ -288,6 +289,14 @@ pub fn shows_sysrq_crash(dmesg: &str) -> bool {
 pub struct Crash;
 
 impl Check for Crash {
+    /// The crash is `echo c > /proc/sysrq-trigger`, which only root may write.
+    fn requires(&self) -> Requires {
+        Requires {
+            root: true,
+            ..Requires::default()
+        }
+    }
+
     fn run(&self, _ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError> {
         Ok(CaseOutcome::skip(
             "the case crashes the machine: it runs only in a declared crash window under the orchestrator",

@@ -21,6 +21,7 @@ use crate::perf::baseline::{describe, judge};
 use crate::perf::stats::{Verdict as PerfVerdict, DEFAULT_THRESHOLD_PCT};
 use crate::perf::{fio, iperf3, stats::cv_pct, stressng, ParseError};
 use crate::plan::Check;
+use crate::requires::Requires;
 
 /// File systems kept in memory (`stat -f -c %T` names): no device to measure.
 const MEMORY_FILE_SYSTEMS: &[&str] = &["tmpfs", "ramfs", "hugetlbfs"];
@@ -144,6 +145,13 @@ impl Settle {
 pub struct Fio;
 
 impl Check for Fio {
+    fn requires(&self) -> Requires {
+        Requires {
+            tools: vec!["fio".to_string()],
+            ..Requires::default()
+        }
+    }
+
     fn compares_with_baseline(&self) -> bool {
         true
     }
@@ -155,11 +163,6 @@ impl Check for Fio {
         let size_mib = ctx.param_u64("size_mib", 256).max(1);
         let runtime_s = ctx.param_u64("runtime_s", 5).max(1);
 
-        if !ctx.has_command("fio")? {
-            return Ok(CaseOutcome::skip(
-                "fio is not installed on the target (install the `fio` package to measure storage throughput)",
-            ));
-        }
         let q = shell_quote(&dir);
         let df = ctx.run(&format!("df -Pk {q} | tail -n 1; stat -f -c fstype=%T {q}"))?;
         let df_text = df.stdout_str();
@@ -307,6 +310,13 @@ fn job_failed(report: &str, why: &str, work: &str) -> CaseOutcome {
 pub struct StressNg;
 
 impl Check for StressNg {
+    fn requires(&self) -> Requires {
+        Requires {
+            tools: vec!["stress-ng".to_string()],
+            ..Requires::default()
+        }
+    }
+
     fn compares_with_baseline(&self) -> bool {
         true
     }
@@ -324,11 +334,6 @@ impl Check for StressNg {
         }
         let instances = ctx.param_u64("instances", 1);
         let timeout_s = ctx.param_u64("timeout_s", 5).max(1);
-        if !ctx.has_command("stress-ng")? {
-            return Ok(CaseOutcome::skip(
-                "stress-ng is not installed on the target (install the `stress-ng` package to measure it)",
-            ));
-        }
         let cmd = format!(
             "stress-ng --{stressor} {instances} --timeout {timeout_s}s --metrics-brief 2>&1"
         );
@@ -404,6 +409,13 @@ pub struct Iperf3;
 const NO_FREE_PORT: i32 = 98;
 
 impl Check for Iperf3 {
+    fn requires(&self) -> Requires {
+        Requires {
+            tools: vec!["iperf3".to_string()],
+            ..Requires::default()
+        }
+    }
+
     fn compares_with_baseline(&self) -> bool {
         true
     }
@@ -412,11 +424,6 @@ impl Check for Iperf3 {
         let peer = ctx.param_str("peer", "");
         let duration_s = ctx.param_u64("duration_s", 5).max(1);
         let parallel = ctx.param_u64("parallel", 1).max(1);
-        if !ctx.has_command("iperf3")? {
-            return Ok(CaseOutcome::skip(
-                "iperf3 is not installed on the target (install the `iperf3` package to measure the network)",
-            ));
-        }
         let client = |host: &str, port: Option<u16>| {
             let port = port.map_or(String::new(), |p| format!(" -p {p}"));
             format!(

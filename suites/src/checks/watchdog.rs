@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::context::{CaseCtx, CaseError, CaseOutcome};
 use crate::plan::{Before, Check, Rebooted};
+use crate::requires::Requires;
 
 /// One watchdog device as sysfs describes it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,6 +130,14 @@ pub fn starve_command(name: &str) -> String {
 pub struct Reset;
 
 impl Check for Reset {
+    /// Opening /dev/watchdog is for root only.
+    fn requires(&self) -> Requires {
+        Requires {
+            root: true,
+            ..Requires::default()
+        }
+    }
+
     fn run(&self, _ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError> {
         Ok(CaseOutcome::skip(
             "the case resets the machine: it runs only in a declared crash window under the orchestrator",

@@ -44,7 +44,9 @@ pub fn try_check_in(
         toml::from_str(params).unwrap_or_else(|e| panic!("{name}: parameters: {e}"));
     let sink = MemorySink::default();
     let ctx = CaseCtx::new(target, profile, inv, &params, &sink, timeout);
-    let out = ctx.params_checked(check.run(&ctx))?;
+    // As the runner does: the check's declared software needs first.
+    let requires = [check.requires()];
+    let out = ctx.params_checked(certlab_suites::run_checked(check, &ctx, &requires))?;
     let evidence = ctx.take_evidence();
     assert!(
         !evidence.is_empty(),
