@@ -334,14 +334,31 @@ impl Browser {
         }
     }
 
-    /// The visible text of the first element `css` selects.
+    /// The visible text of the first element `css` selects. A page that
+    /// rewrites itself (the lab page's live updates) can replace the
+    /// element between finding and reading it: then it is found again.
     async fn text(&self, css: &str) -> String {
-        let e = self.find(css).await;
-        self.cmd(reqwest::Method::GET, &format!("/element/{e}/text"), None)
-            .await
-            .as_str()
-            .unwrap()
-            .to_string()
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let e = self.find(css).await;
+            let r = self
+                .http
+                .get(format!("{}/element/{e}/text", self.session))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            let v: Value = r.json().await.unwrap();
+            if status.is_success() {
+                return v["value"].as_str().unwrap().to_string();
+            }
+            let stale = v["value"]["error"] == "stale element reference";
+            assert!(
+                stale && Instant::now() < deadline,
+                "WebDriver GET text of {css}: {status} {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     async fn attr(&self, css: &str, name: &str) -> String {
