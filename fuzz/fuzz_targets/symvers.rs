@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
         let again = certlab_kabi::Symvers::parse(&text, "fuzz/again");
         assert!(again.is_ok(), "to_text output does not parse: {again:?}");
         for e in s.exports() {
-            let _ = s.get(&e.name);
+            let _ = s.get(e.name);
             let _ = e.module_name();
         }
     }

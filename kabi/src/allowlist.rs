@@ -217,10 +217,10 @@ impl Allowlist {
                     continue;
                 };
                 symbols.push(AllowedSymbol {
-                    name: e.name.clone(),
+                    name: e.name.to_string(),
                     export_type: Some(e.export_type),
-                    namespace: e.namespace.clone(),
-                    module: Some(e.module.clone()),
+                    namespace: e.namespace.map(str::to_string),
+                    module: Some(e.module.to_string()),
                     crcs: e
                         .crc
                         .filter(|&c| c != 0)
@@ -312,10 +312,10 @@ impl Allowlist {
                     s.exports()
                         .iter()
                         .map(|e| AllowedSymbol {
-                            name: e.name.clone(),
+                            name: e.name.to_string(),
                             export_type: Some(e.export_type),
-                            namespace: e.namespace.clone(),
-                            module: Some(e.module.clone()),
+                            namespace: e.namespace.map(str::to_string),
+                            module: Some(e.module.to_string()),
                             crcs: e
                                 .crc
                                 .map(|c| CrcRecord {

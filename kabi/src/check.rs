@@ -24,7 +24,7 @@ use serde::Serialize;
 use crate::allowlist::Allowlist;
 use crate::kernel::Kernel;
 use crate::module::{Module, NameId, Names};
-use crate::symvers::{module_name_of, Export};
+use crate::symvers::{module_name_of, ExportRef};
 
 /// Why the loader (or the allowlist) refuses a module.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -146,7 +146,7 @@ pub struct Checker<'a> {
     /// The set, in the order given.
     set: Vec<&'a Module>,
     /// Symbol → the first module of the set that exports it.
-    providers: HashMap<&'a str, (usize, &'a Export)>,
+    providers: HashMap<&'a str, (usize, ExportRef<'a>)>,
     /// `Export::module` values of the kernel's modules that a module of the
     /// set replaces (same name): their exports are gone.
     replaced: HashSet<&'a str>,
@@ -157,9 +157,9 @@ pub struct Checker<'a> {
 #[derive(Clone, Copy)]
 enum Resolved<'a> {
     /// vmlinux or one of the kernel's own modules.
-    Kernel(&'a Export),
+    Kernel(ExportRef<'a>),
     /// Module `.0` of the set.
-    Set(usize, &'a Export),
+    Set(usize, ExportRef<'a>),
     /// Nobody; `Some(module)` when the kernel's module that exported it is
     /// replaced by the set's module of that name.
     Unresolved(Option<&'a str>),
@@ -207,21 +207,23 @@ impl<'a> Checker<'a> {
     /// they replace the kernel's modules of the same name, and a module of
     /// the set that the loader refuses provides nothing.
     pub fn with_modules(mut self, modules: &'a [Module]) -> Self {
+        self.providers
+            .reserve(modules.iter().map(|m| m.exports.len()).sum());
         for m in modules {
             let i = self.set.len();
             self.set.push(m);
             for e in &m.exports {
-                self.providers.entry(e.name.as_str()).or_insert((i, e));
+                self.providers
+                    .entry(e.name.as_str())
+                    .or_insert((i, e.borrowed()));
             }
         }
         let names: HashSet<String> = self.set.iter().map(|m| m.name.replace('-', "_")).collect();
         let mut seen: HashSet<&'a str> = HashSet::default();
         for e in self.kernel.symvers.exports() {
-            if !e.is_vmlinux()
-                && seen.insert(e.module.as_str())
-                && names.contains(&module_name_of(&e.module))
+            if !e.is_vmlinux() && seen.insert(e.module) && names.contains(&module_name_of(e.module))
             {
-                self.replaced.insert(e.module.as_str());
+                self.replaced.insert(e.module);
             }
         }
         self
@@ -407,9 +409,7 @@ impl<'a> Checker<'a> {
             return Resolved::Set(i, e);
         }
         match k.map(|(e, _)| e) {
-            Some(e) if self.replaced.contains(e.module.as_str()) => {
-                Resolved::Unresolved(Some(e.module.as_str()))
-            }
+            Some(e) if self.replaced.contains(e.module) => Resolved::Unresolved(Some(e.module)),
             Some(e) => Resolved::Kernel(e),
             None => Resolved::Unresolved(None),
         }
@@ -583,7 +583,7 @@ impl<'a> Checker<'a> {
                 }
             }
             // verify_namespace_is_imported.
-            if let Some(ns) = export.namespace.as_deref() {
+            if let Some(ns) = export.namespace {
                 if let Some(list) = ns.strip_prefix("module:") {
                     let allowed = list
                         .split(',')

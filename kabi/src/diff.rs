@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::allowlist::Allowlist;
 use crate::kernel::Kernel;
-use crate::symvers::Export;
+use crate::symvers::ExportRef;
 
 /// A symbol present on one side only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -64,12 +64,12 @@ impl KernelDiff {
     }
 }
 
-fn entry(e: &Export, allowlisted: bool) -> Entry {
+fn entry(e: ExportRef<'_>, allowlisted: bool) -> Entry {
     Entry {
-        symbol: e.name.clone(),
-        module: e.module.clone(),
+        symbol: e.name.to_string(),
+        module: e.module.to_string(),
         export_type: e.export_type.to_string(),
-        namespace: e.namespace.clone(),
+        namespace: e.namespace.map(str::to_string),
         crc: e.crc.map(|c| format!("0x{c:08x}")),
         allowlisted,
     }
@@ -86,16 +86,16 @@ pub fn diff(old: &Kernel, new: &Kernel, allowlist: Option<&Allowlist>) -> Kernel
         ..KernelDiff::default()
     };
     for n in new.symvers.exports() {
-        let Some(o) = old.export(&n.name) else {
-            d.added.push(entry(n, listed(&n.name)));
+        let Some(o) = old.export(n.name) else {
+            d.added.push(entry(n, listed(n.name)));
             continue;
         };
-        let al = listed(&n.name);
+        let al = listed(n.name);
         let change = |old: String, new: String| Change {
-            symbol: n.name.clone(),
+            symbol: n.name.to_string(),
             old,
             new,
-            module: n.module.clone(),
+            module: n.module.to_string(),
             allowlisted: al,
         };
         let mut broke = false;
@@ -111,25 +111,25 @@ pub fn diff(old: &Kernel, new: &Kernel, allowlist: Option<&Allowlist>) -> Kernel
         }
         if o.namespace != n.namespace {
             d.namespace_changed.push(change(
-                o.namespace.clone().unwrap_or_default(),
-                n.namespace.clone().unwrap_or_default(),
+                o.namespace.unwrap_or_default().to_string(),
+                n.namespace.unwrap_or_default().to_string(),
             ));
             broke = true;
         }
         if o.module != n.module {
             d.module_changed
-                .push(change(o.module.clone(), n.module.clone()));
+                .push(change(o.module.to_string(), n.module.to_string()));
         }
         if broke && al {
-            d.blocking.push(n.name.clone());
+            d.blocking.push(n.name.to_string());
         }
     }
     for o in old.symvers.exports() {
-        if new.export(&o.name).is_none() {
-            let al = listed(&o.name);
+        if new.export(o.name).is_none() {
+            let al = listed(o.name);
             d.removed.push(entry(o, al));
             if al {
-                d.blocking.push(o.name.clone());
+                d.blocking.push(o.name.to_string());
             }
         }
     }

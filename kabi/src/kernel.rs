@@ -144,7 +144,7 @@ impl Kernel {
         self.symvers.has_crcs()
     }
 
-    pub fn export(&self, symbol: &str) -> Option<&Export> {
+    pub fn export(&self, symbol: &str) -> Option<crate::symvers::ExportRef<'_>> {
         self.symvers.get(symbol)
     }
 }

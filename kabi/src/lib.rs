@@ -37,4 +37,4 @@ pub use diff::{diff, KernelDiff};
 pub use error::{Error, Result};
 pub use kernel::{load_modules, load_modules_cached, load_modules_with, Kernel, KernelStats};
 pub use module::{Import, Modinfo, Module, ModuleCache, Version};
-pub use symvers::{Export, ExportType, Symvers};
+pub use symvers::{Export, ExportRef, ExportType, Symvers};

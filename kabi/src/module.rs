@@ -225,6 +225,14 @@ impl Modinfo {
         m
     }
 
+    /// An empty table with room for `entries` entries of `bytes` bytes in all.
+    pub fn with_capacity(entries: usize, bytes: usize) -> Self {
+        Modinfo {
+            text: String::with_capacity(bytes),
+            spans: Vec::with_capacity(entries),
+        }
+    }
+
     /// Adds an entry at the end.
     pub fn push(&mut self, key: &str, value: &str) {
         let start = self.text.len();

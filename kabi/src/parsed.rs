@@ -363,7 +363,9 @@ fn decode(rec: &[u8], path: String, names: &Arc<Names>) -> Option<Module> {
         }
     };
     let n = r.r.count()?;
-    let mut modinfo = Modinfo::default();
+    // The entries' text is what is left of the record's (less the exports'
+    // names): one allocation, not one per doubling.
+    let mut modinfo = Modinfo::with_capacity(n, r.text.len().saturating_sub(r.at) + n);
     for _ in 0..n {
         let k = r.str()?;
         modinfo.push(k, r.str()?);

@@ -83,7 +83,7 @@ fn bookworm_arm64() {
     let amd = kernel(AMD64);
     let (mut same, mut differ) = (0, 0);
     for e in k.symvers.exports() {
-        if let Some(a) = amd.export(&e.name) {
+        if let Some(a) = amd.export(e.name) {
             if a.crc == e.crc {
                 same += 1;
             } else {
@@ -137,11 +137,7 @@ fn sid_without_modversions() {
         .symvers
         .exports()
         .iter()
-        .filter(|e| {
-            e.namespace
-                .as_deref()
-                .is_some_and(|n| n.starts_with("module:"))
-        })
+        .filter(|e| e.namespace.is_some_and(|n| n.starts_with("module:")))
         .count();
     assert_eq!(restricted, 332);
     let long = k
@@ -160,7 +156,7 @@ fn sid_without_modversions() {
         .exports()
         .iter()
         .find_map(|e| {
-            let list = e.namespace.as_deref()?.strip_prefix("module:")?;
+            let list = e.namespace?.strip_prefix("module:")?;
             let first = list.split(',').next()?.replace('-', "_");
             let importer = k
                 .modules

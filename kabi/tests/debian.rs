@@ -43,7 +43,13 @@ fn stats_of_6_1_0_56_from_directory() {
             let s = k.export(&e.name).unwrap();
             assert_eq!(s.crc, e.crc, "{}: {}", m.path, e.name);
             assert_eq!(s.export_type, e.export_type, "{}: {}", m.path, e.name);
-            assert_eq!(s.namespace, e.namespace, "{}: {}", m.path, e.name);
+            assert_eq!(
+                s.namespace,
+                e.namespace.as_deref(),
+                "{}: {}",
+                m.path,
+                e.name
+            );
             assert_eq!(s.module_name(), m.name, "{}", e.name);
         }
     }
