@@ -11,9 +11,6 @@ mod targets;
 
 use clap::Parser;
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// stderr for tracing, with every line passed through [`error::redact`].
 struct RedactedStderr;
 
