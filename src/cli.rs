@@ -83,6 +83,16 @@ impl Cli {
     }
 }
 
+impl Cli {
+    /// A one-shot command that reads a whole kernel's worth of inputs on
+    /// several threads (`kabi`): its allocator may keep memory in hand
+    /// ([`crate::tune_allocator_for_a_batch`]). Never a long-lived
+    /// process: the daemon and the portal keep glibc's defaults.
+    pub fn is_batch(&self) -> bool {
+        matches!(self.command, Command::Kabi(_))
+    }
+}
+
 /// Runs the parsed command line and returns the exit code.
 pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {

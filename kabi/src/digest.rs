@@ -159,11 +159,20 @@ impl Identity {
 
 /// `a.cmp(b)` for relative paths as [`walk`] makes them (no `.`, no empty
 /// components): component by component, without `Path`'s parsing.
+///
+/// That is the byte order with `/` taken as lower than any byte a name can
+/// hold (names hold no NUL): at the first byte that differs, a component
+/// that ends sorts before one that goes on.
 pub(crate) fn cmp_paths(a: &Path, b: &Path) -> std::cmp::Ordering {
-    fn parts(p: &Path) -> impl Iterator<Item = &[u8]> {
-        p.as_os_str().as_encoded_bytes().split(|&c| c == b'/')
+    let (a, b) = (
+        a.as_os_str().as_encoded_bytes(),
+        b.as_os_str().as_encoded_bytes(),
+    );
+    let key = |c: u8| if c == b'/' { 0 } else { c };
+    match a.iter().zip(b).position(|(x, y)| x != y) {
+        Some(i) => key(a[i]).cmp(&key(b[i])),
+        None => a.len().cmp(&b.len()),
     }
-    parts(a).cmp(parts(b))
 }
 
 /// Every regular file under `root` (relative path, identity), symlinks not followed.
@@ -399,6 +408,8 @@ mod tests {
     fn paths_sort_as_path_sorts_them() {
         let mut names = vec![
             "a/b", "a.b", "a-b/c", "ab", "a", "a/b/c", "b", "a/b.c", "a/b-c/d", "A", "é/x", "e",
+            // bytes below '/' in names: space, '!', '+', '-', '.'
+            "a b", "a!/x", "a/ b", "a+/c", "a/b!", "a/b /c", "a.b/c", "a-",
         ];
         let mut want: Vec<String> = names.iter().map(|s| s.to_string()).collect();
         want.sort_by(|a, b| Path::new(a).cmp(Path::new(b)));
