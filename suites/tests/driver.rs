@@ -572,6 +572,15 @@ fn run_with(name: &str, target: &dyn Target, params: &str) -> (CaseOutcome, Vec<
     common::check_with(name, target, &profile, params, Duration::from_secs(30))
 }
 
+/// `driver.reload` of ixgbe, allowed by the plan.
+fn reload_ixgbe(m: &Scripted) -> (CaseOutcome, Vec<Evidence>) {
+    run_with(
+        "driver-reload",
+        m,
+        "allow_reload = true\nmodules = [\"ixgbe\"]",
+    )
+}
+
 fn reload_machine(dmesg_after: &str, reload_exit: i32) -> Scripted {
     Scripted::new("sut")
         .command("id -u", 0, "0\n", "")
@@ -605,11 +614,7 @@ fn reload_needs_root_and_says_so_with_the_probe_as_evidence() {
         .command("id -u", 0, "1000\n", "")
         .file("/proc/modules", PROC_MODULES)
         .command("modprobe -r ixgbe && modprobe ixgbe", 0, "", "");
-    let (o, ev) = run_with(
-        "driver-reload",
-        &m,
-        "allow_reload = true\nmodules = [\"ixgbe\"]",
-    );
+    let (o, ev) = reload_ixgbe(&m);
     assert_eq!(o.verdict, Verdict::Skip, "{}", o.reason);
     assert!(
         o.reason.contains("needs root; the case runs as uid 1000"),
@@ -660,20 +665,12 @@ fn reload_fails_on_kernel_log_errors_and_failed_reloads() {
     assert!(o.reason.contains("nvme: not reloaded"), "{}", o.reason);
     assert!(commands(&ev).contains(&"modprobe -r ixgbe && modprobe ixgbe".to_string()));
 
-    let (o, _) = run_with(
-        "driver-reload",
-        &reload_machine("", 1),
-        "allow_reload = true\nmodules = [\"ixgbe\"]",
-    );
+    let (o, _) = reload_ixgbe(&reload_machine("", 1));
     assert_eq!(o.verdict, Verdict::Fail, "{}", o.reason);
     assert!(o.reason.contains("ixgbe: reload failed"), "{}", o.reason);
 
     let clean = "[ 1300.1] ixgbe 0000:3b:00.0: Multiqueue Enabled: Rx Queue count = 64\n";
-    let (o, _) = run_with(
-        "driver-reload",
-        &reload_machine(clean, 0),
-        "allow_reload = true\nmodules = [\"ixgbe\"]",
-    );
+    let (o, _) = reload_ixgbe(&reload_machine(clean, 0));
     assert_eq!(o.verdict, Verdict::Pass, "{}", o.reason);
     assert!(
         o.reason.contains("ixgbe: reloaded, kernel log clean"),
@@ -714,11 +711,7 @@ fn reload_does_not_unload_a_driver_when_the_kernel_log_is_unreadable() {
             "",
             "dmesg: read kernel buffer failed: Operation not permitted\n",
         );
-    let (o, ev) = run_with(
-        "driver-reload",
-        &m,
-        "allow_reload = true\nmodules = [\"ixgbe\"]",
-    );
+    let (o, ev) = reload_ixgbe(&m);
     assert_eq!(o.verdict, Verdict::Skip, "{}", o.reason);
     assert!(
         o.reason.contains("kernel log is unreadable"),
