@@ -697,7 +697,7 @@ mod tests {
         // mce-inject declares x86 and root; the plan adds NVMe on Kunpeng
         // or Hygon to a check that declares nothing; fio declares its tool.
         assert_eq!(p.cases[0].requires.len(), 1);
-        assert_eq!(p.cases[0].requires[0].arch, ["x86_64"]);
+        assert_eq!(p.cases[0].requires[0].arch, ["x86_64", "i686"]);
         assert!(p.cases[0].requires[0].root);
         assert_eq!(p.cases[1].requires.len(), 1);
         assert_eq!(p.cases[2].requires[0].tools, ["fio"]);
@@ -712,7 +712,7 @@ mod tests {
         let Applies::No(why) = &sel[0].selected else {
             panic!("mce-inject selected on aarch64")
         };
-        assert_eq!(why, "needs arch x86_64; this machine is aarch64");
+        assert_eq!(why, "needs arch x86_64 or i686; this machine is aarch64");
         let Applies::No(why) = &sel[1].selected else {
             panic!("an NVMe case selected without NVMe")
         };
