@@ -745,26 +745,34 @@ mod tests {
     #[test]
     fn software_needs_are_probed_on_the_machine_and_recorded() {
         use certlab_lab::Scripted;
-        let check = checks::lookup("perf-fio").unwrap();
         let sink = crate::MemorySink::default();
         let params = toml::Table::new();
         let (profile, inventory) = (HardwareProfile::default(), Inventory::default());
+        let on = |m: &Scripted, phase: &dyn Fn(&CaseCtx<'_>) -> Result<Before, CaseError>| {
+            let ctx = CaseCtx::new(
+                m,
+                &profile,
+                &inventory,
+                &params,
+                &sink,
+                Duration::from_secs(5),
+            );
+            (phase(&ctx).unwrap(), ctx.take_evidence())
+        };
+
+        let fio = checks::lookup("perf-fio").unwrap();
         let m = Scripted::new("sut").command("command -v fio", 1, "", "");
-        let ctx = CaseCtx::new(
-            &m,
-            &profile,
-            &inventory,
-            &params,
-            &sink,
-            Duration::from_secs(5),
-        );
-        let o = run_checked(check, &ctx, &[check.requires()]).unwrap();
+        let (o, ev) = on(&m, &|ctx| {
+            run_checked(fio, ctx, &[fio.requires()]).map(Before::Stop)
+        });
+        let Before::Stop(o) = o else {
+            panic!("no outcome")
+        };
         assert_eq!(o.verdict, certlab_reports::Verdict::Skip);
         assert_eq!(
             o.reason,
             "needs tool fio: fio is not installed on the target"
         );
-        let ev = ctx.take_evidence();
         assert!(
             matches!(&ev[..], [certlab_reports::Evidence::Command { cmd, .. }] if cmd == "command -v fio"),
             "{ev:?}"
@@ -773,15 +781,7 @@ mod tests {
         // Root, before the machine is taken down.
         let reset = checks::lookup("watchdog-reset").unwrap();
         let m = Scripted::new("sut").command("id -u", 0, "1000\n", "");
-        let ctx = CaseCtx::new(
-            &m,
-            &profile,
-            &inventory,
-            &params,
-            &sink,
-            Duration::from_secs(5),
-        );
-        match before_checked(reset, &ctx, &[reset.requires()]).unwrap() {
+        match on(&m, &|ctx| before_checked(reset, ctx, &[reset.requires()])).0 {
             Before::Stop(o) => assert_eq!(o.reason, "needs root; the case runs as uid 1000"),
             Before::Go(_) => panic!("a non-root watchdog reset went ahead"),
         }
