@@ -350,9 +350,10 @@ impl Symvers {
 
     /// Adds an export unless one of the same name is already there.
     pub fn push(&mut self, export: Export) -> bool {
-        if self.get(&export.name).is_some()
-            || self.text.len() + export.name.len() + export.module.len() + 64 > MAX_TEXT
-        {
+        let added = export.name.len()
+            + export.module.len()
+            + export.namespace.as_ref().map_or(0, String::len);
+        if self.get(&export.name).is_some() || self.text.len() + added > MAX_TEXT {
             return false;
         }
         let name = self.push_text(&export.name);
