@@ -181,9 +181,8 @@ pub(crate) fn cmp_paths(a: &Path, b: &Path) -> std::cmp::Ordering {
 /// 900 directories and 4,000 files, and the walk — a `getdents` per
 /// directory, a `statx` per file, all kernel time — is the first step of
 /// every check of it.
-pub(crate) fn walk(root: &Path, files: &mut Vec<(PathBuf, Identity)>) -> Result<()> {
-    files.append(&mut walk_dir(root, PathBuf::new())?);
-    Ok(())
+pub(crate) fn walk(root: &Path) -> Result<Vec<(PathBuf, Identity)>> {
+    walk_dir(root, PathBuf::new())
 }
 
 /// The files under `root/rel`, with paths relative to `root`.
@@ -394,8 +393,7 @@ mod tests {
         if !meta.is_dir() {
             return file(path);
         }
-        let mut files = Vec::new();
-        walk(path, &mut files).unwrap();
+        let mut files = walk(path).unwrap();
         files.sort_by(|a, b| a.0.cmp(&b.0));
         let mut h = Sha256::new();
         for (rel, _) in files {

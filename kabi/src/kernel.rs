@@ -270,7 +270,8 @@ impl Gathered {
             }
         }
         let mut modules = Vec::new();
-        let mut symvers = Vec::new();
+        // The first Module.symvers in path order (the walk is sorted).
+        let mut symvers: Option<PathBuf> = None;
         let mut images: Vec<PathBuf> = Vec::new();
         // Every regular file with its identity: the command's one walk of
         // the directory with the cache (the input digests use it too).
@@ -290,12 +291,11 @@ impl Gathered {
             } else if name == "Module.symvers"
                 || (name.starts_with("symvers-") && name.ends_with(".gz"))
             {
-                symvers.push(p);
+                symvers.get_or_insert(p);
             }
         }
-        symvers.sort();
         if self.symvers.is_none() {
-            if let Some(p) = symvers.first() {
+            if let Some(p) = &symvers {
                 self.symvers = Some(Symvers::read_with(p, &self.limits)?);
             }
         }

@@ -51,8 +51,7 @@ impl Walks {
 
 /// [`crate::digest::walk`], sorted as the directory digest orders files.
 pub(crate) fn walk_sorted(root: &Path) -> Result<Vec<(PathBuf, Identity)>> {
-    let mut files = Vec::new();
-    crate::digest::walk(root, &mut files)?;
+    let mut files = crate::digest::walk(root)?;
     files.sort_unstable_by(|a, b| crate::digest::cmp_paths(&a.0, &b.0));
     Ok(files)
 }
