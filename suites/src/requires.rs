@@ -114,6 +114,22 @@ fn valid_arch(a: &str) -> bool {
 }
 
 impl Requires {
+    /// Root, nothing else.
+    pub fn root() -> Requires {
+        Requires {
+            root: true,
+            ..Requires::default()
+        }
+    }
+
+    /// One program on `PATH`, nothing else.
+    pub fn tool(name: &str) -> Requires {
+        Requires {
+            tools: vec![name.to_string()],
+            ..Requires::default()
+        }
+    }
+
     /// Whether nothing is declared.
     pub fn is_empty(&self) -> bool {
         *self == Requires::default()
@@ -188,19 +204,12 @@ impl Requires {
             ));
         }
         if !self.device_class.is_empty() {
-            let classes = profile.pci_devices.iter().map(|d| d.class).chain(
-                inventory.sysfs_pci.iter().filter_map(|d| {
-                    let c = d.attrs.get("class")?;
-                    u32::from_str_radix(c.trim().trim_start_matches("0x"), 16).ok()
-                }),
-            );
-            let mut found = false;
-            for class in classes {
-                if self.device_class.iter().any(|p| class_matches(p, class)) {
-                    found = true;
-                    break;
-                }
-            }
+            // The identified profile's PCI devices (hwdb reads their class
+            // from sysfs or lspci).
+            let found = profile
+                .pci_devices
+                .iter()
+                .any(|d| self.device_class.iter().any(|p| class_matches(p, d.class)));
             if !found {
                 let c: Vec<String> = self
                     .device_class

@@ -325,10 +325,7 @@ pub struct Reload;
 impl Check for Reload {
     /// `modprobe -r` and `modprobe` are for root only.
     fn requires(&self) -> Requires {
-        Requires {
-            root: true,
-            ..Requires::default()
-        }
+        Requires::root()
     }
 
     fn run(&self, ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError> {

@@ -688,8 +688,7 @@ impl Check for Inject {
     fn requires(&self) -> Requires {
         Requires {
             arch: self.arch.iter().map(|a| a.to_string()).collect(),
-            root: true,
-            ..Requires::default()
+            ..Requires::root()
         }
     }
 

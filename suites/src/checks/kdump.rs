@@ -291,10 +291,7 @@ pub struct Crash;
 impl Check for Crash {
     /// The crash is `echo c > /proc/sysrq-trigger`, which only root may write.
     fn requires(&self) -> Requires {
-        Requires {
-            root: true,
-            ..Requires::default()
-        }
+        Requires::root()
     }
 
     fn run(&self, _ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError> {

@@ -146,10 +146,7 @@ pub struct Fio;
 
 impl Check for Fio {
     fn requires(&self) -> Requires {
-        Requires {
-            tools: vec!["fio".to_string()],
-            ..Requires::default()
-        }
+        Requires::tool("fio")
     }
 
     fn compares_with_baseline(&self) -> bool {
@@ -311,10 +308,7 @@ pub struct StressNg;
 
 impl Check for StressNg {
     fn requires(&self) -> Requires {
-        Requires {
-            tools: vec!["stress-ng".to_string()],
-            ..Requires::default()
-        }
+        Requires::tool("stress-ng")
     }
 
     fn compares_with_baseline(&self) -> bool {
@@ -410,10 +404,7 @@ const NO_FREE_PORT: i32 = 98;
 
 impl Check for Iperf3 {
     fn requires(&self) -> Requires {
-        Requires {
-            tools: vec!["iperf3".to_string()],
-            ..Requires::default()
-        }
+        Requires::tool("iperf3")
     }
 
     fn compares_with_baseline(&self) -> bool {

@@ -132,10 +132,7 @@ pub struct Reset;
 impl Check for Reset {
     /// Opening /dev/watchdog is for root only.
     fn requires(&self) -> Requires {
-        Requires {
-            root: true,
-            ..Requires::default()
-        }
+        Requires::root()
     }
 
     fn run(&self, _ctx: &CaseCtx<'_>) -> Result<CaseOutcome, CaseError> {
