@@ -81,9 +81,7 @@ impl Cli {
                 )
         )
     }
-}
 
-impl Cli {
     /// A one-shot command that reads a whole kernel's worth of inputs on
     /// several threads (`kabi`): its allocator may keep memory in hand
     /// ([`crate::tune_allocator_for_a_batch`]). Never a long-lived
